@@ -1,0 +1,35 @@
+# `make run` and `make test` each create .venv and install the project as needed (idempotent).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench samples clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ce-eval sample_data/multiclass.parquet --weight-col weight --id-col id
+	$(BIN)/ce-eval sample_data/binary.csv --loss focal --gamma 2 --alpha 0.25 --base bits
+	$(BIN)/ce-eval sample_data/multilabel.parquet --target-cols 'y_*' --task multilabel --format json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check ce_cli tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+samples: $(STAMP)
+	$(BIN)/python sample_data/make_samples.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

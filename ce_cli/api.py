@@ -1,0 +1,234 @@
+"""The Python API: :func:`evaluate` a file (or an Arrow table / pandas DataFrame) into a Report.
+
+The command line is a thin layer over this function, so a notebook gets the same numbers::
+
+    >>> import ce_cli
+    >>> report = ce_cli.evaluate("sample_data/binary.csv", loss="focal", gamma=2)  # doctest: +SKIP
+    >>> report.metrics["loss"]  # doctest: +SKIP
+
+Flow: source → record batches → :class:`~ce_cli.resolve.Converter` → per-sample kernel
+(:func:`~ce_cli.core.persample.evaluate_rows`) → :class:`~ce_cli.accumulator.Accumulator` →
+:func:`~ce_cli.report.build_report`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ce_cli.accumulator import Accumulator
+from ce_cli.core.logprob import machine_eps
+from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
+from ce_cli.readers import Source, open_source
+from ce_cli.report import Detection, Report, build_report
+from ce_cli.resolve import ColumnPlan, Converter, Decision, TypedBatch, plan_columns, window_rows
+from ce_cli.samples_out import PerSampleWriter
+from ce_cli.settings import Settings
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _table_source(data: Any, name: str) -> Source:
+    if not isinstance(data, pa.Table):
+        if hasattr(data, "__dataframe__") or type(data).__module__.startswith("pandas"):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        elif isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        else:
+            raise UsageError(
+                "evaluate() takes a path, '-', a pyarrow Table/RecordBatch or a pandas DataFrame",
+                value=type(data).__name__,
+            )
+    table: pa.Table = data
+
+    def stream(columns: Any, _floats: Any) -> Iterator[pa.RecordBatch]:
+        t = table if columns is None else table.select(list(columns))
+        yield from t.to_batches(max_chunksize=65_536)
+
+    return Source(name, "arrow-table", table.schema, stream)
+
+
+def _numbered(
+    batches: Iterable[pa.RecordBatch],
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    first = 1
+    for batch in batches:
+        if batch.num_rows:
+            yield batch, first
+            first += batch.num_rows
+
+
+def _window(
+    batches: Iterator[pa.RecordBatch], rows: int
+) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
+    """The first batches, up to ``rows`` rows (split so the window is exactly that long)."""
+    window: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        if held + batch.num_rows >= rows:
+            take = rows - held
+            window.append(batch.slice(0, take))
+            rest = [batch.slice(take)] if take < batch.num_rows else []
+            return window, itertools.chain(window, rest, batches)
+        window.append(batch)
+        held += batch.num_rows
+    return window, iter(window)
+
+
+def _resolve_class_weights(
+    settings: Settings, decision: Decision, converter: Converter, source: Source, plan: ColumnPlan
+) -> np.ndarray | None:
+    weights = settings.class_weights
+    if weights is None:
+        return None
+    n_classes = 2 if decision.task == "binary" else len(converter.classes)
+    if weights == "balanced":
+        if plan.label is None:
+            raise UsageError(
+                "--class-weights balanced needs hard labels (--label-col), not --target-cols",
+                file=source.name,
+            )
+        counts = np.zeros(n_classes, dtype=np.int64)
+        for batch, first in _numbered(source.batches([plan.label])):
+            counts += np.bincount(converter._labels(batch, first), minlength=n_classes)
+        if (counts == 0).any():
+            missing = converter.classes[int(np.argmax(counts == 0))]
+            raise UsageError(
+                "--class-weights balanced needs every class present in the labels",
+                file=source.name,
+                value=missing,
+                hint="give explicit weights with --class-weights w1,w2,…",
+            )
+        return counts.sum() / (n_classes * counts.astype(np.float64))
+    assert isinstance(weights, tuple)
+    if len(weights) != n_classes:
+        raise UsageError(
+            f"--class-weights has {len(weights)} weights but there are {n_classes} classes "
+            f"({', '.join(converter.classes[:8])}{', …' if n_classes > 8 else ''})",
+            hint="give one weight per class, in column order",
+        )
+    return np.asarray(weights, dtype=np.float64)
+
+
+def _check_compatible(settings: Settings, decision: Decision) -> None:
+    if settings.alpha is not None and decision.task == "multiclass":
+        raise UsageError(
+            "--alpha balances the positive class of binary and multi-label focal loss; "
+            "it has no meaning for multi-class",
+            hint="use --class-weights to weigh classes",
+        )
+
+
+def evaluate(
+    source: Any,
+    *,
+    per_sample: str | None = None,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> Report:
+    """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
+
+    ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines), ``"-"`` for
+    standard input, a ``pyarrow.Table`` or a pandas ``DataFrame``. ``per_sample`` writes one row
+    per input row there. Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
+    """
+    settings = options.pop("settings", None) or Settings(**options)
+    if isinstance(source, str):
+        src = open_source(source, settings.input_format)
+    else:
+        src = _table_source(source, options.get("name", "<table>"))
+    try:
+        return _evaluate_source(src, settings, per_sample, progress)
+    except CeEvalError as error:
+        raise error.with_file(src.name) from None
+    finally:
+        src.close()
+
+
+def _evaluate_source(
+    src: Source,
+    settings: Settings,
+    per_sample_path: str | None,
+    progress: ProgressCallback | None,
+) -> Report:
+    plan = plan_columns(src.schema, settings, src.name)
+    converter = Converter(plan, settings, src.name)
+    batches = src.batches(plan.read_columns, plan.float_columns)
+    width = len(plan.classes) or 1
+    window, stream = _window(batches, window_rows(width))
+    if not window or sum(b.num_rows for b in window) == 0:
+        raise EmptyInputError("the input has no data rows", file=src.name)
+    decision = converter.decide(window)
+    _check_compatible(settings, decision)
+    class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
+    if (
+        class_weights is not None
+        and settings.class_weights == "balanced"
+        and decision.task == "multilabel"
+    ):
+        raise UsageError("--class-weights balanced is not defined for multi-label")
+    eps = machine_eps(np.float32 if plan.float32 else np.float64)
+    spec = LossSpec(
+        task=decision.task,
+        logits=decision.logits,
+        loss=settings.loss.value,
+        gamma=settings.gamma,
+        alpha=settings.alpha,
+        smoothing=settings.smoothing,
+        class_weights=class_weights,
+        eps=eps,
+    )
+    n_classes = len(converter.classes)
+    acc = Accumulator(decision.task, n_classes, settings.bins)
+    writer = (
+        PerSampleWriter(per_sample_path, converter.classes, settings.base_divisor)
+        if per_sample_path
+        else None
+    )
+    try:
+        for batch, first in _numbered(stream):
+            typed = converter.convert(batch, first)
+            values = _evaluate_batch(typed, spec)
+            acc.update(values, typed.weights)
+            if writer is not None:
+                writer.write(values, first, typed.ids)
+            if progress is not None:
+                progress(acc.rows, batch.num_rows)
+        detection = Detection(
+            task=decision.task,
+            logits=decision.logits,
+            logits_reason=decision.logits_reason,
+            classes=converter.classes,
+            label_column=plan.label,
+            prediction_columns=plan.predictions or ((plan.prediction_list,) if plan.prediction_list else ()),
+            target_columns=plan.targets or ((plan.target_list,) if plan.target_list else ()),
+            weight_column=plan.weight,
+            id_column=plan.id,
+            soft_targets=decision.soft_targets,
+            eps=eps,
+        )
+        report = build_report(
+            acc,
+            source=src.name,
+            detection=detection,
+            settings=settings.describe(),
+            base=settings.base,
+            base_divisor=settings.base_divisor,
+            class_weights=None if class_weights is None else [float(w) for w in class_weights],
+        )
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.commit()
+    return report
+
+
+def _evaluate_batch(typed: TypedBatch, spec: LossSpec):  # type: ignore[no-untyped-def]
+    return evaluate_rows(typed.predictions, spec, labels=typed.labels, targets=typed.targets)

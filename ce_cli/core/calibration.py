@@ -1,0 +1,109 @@
+r"""Calibration: equal-width confidence bins, and ECE / MCE from per-bin sums.
+
+The bins are ``[k/B, (k+1)/B)`` for ``k < B - 1`` and ``[(B-1)/B, 1]`` for the last one: a value on
+an edge goes to the upper bin and 1.0 to the last (torchmetrics' ``CalibrationError`` puts an exact
+1.0 in a bin of its own; otherwise the two agree). State is three fixed-size arrays per binning —
+total weight, summed confidence, summed outcome — so bins from any number of batches merge by ``+``.
+
+.. math::
+
+    \mathrm{ECE} = \sum_b \frac{n_b}{N} \left| \mathrm{acc}_b - \mathrm{conf}_b \right|, \qquad
+    \mathrm{MCE} = \max_{b:\, n_b > 0} \left| \mathrm{acc}_b - \mathrm{conf}_b \right|
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Float = NDArray[np.float64]
+Int = NDArray[np.intp]
+
+
+def bin_edges(n_bins: int) -> Float:
+    """The ``n_bins + 1`` edges ``0, 1/B, …, 1`` (as ``numpy.linspace`` computes them)."""
+    return np.linspace(0.0, 1.0, n_bins + 1)
+
+
+def bin_index(confidence: Float, n_bins: int) -> Int:
+    """Bin of each confidence in ``[0, 1]``: upper bin on an edge, 1.0 in the last bin.
+
+    >>> bin_index(np.array([0.0, 0.1, 0.2, 0.5, 0.99, 1.0]), 5).tolist()
+    [0, 0, 1, 2, 4, 4]
+    """
+    edges = bin_edges(n_bins)
+    index = np.floor(confidence * n_bins).astype(np.intp)
+    np.clip(index, 0, n_bins - 1, out=index)
+    # floor(x * B) can be one off next to an edge; the edges themselves decide.
+    index -= confidence < edges[index]
+    index += (confidence >= edges[index + 1]) & (index < n_bins - 1)
+    return index
+
+
+def bin_sums(
+    confidence: Float, outcome: Float, weight: Float | None, n_bins: int
+) -> tuple[Float, Float, Float]:
+    """Per-bin (total weight, Σ weight·confidence, Σ weight·outcome)."""
+    index = bin_index(confidence, n_bins)
+    w = np.ones_like(confidence) if weight is None else weight
+    total = np.bincount(index, weights=w, minlength=n_bins)
+    conf = np.bincount(index, weights=w * confidence, minlength=n_bins)
+    hit = np.bincount(index, weights=w * outcome, minlength=n_bins)
+    return total, conf, hit
+
+
+def calibration_gaps(total: Float, conf: Float, hit: Float) -> Float:
+    """``|acc_b - conf_b|`` per bin (0 for empty bins)."""
+    gaps = np.zeros_like(total)
+    filled = total > 0
+    gaps[filled] = np.abs(hit[filled] - conf[filled]) / total[filled]
+    return gaps
+
+
+def ece_from_bins(total: Float, conf: Float, hit: Float) -> float:
+    """Expected calibration error from per-bin sums (0 when every bin is empty)."""
+    grand = float(total.sum())
+    if grand <= 0:
+        return 0.0
+    return float(np.abs(hit - conf).sum() / grand)
+
+
+def mce_from_bins(total: Float, conf: Float, hit: Float) -> float:
+    """Maximum calibration error over non-empty bins."""
+    gaps = calibration_gaps(total, conf, hit)
+    filled = total > 0
+    return float(gaps[filled].max()) if filled.any() else 0.0
+
+
+def expected_calibration_error(
+    confidence: NDArray[np.floating],
+    outcome: NDArray[np.floating],
+    n_bins: int = 15,
+    sample_weight: NDArray[np.floating] | None = None,
+) -> float:
+    """ECE of confidences against outcomes (1 correct / positive, 0 not), ``n_bins`` equal bins.
+
+    >>> expected_calibration_error(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 0, 1, 1]), 10)
+    0.3
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    o = np.asarray(outcome, dtype=np.float64)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return ece_from_bins(*bin_sums(c, o, w, n_bins))
+
+
+def max_calibration_error(
+    confidence: NDArray[np.floating],
+    outcome: NDArray[np.floating],
+    n_bins: int = 15,
+    sample_weight: NDArray[np.floating] | None = None,
+) -> float:
+    """MCE: the largest ``|acc_b - conf_b|`` over non-empty bins.
+
+    >>> max_calibration_error(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 0, 1, 1]), 10)
+    0.4
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    o = np.asarray(outcome, dtype=np.float64)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return mce_from_bins(*bin_sums(c, o, w, n_bins))

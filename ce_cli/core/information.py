@@ -1,0 +1,80 @@
+"""Entropy and KL divergence per row, in nats, with ``0 log 0 = 0``.
+
+They use the same log-probabilities as the cross-entropy, so that per row
+``cross_entropy = label_entropy + kl_divergence`` holds up to rounding. For multi-label rows, and
+for binary rows, the distribution is a product of independent Bernoulli outcomes, so entropy and KL
+are the sums over labels of the Bernoulli entropies and divergences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ce_cli.core.logprob import BernoulliLogProbs, CategoricalLogProbs
+
+Float = NDArray[np.float64]
+
+
+def xlogx(x: Float) -> Float:
+    """``x log x`` elementwise, with ``0 log 0 = 0``.
+
+    >>> xlogx(np.array([0.0, 0.5, 1.0])).round(6).tolist()
+    [0.0, -0.346574, 0.0]
+    """
+    out = np.zeros_like(x, dtype=np.float64)
+    np.log(x, out=out, where=x > 0)
+    return out * x
+
+
+def categorical_entropy(lp: CategoricalLogProbs) -> Float:
+    """``H(q) = -Σ_j q_j log q_j`` per row.
+
+    Where a probability was clipped for the log (0 or 1), the unclipped ``q log q`` is used, so a
+    one-hot prediction has entropy exactly 0.
+
+    >>> from ce_cli.core.logprob import log_probabilities
+    >>> float(categorical_entropy(log_probabilities(np.array([[0.5, 0.5]]), 1e-16))[0] / np.log(2))
+    1.0
+    """
+    terms = lp.q * lp.log_q
+    if lp.clipped.any():
+        rows = lp.clipped
+        terms[rows] = xlogx(lp.q[rows])
+    return -terms.sum(axis=-1)
+
+
+def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:
+    """``KL(p || q) = Σ_{p_j > 0} p_j (log p_j - log q_j)`` per row, for soft targets ``p``."""
+    log_p = np.zeros_like(targets, dtype=np.float64)
+    np.log(targets, out=log_p, where=targets > 0)
+    return np.asarray((targets * (log_p - lp.log_q)).sum(axis=-1), dtype=np.float64)
+
+
+def categorical_label_entropy(targets: Float) -> Float:
+    """``H(p)`` per row of soft targets (0 for one-hot rows)."""
+    return -xlogx(targets).sum(axis=-1)
+
+
+def bernoulli_entropy(lp: BernoulliLogProbs) -> Float:
+    """``-[q log q + (1-q) log(1-q)]`` elementwise (same shape as ``q``)."""
+    terms = lp.q * lp.log_q + lp.not_q * lp.log_not_q
+    if lp.clipped.any():
+        mask = lp.clipped
+        terms[mask] = xlogx(lp.q[mask]) + xlogx(lp.not_q[mask])
+    return -terms
+
+
+def bernoulli_label_entropy(y: Float) -> Float:
+    """Entropy of the target Bernoulli elementwise (0 for hard 0/1 targets)."""
+    return -(xlogx(y) + xlogx(1.0 - y))
+
+
+def bernoulli_kl(y: Float, lp: BernoulliLogProbs) -> Float:
+    """``y log(y/q) + (1-y) log((1-y)/(1-q))`` elementwise, ``0 log 0 = 0``."""
+    not_y = 1.0 - y
+    log_y = np.zeros_like(y, dtype=np.float64)
+    log_not_y = np.zeros_like(y, dtype=np.float64)
+    np.log(y, out=log_y, where=y > 0)
+    np.log(not_y, out=log_not_y, where=not_y > 0)
+    return np.asarray(y * (log_y - lp.log_q) + not_y * (log_not_y - lp.log_not_q), dtype=np.float64)

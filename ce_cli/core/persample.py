@@ -1,0 +1,273 @@
+"""Every per-sample number of the report, for one batch of rows of one task.
+
+:func:`evaluate_rows` is the single kernel behind the command, the Python API and the public
+metric functions: it turns predictions and labels (or targets) into a :class:`SampleValues` of
+float64 arrays in nats, which the accumulator sums. It reads no files and prints nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ce_cli.core import information as info
+from ce_cli.core.logprob import (
+    log_bernoulli_probabilities,
+    log_probabilities,
+    log_sigmoid,
+    log_softmax,
+)
+from ce_cli.core.losses import bernoulli_loss, categorical_loss, hard_label_weights
+
+Float = NDArray[np.float64]
+Int = NDArray[np.int64]
+
+BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What to compute: the task, the input kind and the loss variant with its modifiers."""
+
+    task: str
+    logits: bool
+    loss: str = "ce"
+    gamma: float = 2.0
+    alpha: float | None = None
+    smoothing: float = 0.0
+    class_weights: Float | None = None
+    eps: float = float(np.finfo(np.float64).eps)
+
+    @property
+    def focal_gamma(self) -> float:
+        return self.gamma if self.loss == "focal" else 0.0
+
+    @property
+    def focal_alpha(self) -> float | None:
+        return self.alpha if self.loss == "focal" else None
+
+
+@dataclass(frozen=True)
+class SampleValues:
+    """Per-row values (nats). ``label_*`` arrays are (rows, labels) and exist for multi-label only.
+
+    ``loss_weight`` is each row's share of the loss mean's denominator (``w_{t_i}`` with class
+    weights and hard labels; ``None`` means 1). ``calib_conf`` / ``calib_hit`` are what the
+    calibration bins see: top-label confidence and correctness (multi-class), ``q`` and ``y``
+    (binary), or every label's ``q`` and ``y`` (multi-label).
+    """
+
+    loss: Float
+    loss_weight: Float | None
+    cross_entropy: Float
+    entropy: Float
+    label_entropy: Float | None
+    kl_divergence: Float
+    brier: Float
+    correct: Float
+    confidence: Float
+    calib_conf: Float
+    calib_hit: Float
+    clipped: NDArray[np.bool_]
+    predicted: Int | None = None
+    true_class: Int | None = None
+    true_prob: Float | None = None
+    exact_match: Float | None = None
+    label_loss: Float | None = None
+    label_ce: Float | None = None
+    label_correct: Float | None = None
+    label_q: Float | None = None
+    label_y: Float | None = None
+
+
+def evaluate_rows(
+    predictions: NDArray[np.floating],
+    spec: LossSpec,
+    labels: Int | None = None,
+    targets: NDArray[np.floating] | None = None,
+) -> SampleValues:
+    """Per-sample values for ``predictions`` (rows × classes; one column, or 1-D, for binary).
+
+    Give hard ``labels`` (class indices; 0/1 for binary) or ``targets`` (soft rows, multi-hot
+    rows, or soft binary targets in [0, 1]).
+    """
+    if spec.task == MULTICLASS:
+        return _multiclass(np.asarray(predictions), spec, labels, targets)
+    if spec.task == BINARY:
+        q = np.asarray(predictions).reshape(-1)
+        y = labels if labels is not None else targets
+        assert y is not None
+        return _binary(q, spec, np.asarray(y, dtype=np.float64).reshape(-1), labels is not None)
+    if spec.task == MULTILABEL:
+        assert targets is not None
+        return _multilabel(np.asarray(predictions), spec, np.asarray(targets, dtype=np.float64))
+    raise ValueError(f"unknown task {spec.task!r}")
+
+
+def _multiclass(
+    predictions: NDArray[np.floating],
+    spec: LossSpec,
+    labels: Int | None,
+    targets: NDArray[np.floating] | None,
+) -> SampleValues:
+    lp = log_softmax(predictions) if spec.logits else log_probabilities(predictions, spec.eps)
+    n = lp.q.shape[0]
+    rows = np.arange(n)
+    predicted = np.argmax(predictions, axis=1).astype(np.int64)
+    confidence = lp.q[rows, predicted]
+    entropy = info.categorical_entropy(lp)
+    brier_diff = lp.q.copy()
+    loss_weight: Float | None
+    if labels is not None:
+        true_class = labels.astype(np.int64, copy=False)
+        cross_entropy = -lp.log_q[rows, true_class]
+        kl = cross_entropy
+        label_entropy = None
+        brier_diff[rows, true_class] -= 1.0
+        loss_weight = hard_label_weights(true_class, spec.class_weights)
+    else:
+        assert targets is not None
+        p = np.asarray(targets, dtype=np.float64)
+        true_class = np.argmax(p, axis=1).astype(np.int64)
+        cross_entropy = -np.einsum("ij,ij->i", p, lp.log_q)
+        kl = info.categorical_kl(p, lp)
+        label_entropy = info.categorical_label_entropy(p)
+        brier_diff -= p
+        loss_weight = None
+    if spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None:
+        loss = cross_entropy
+    else:
+        loss = categorical_loss(
+            lp.log_q,
+            lp.q,
+            labels=true_class if labels is not None else None,
+            targets=None if labels is not None else np.asarray(targets, dtype=np.float64),
+            smoothing=spec.smoothing,
+            gamma=spec.focal_gamma,
+            class_weights=spec.class_weights,
+        )
+    correct = (predicted == true_class).astype(np.float64)
+    return SampleValues(
+        loss=loss,
+        loss_weight=loss_weight,
+        cross_entropy=cross_entropy,
+        entropy=entropy,
+        label_entropy=label_entropy,
+        kl_divergence=kl,
+        brier=np.einsum("ij,ij->i", brier_diff, brier_diff),
+        correct=correct,
+        confidence=confidence,
+        calib_conf=confidence,
+        calib_hit=correct,
+        clipped=lp.clipped,
+        predicted=predicted,
+        true_class=true_class,
+        true_prob=lp.q[rows, true_class],
+    )
+
+
+def _bernoulli(predictions: NDArray[np.floating], spec: LossSpec):  # type: ignore[no-untyped-def]
+    if spec.logits:
+        return log_sigmoid(predictions)
+    return log_bernoulli_probabilities(predictions, spec.eps)
+
+
+def _predicted_positive(predictions: NDArray[np.floating], spec: LossSpec) -> NDArray[np.bool_]:
+    # σ(z) >= 0.5 exactly when z >= 0; comparing the logit avoids rounding in σ.
+    return np.asarray(predictions >= (0.0 if spec.logits else 0.5))
+
+
+def _binary(
+    predictions: NDArray[np.floating], spec: LossSpec, y: Float, hard: bool
+) -> SampleValues:
+    lp = _bernoulli(predictions, spec)
+    w_neg: float = 1.0
+    w_pos: float = 1.0
+    if spec.class_weights is not None:
+        w_neg, w_pos = float(spec.class_weights[0]), float(spec.class_weights[1])
+    cross_entropy = bernoulli_loss(lp.log_q, lp.log_not_q, y)
+    if spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None:
+        loss = cross_entropy
+    else:
+        loss = bernoulli_loss(
+            lp.log_q,
+            lp.log_not_q,
+            y,
+            smoothing=spec.smoothing,
+            gamma=spec.focal_gamma,
+            alpha=spec.focal_alpha,
+            weight_pos=w_pos,
+            weight_neg=w_neg,
+        )
+    positive = _predicted_positive(predictions, spec)
+    predicted = positive.astype(np.int64)
+    true_class = (y >= 0.5).astype(np.int64)
+    loss_weight = None
+    if hard and spec.class_weights is not None:
+        loss_weight = np.where(true_class == 1, w_pos, w_neg)
+    label_entropy = None if hard else info.bernoulli_label_entropy(y)
+    correct = (predicted == true_class).astype(np.float64)
+    return SampleValues(
+        loss=loss,
+        loss_weight=loss_weight,
+        cross_entropy=cross_entropy,
+        entropy=info.bernoulli_entropy(lp),
+        label_entropy=label_entropy,
+        kl_divergence=cross_entropy if hard else info.bernoulli_kl(y, lp),
+        brier=(lp.q - y) ** 2,
+        correct=correct,
+        confidence=np.where(positive, lp.q, lp.not_q),
+        calib_conf=lp.q,
+        calib_hit=y,
+        clipped=lp.clipped,
+        predicted=predicted,
+        true_class=true_class,
+        true_prob=y * lp.q + (1.0 - y) * lp.not_q,
+    )
+
+
+def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> SampleValues:
+    lp = _bernoulli(predictions, spec)
+    label_ce = bernoulli_loss(lp.log_q, lp.log_not_q, y)
+    if spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None:
+        label_loss = label_ce
+    else:
+        w: Float | float = 1.0 if spec.class_weights is None else spec.class_weights
+        label_loss = bernoulli_loss(
+            lp.log_q,
+            lp.log_not_q,
+            y,
+            smoothing=spec.smoothing,
+            gamma=spec.focal_gamma,
+            alpha=spec.focal_alpha,
+            weight_pos=w,
+            weight_neg=w,
+        )
+    hard = bool(np.all((y == 0.0) | (y == 1.0)))
+    cross_entropy = label_ce.sum(axis=1)
+    label_correct = (_predicted_positive(predictions, spec) == (y >= 0.5)).astype(np.float64)
+    correct = label_correct.mean(axis=1)
+    label_entropy = None if hard else info.bernoulli_label_entropy(y).sum(axis=1)
+    kl = cross_entropy if hard else info.bernoulli_kl(y, lp).sum(axis=1)
+    return SampleValues(
+        loss=label_loss.sum(axis=1),
+        loss_weight=None,
+        cross_entropy=cross_entropy,
+        entropy=info.bernoulli_entropy(lp).sum(axis=1),
+        label_entropy=label_entropy,
+        kl_divergence=kl,
+        brier=((lp.q - y) ** 2).sum(axis=1),
+        correct=correct,
+        confidence=np.maximum(lp.q, lp.not_q).mean(axis=1),
+        calib_conf=lp.q,
+        calib_hit=y,
+        clipped=lp.clipped.any(axis=1),
+        exact_match=(label_correct.min(axis=1) if label_correct.shape[1] else correct),
+        label_loss=label_loss,
+        label_ce=label_ce,
+        label_correct=label_correct,
+        label_q=lp.q,
+        label_y=y,
+    )

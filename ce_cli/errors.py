@@ -1,0 +1,115 @@
+"""The errors ce-eval raises: one type per kind of problem, each a value a user can act on.
+
+Every error carries where it happened (file, column, 1-based data row, offending value) and what to
+do about it; ``str(error)`` is the single line the command prints. The command maps
+:class:`CeEvalError` subclasses to exit code 2 and anything else to exit code 3 (internal error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MAX_VALUE_CHARS = 60
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+    return text
+
+
+class CeEvalError(Exception):
+    """Base of every error caused by the user's options or data (exit code 2)."""
+
+    exit_code: int = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+        value: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.column = column
+        self.row = row
+        self.value = value
+        self.hint = hint
+
+    def with_file(self, file: str) -> CeEvalError:
+        """Attach the input's name when the raiser did not know it."""
+        if self.file is None:
+            self.file = file
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        text = ", ".join(where)
+        text = f"{text}: {self.message}" if text else self.message
+        if self.value is not None:
+            text += f" (got {_short(self.value)})"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class UsageError(CeEvalError):
+    """An option has a value outside its domain, or options contradict each other."""
+
+
+class InputFormatError(CeEvalError):
+    """The input cannot be read: unknown format, corrupt or truncated file, ragged rows."""
+
+
+class EmptyInputError(CeEvalError):
+    """The input has no data rows."""
+
+
+class MissingColumnError(CeEvalError):
+    """A column the options name, or the layout needs, is not in the input."""
+
+
+class NonNumericError(CeEvalError):
+    """A prediction, target or weight column holds something that is not a number."""
+
+
+class NonFiniteError(CeEvalError):
+    """A value is NaN or infinite."""
+
+
+class ProbabilityRangeError(CeEvalError):
+    """A probability (or target) lies outside [0, 1]."""
+
+
+class RowSumError(CeEvalError):
+    """A row of class probabilities (or soft targets) does not sum to 1."""
+
+
+class LabelError(CeEvalError):
+    """A label is not one of the classes (out of range, unknown name, or not an integer)."""
+
+
+class AmbiguousPredictionsError(CeEvalError):
+    """The prediction columns could be logits or probabilities; the user must say which."""
+
+
+class WeightError(CeEvalError):
+    """A sample or class weight is negative, or all weights are zero."""
+
+
+class InternalError(CeEvalError):
+    """A bug in ce-eval, not in the user's data (exit code 3)."""
+
+    exit_code = 3

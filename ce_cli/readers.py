@@ -1,0 +1,344 @@
+"""Input readers: any source becomes a schema and a stream of ``pyarrow.RecordBatch``.
+
+Formats: Parquet, CSV, TSV (and gzip'd CSV/TSV), Arrow IPC / Feather, JSON Lines, and standard
+input (``-``), whose format is sniffed from its first bytes unless ``input_format`` says. Readers
+stream (Parquet row groups, CSV blocks); they never hold the whole input. They do no checks of the
+data beyond what the format needs; failures become :class:`~ce_cli.errors.InputFormatError`.
+
+Safety: files are parsed by pyarrow (>= 14.0.1, without the PyExtensionType deserialisation
+advisory); extension types are refused, and nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from ce_cli.errors import EmptyInputError, InputFormatError, MissingColumnError, NonNumericError
+
+BATCH_ROWS = 65_536
+CSV_BLOCK_BYTES = 8 << 20
+FORMATS = ("parquet", "csv", "tsv", "arrow", "jsonl")
+
+_SUFFIXES = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+@dataclass
+class Source:
+    """An opened input: its display name, format, schema, and a way to stream its batches."""
+
+    name: str
+    format: str
+    schema: pa.Schema
+    _stream: Callable[[Sequence[str] | None, Sequence[str]], Iterator[pa.RecordBatch]]
+    size_bytes: int | None = None
+    _cleanup: Callable[[], None] | None = None
+
+    def batches(
+        self, columns: Sequence[str] | None = None, float_columns: Sequence[str] = ()
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the input's record batches, only ``columns`` (all when ``None``).
+
+        ``float_columns`` are parsed as float64 where the format has no types (CSV), so a
+        column whose first block looks like integers does not fail on a later ``0.5``.
+        """
+        try:
+            yield from self._stream(columns, float_columns)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
+            raise _arrow_error(exc, self.name) from None
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
+
+
+def detect_format(path: str, declared: str | None = None) -> str:
+    """The format of ``path`` from ``declared`` or its extension (``.gz`` is looked through)."""
+    if declared:
+        key = declared.lower().lstrip(".")
+        aliases = {"feather": "arrow", "ipc": "arrow", "json": "jsonl", "ndjson": "jsonl"}
+        key = aliases.get(key, key)
+        if key not in FORMATS:
+            raise InputFormatError(
+                "unknown --input-format", value=declared, hint=f"use one of {', '.join(FORMATS)}"
+            )
+        return key
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = Path(name).suffix
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    raise InputFormatError(
+        "cannot tell the file's format from its name",
+        file=path,
+        hint=f"name it .parquet, .csv, .tsv, .csv.gz, .arrow, .jsonl, or pass --input-format "
+        f"({', '.join(FORMATS)})",
+    )
+
+
+def sniff_format(head: bytes) -> str:
+    """Guess a format from the first bytes of a stream (stdin)."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    if head.startswith(b"\x1f\x8b"):
+        import zlib
+
+        try:
+            inner = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+        except zlib.error:
+            return "csv"
+        fmt = sniff_format(inner)
+        return fmt if fmt in ("csv", "tsv") else "csv"
+    text = head.lstrip()
+    if text.startswith(b"{"):
+        return "jsonl"
+    first_line = text.split(b"\n", 1)[0]
+    if b"\t" in first_line and b"," not in first_line:
+        return "tsv"
+    return "csv"
+
+
+def open_source(path: str, input_format: str | None = None) -> Source:
+    """Open a file, or ``-`` for standard input (spooled to a temporary file, then sniffed)."""
+    if path == "-":
+        return _open_stdin(input_format)
+    if not os.path.exists(path):
+        raise InputFormatError("no such file", file=path, hint="check the path")
+    if os.path.isdir(path):
+        raise InputFormatError("is a directory, not a file", file=path)
+    fmt = detect_format(path, input_format)
+    source = _OPENERS[fmt](path, path)
+    source.size_bytes = os.path.getsize(path)
+    _refuse_extension_types(source)
+    return source
+
+
+def _open_stdin(input_format: str | None) -> Source:
+    handle = tempfile.NamedTemporaryFile(prefix="ce-eval-stdin-", delete=False)
+    try:
+        with handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+        with open(handle.name, "rb") as f:
+            head = f.read(65536)
+        if not head:
+            raise EmptyInputError("standard input is empty", file="<stdin>")
+        fmt = detect_format("-", input_format) if input_format else sniff_format(head)
+        if fmt in ("csv", "tsv") and head.startswith(b"\x1f\x8b"):
+            gz = handle.name + ".gz"
+            os.replace(handle.name, gz)
+            handle.name = gz  # type: ignore[misc]
+        source = _OPENERS[fmt](handle.name, "<stdin>")
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    source._cleanup = lambda: os.unlink(handle.name) if os.path.exists(handle.name) else None
+    source.size_bytes = os.path.getsize(handle.name)
+    _refuse_extension_types(source)
+    return source
+
+
+def _refuse_extension_types(source: Source) -> None:
+    for field in source.schema:
+        if isinstance(field.type, pa.ExtensionType) or "extension" in str(field.type):
+            source.close()
+            raise InputFormatError(
+                "extension types are not read (they can carry code)",
+                file=source.name,
+                column=field.name,
+                hint="write plain numeric columns",
+            )
+
+
+def _open_parquet(path: str, name: str) -> Source:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path, memory_map=True)
+        schema = pf.schema_arrow
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise InputFormatError(
+            f"not a readable Parquet file ({_first_line(exc)})",
+            file=name,
+            hint="check that the file is complete and really Parquet",
+        ) from None
+
+    def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        reader = pq.ParquetFile(path, memory_map=True)
+        yield from reader.iter_batches(
+            batch_size=BATCH_ROWS, columns=list(columns) if columns is not None else None
+        )
+
+    return Source(name, "parquet", schema, stream)
+
+
+def _csv_options(delimiter: str) -> tuple[object, object]:
+    import pyarrow.csv as pcsv
+
+    read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    parse = pcsv.ParseOptions(delimiter=delimiter)
+    return read, parse
+
+
+def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
+    def opener(path: str, name: str) -> Source:
+        import pyarrow.csv as pcsv
+
+        read, parse = _csv_options(delimiter)
+        try:
+            reader = pcsv.open_csv(path, read_options=read, parse_options=parse)
+            schema = reader.schema
+        except (pa.ArrowInvalid, OSError) as exc:
+            if "Empty CSV file" in str(exc):
+                raise EmptyInputError("the file is empty (no header, no rows)", file=name) from None
+            raise _arrow_error(exc, name) from None
+        _check_header(schema, name)
+
+        def stream(
+            columns: Sequence[str] | None, float_columns: Sequence[str]
+        ) -> Iterator[pa.RecordBatch]:
+            convert = pcsv.ConvertOptions(
+                include_columns=list(columns) if columns is not None else None,
+                column_types={c: pa.float64() for c in float_columns},
+            )
+            r = pcsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+            yield from r
+
+        return Source(name, fmt, schema, stream)
+
+    return opener
+
+
+def _check_header(schema: pa.Schema, name: str) -> None:
+    seen: set[str] = set()
+    for column in schema.names:
+        if column in seen:
+            raise InputFormatError(
+                "the header names a column twice", file=name, column=column, hint="rename one"
+            )
+        seen.add(column)
+
+
+def _open_arrow(path: str, name: str) -> Source:
+    import pyarrow.ipc as ipc
+
+    def reader() -> pa.RecordBatchReader | ipc.RecordBatchFileReader:
+        source = pa.memory_map(path, "r")
+        try:
+            return ipc.open_file(source)
+        except pa.ArrowInvalid:
+            return ipc.open_stream(pa.memory_map(path, "r"))
+
+    try:
+        schema = reader().schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputFormatError(
+            f"not a readable Arrow IPC / Feather file ({_first_line(exc)})",
+            file=name,
+            hint="Feather v1 files are not supported; write Feather v2 (Arrow IPC)",
+        ) from None
+
+    def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        r = reader()
+        if isinstance(r, ipc.RecordBatchFileReader):
+            batches: Iterator[pa.RecordBatch] = (
+                r.get_batch(i) for i in range(r.num_record_batches)
+            )
+        else:
+            batches = iter(r)
+        for batch in batches:
+            yield batch if columns is None else batch.select(list(columns))
+
+    return Source(name, "arrow", schema, stream)
+
+
+def _open_jsonl(path: str, name: str) -> Source:
+    import pyarrow.json as pjson
+
+    def table() -> pa.Table:
+        return pjson.read_json(path, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+
+    try:
+        schema = table().schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _arrow_error(exc, name) from None
+
+    def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        t = table()
+        if columns is not None:
+            t = t.select(list(columns))
+        yield from t.to_batches(max_chunksize=BATCH_ROWS)
+
+    return Source(name, "jsonl", schema, stream)
+
+
+_OPENERS: dict[str, Callable[[str, str], Source]] = {
+    "parquet": _open_parquet,
+    "csv": _open_delimited(",", "csv"),
+    "tsv": _open_delimited("\t", "tsv"),
+    "arrow": _open_arrow,
+    "jsonl": _open_jsonl,
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+_CSV_CONVERSION = re.compile(
+    r"In CSV column #(?P<col>\d+): (?:Row #(?P<row>\d+): )?CSV conversion error to (?P<type>\w+): "
+    r"invalid value '(?P<value>.*)'"
+)
+_CSV_RAGGED = re.compile(r"Expected (?P<want>\d+) columns, got (?P<got>\d+): (?P<line>.*)")
+
+
+def _arrow_error(exc: BaseException, name: str) -> InputFormatError | NonNumericError:
+    """Turn a pyarrow parse error into a one-line error that names what it can."""
+    text = str(exc)
+    match = _CSV_CONVERSION.search(text)
+    if match:
+        row = int(match["row"]) - 1 if match["row"] else None  # pyarrow counts the header
+        return NonNumericError(
+            f"not a number in column #{int(match['col']) + 1}",
+            file=name,
+            row=row,
+            value=match["value"],
+            hint="prediction, target and weight columns must be numeric",
+        )
+    match = _CSV_RAGGED.search(text)
+    if match:
+        return InputFormatError(
+            f"a row has {match['got']} fields where the header has {match['want']}",
+            file=name,
+            value=match["line"][:60],
+            hint="check the delimiter and quoting",
+        )
+    if "No such file" in text:
+        return InputFormatError("no such file", file=name)
+    if "MissingColumn" in type(exc).__name__ or "No match for FieldRef" in text:
+        return MissingColumnError(_first_line(exc), file=name)
+    return InputFormatError(f"cannot read the input ({_first_line(exc)})", file=name)

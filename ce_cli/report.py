@@ -1,0 +1,204 @@
+"""The frozen result of an evaluation, and how an accumulator becomes one.
+
+A :class:`Report` is plain data — JSON-ready numbers, strings and lists — with a
+``schema_version``; renderers (``ce_cli.render``) turn it into text and never compute.
+Bump :data:`SCHEMA_VERSION` on any breaking change to :meth:`Report.to_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ce_cli._version import __version__
+from ce_cli.accumulator import Accumulator
+from ce_cli.core.calibration import bin_edges, calibration_gaps, ece_from_bins, mce_from_bins
+from ce_cli.core.persample import MULTILABEL
+from ce_cli.errors import WeightError
+
+SCHEMA_VERSION = 1
+
+LOG_METRICS = ("loss", "cross_entropy", "entropy", "label_entropy", "kl_divergence")
+QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What ce-eval decided about the input, and why (shown to the user)."""
+
+    task: str
+    logits: bool
+    logits_reason: str
+    classes: tuple[str, ...]
+    label_column: str | None
+    prediction_columns: tuple[str, ...]
+    target_columns: tuple[str, ...] = ()
+    weight_column: str | None = None
+    id_column: str | None = None
+    soft_targets: bool = False
+    eps: float = float(np.finfo(np.float64).eps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "predictions": "logits" if self.logits else "probabilities",
+            "predictions_reason": self.logits_reason,
+            "soft_targets": self.soft_targets,
+            "n_classes": len(self.classes),
+            "classes": list(self.classes),
+            "clip_eps": self.eps,
+            "columns": {
+                "label": self.label_column,
+                "predictions": list(self.prediction_columns),
+                "targets": list(self.target_columns),
+                "weight": self.weight_column,
+                "id": self.id_column,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything ce-eval reports about one input. Metrics are in ``base`` where they are logs."""
+
+    source: str
+    n_samples: int
+    base: str
+    metrics: dict[str, float]
+    detection: Detection
+    settings: dict[str, Any]
+    counts: dict[str, float]
+    per_class: list[dict[str, Any]]
+    calibration: dict[str, Any]
+    loss_quantiles: dict[str, float]
+    class_weights: list[float] | None = None
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (SPEC keys first)."""
+        out: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "tool": {"name": "ce-eval", "version": __version__},
+            "source": self.source,
+            "n_samples": self.n_samples,
+            "base": self.base,
+            "metrics": dict(self.metrics),
+            "detected": self.detection.to_dict(),
+            "settings": dict(self.settings),
+            "class_weights": self.class_weights,
+            "counts": dict(self.counts),
+            "loss_quantiles": dict(self.loss_quantiles),
+            "per_class": [dict(row) for row in self.per_class],
+            "calibration": self.calibration,
+        }
+        out.update(self.extra)
+        return out
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def build_report(
+    acc: Accumulator,
+    *,
+    source: str,
+    detection: Detection,
+    settings: dict[str, Any],
+    base: str,
+    base_divisor: float,
+    class_weights: list[float] | None = None,
+) -> Report:
+    """Finish the means of an accumulator into a :class:`Report` (values in ``base``)."""
+    if acc.weight <= 0:
+        raise WeightError(
+            "the sample weights sum to 0, so no mean exists", hint="check --weight-col"
+        )
+    if acc.loss_denominator <= 0:
+        raise WeightError(
+            "the class weights of every row's true class are 0, so the loss mean has no "
+            "denominator",
+            hint="check --class-weights",
+        )
+    mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
+    mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
+    metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
+    metrics["perplexity"] = math.exp(min(mean["cross_entropy"], 709.0))
+    metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
+    metrics["brier"] = acc.metric_sum("brier") / acc.weight
+    metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
+    metrics["mce"] = mce_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
+    if acc.task == MULTILABEL:
+        metrics["loss_per_label"] = metrics["loss"] / max(acc.n_classes, 1)
+        metrics["cross_entropy_per_label"] = metrics["cross_entropy"] / max(acc.n_classes, 1)
+        metrics["subset_accuracy"] = acc.metric_sum("exact_match") / acc.weight
+    quantiles = {name: acc.loss_quantile(q) / base_divisor for name, q in QUANTILES}
+    quantiles["min"] = acc.loss_min / base_divisor
+    quantiles["max"] = acc.loss_max / base_divisor
+    counts = {
+        "rows": acc.rows,
+        "weight_total": acc.weight,
+        "clipped_rows": acc.clipped_rows,
+    }
+    return Report(
+        source=source,
+        n_samples=acc.rows,
+        base=base,
+        metrics=metrics,
+        detection=detection,
+        settings=settings,
+        counts=counts,
+        per_class=_per_class(acc, detection.classes, base_divisor),
+        calibration=_calibration(acc),
+        loss_quantiles=quantiles,
+        class_weights=class_weights,
+    )
+
+
+def _per_class(acc: Accumulator, classes: tuple[str, ...], base_divisor: float) -> list[dict[str, Any]]:
+    rows = []
+    multilabel = acc.task == MULTILABEL
+    for c, name in enumerate(classes):
+        w = float(acc.class_weight[c])
+        # Multi-label: every row counts for every label; otherwise the rows of true class c.
+        denominator = acc.weight if multilabel else w
+        loss = _ratio(float(acc.class_loss[c]), float(acc.class_loss_denominator[c]))
+        ce = _ratio(float(acc.class_cross_entropy[c]), denominator)
+        rows.append(
+            {
+                "class": name,
+                "support": int(acc.class_rows[c]),
+                "weight": w,
+                "loss": None if loss is None else loss / base_divisor,
+                "cross_entropy": None if ce is None else ce / base_divisor,
+                "accuracy": _ratio(float(acc.class_correct[c]), denominator),
+                "mean_confidence": _ratio(float(acc.class_confidence[c]), denominator),
+                "mean_true_prob": _ratio(float(acc.class_true_prob[c]), denominator),
+                "predicted": float(acc.class_predicted[c]),
+            }
+        )
+    return rows
+
+
+def _calibration(acc: Accumulator) -> dict[str, Any]:
+    edges = bin_edges(acc.n_bins)
+    gaps = calibration_gaps(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
+    bins = []
+    for b in range(acc.n_bins):
+        w = float(acc.bin_weight[b])
+        bins.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": int(acc.bin_rows[b]),
+                "weight": w,
+                "confidence": _ratio(float(acc.bin_confidence[b]), w),
+                "accuracy": _ratio(float(acc.bin_outcome[b]), w),
+                "gap": float(gaps[b]) if w > 0 else None,
+            }
+        )
+    return {"n_bins": acc.n_bins, "bins": bins}

@@ -1,0 +1,736 @@
+"""The column resolver: which columns mean what, and each record batch as typed, checked arrays.
+
+Three steps, in order:
+
+1. :func:`plan_columns` reads only the schema: the label column, the prediction columns (wide
+   ``p_*`` / ``prob_*`` / ``logit_*`` columns, one list column, or every other numeric column),
+   target, weight and id columns, and the class names.
+2. :func:`decide` looks once at the first rows of the input (a window whose size depends on the
+   data's shape, never on how it is batched) and fixes the task and whether predictions are
+   logits or probabilities. The decision is never revisited: a later row that contradicts it is an
+   input error naming that row, so any batching of the same data gives the same report.
+3. :meth:`Converter.convert` turns each ``pyarrow.RecordBatch`` into a :class:`TypedBatch` of
+   NumPy arrays, checking every value (missing, NaN/inf, non-numeric, out of range, rows not
+   summing to 1, unknown labels) and naming the file, column, 1-based row and value on failure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from ce_cli.errors import (
+    AmbiguousPredictionsError,
+    LabelError,
+    MissingColumnError,
+    NonFiniteError,
+    NonNumericError,
+    ProbabilityRangeError,
+    RowSumError,
+    UsageError,
+    WeightError,
+)
+from ce_cli.settings import Settings, Task
+
+DEFAULT_LABEL_COLUMNS = ("label", "y", "y_true", "target", "labels")
+PREDICTION_PREFIXES = ("p_", "prob_", "logit_")
+SUM_TOLERANCE = 1e-3
+WINDOW_VALUES = 1 << 20
+WINDOW_MAX_ROWS = 65_536
+
+Float = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which input columns hold what (from the schema alone)."""
+
+    label: str | None
+    predictions: tuple[str, ...]
+    prediction_list: str | None
+    targets: tuple[str, ...]
+    target_list: str | None
+    weight: str | None
+    id: str | None
+    classes: tuple[str, ...]
+    logits_by_name: bool
+    float32: bool
+
+    @property
+    def n_prediction_columns(self) -> int:
+        return len(self.classes)
+
+    @property
+    def read_columns(self) -> list[str]:
+        names: list[str] = []
+        for name in (
+            self.label if not (self.targets or self.target_list) else None,
+            *self.predictions,
+            self.prediction_list,
+            *self.targets,
+            self.target_list,
+            self.weight,
+            self.id,
+        ):
+            if name is not None and name not in names:
+                names.append(name)
+        return names
+
+    @property
+    def float_columns(self) -> list[str]:
+        return [*self.predictions, *self.targets, *([self.weight] if self.weight else [])]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The task and the input kind, fixed once per input from names and its first rows."""
+
+    task: str
+    logits: bool
+    logits_reason: str
+    soft_targets: bool
+
+
+@dataclass(frozen=True)
+class TypedBatch:
+    """One batch as NumPy arrays: predictions (rows × columns), labels or targets, weights, ids."""
+
+    predictions: NDArray[np.floating]
+    labels: NDArray[np.int64] | None
+    targets: Float | None
+    weights: Float | None
+    ids: pa.Array | None
+    first_row: int  # 1-based number of the batch's first data row
+
+    def __len__(self) -> int:
+        return int(self.predictions.shape[0])
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+    )
+
+
+def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) -> tuple[str, ...]:
+    """Column names for a comma list of names and globs (globs in schema order)."""
+    names = schema.names
+    out: list[str] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+            if not matched:
+                raise MissingColumnError(
+                    f"{option} pattern '{pattern}' matches no column",
+                    file=file,
+                    hint=f"columns are: {_list(names)}",
+                )
+        elif pattern in names:
+            matched = [pattern]
+        else:
+            raise MissingColumnError(
+                f"{option} names a column that is not in the input",
+                file=file,
+                column=pattern,
+                hint=f"columns are: {_list(names)}",
+            )
+        out.extend(m for m in matched if m not in out)
+    return tuple(out)
+
+
+def _list(names: Sequence[str], most: int = 12) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", … ({len(names)} in all)" if len(names) > most else "")
+
+
+def _class_names(columns: Sequence[str]) -> tuple[str, ...]:
+    for prefix in PREDICTION_PREFIXES:
+        if all(c.startswith(prefix) and len(c) > len(prefix) for c in columns):
+            return tuple(c[len(prefix) :] for c in columns)
+    return tuple(columns)
+
+
+def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> None:
+    if name is not None and name not in schema.names:
+        raise MissingColumnError(
+            f"{option} names a column that is not in the input",
+            file=file,
+            column=name,
+            hint=f"columns are: {_list(schema.names)}",
+        )
+
+
+def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan:
+    """Choose the columns from the schema and the options (no data is read)."""
+    names = schema.names
+    for name, option in (
+        (settings.label_col, "--label-col"),
+        (settings.weight_col, "--weight-col"),
+        (settings.id_col, "--id-col"),
+    ):
+        _require(schema, name, option, file)
+
+    targets: tuple[str, ...] = ()
+    target_list = None
+    if settings.target_cols:
+        targets = _expand(settings.target_cols, schema, "--target-cols", file)
+        if len(targets) == 1 and _is_list(schema.field(targets[0]).type):
+            target_list, targets = targets[0], ()
+
+    label = settings.label_col
+    if label is None and not (targets or target_list):
+        label = next((n for n in DEFAULT_LABEL_COLUMNS if n in names), None)
+        if label is None:
+            raise MissingColumnError(
+                "no label column: looked for " + ", ".join(DEFAULT_LABEL_COLUMNS),
+                file=file,
+                hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
+            )
+    taken = {label, settings.weight_col, settings.id_col, target_list, *targets} - {None}
+
+    prediction_list = None
+    if settings.prob_cols:
+        predictions = _expand(settings.prob_cols, schema, "--prob-cols", file)
+    else:
+        predictions = tuple(
+            n for n in names if n.startswith(PREDICTION_PREFIXES) and n not in taken
+        )
+        if not predictions:
+            lists = [n for n in names if _is_list(schema.field(n).type) and n not in taken]
+            if len(lists) == 1:
+                predictions = (lists[0],)
+            else:
+                predictions = tuple(
+                    n for n in names if n not in taken and _is_numeric(schema.field(n).type)
+                )
+        if not predictions:
+            raise MissingColumnError(
+                "no prediction columns found",
+                file=file,
+                hint="name them p_<class>, prob_<class> or logit_<class>, or pass --prob-cols",
+            )
+    overlap = taken & set(predictions)
+    if overlap:
+        raise UsageError(
+            "a column is both a prediction column and "
+            "the label, target, weight or id column",
+            file=file,
+            column=sorted(overlap)[0],
+        )
+    if len(predictions) == 1 and _is_list(schema.field(predictions[0]).type):
+        prediction_list, predictions = predictions[0], ()
+
+    for column in (*predictions, *targets, *([settings.weight_col] if settings.weight_col else [])):
+        t = schema.field(column).type
+        if not _is_numeric(t) and not pa.types.is_string(t) and not pa.types.is_large_string(t):
+            raise NonNumericError(
+                f"holds {t}, not numbers", file=file, column=column, hint="pass numeric columns"
+            )
+    if prediction_list is not None:
+        value_type = schema.field(prediction_list).type.value_type
+        if not _is_numeric(value_type):
+            raise NonNumericError(
+                f"is a list of {value_type}, not of numbers", file=file, column=prediction_list
+            )
+        classes: tuple[str, ...] = ()
+        float32 = pa.types.is_float32(value_type) or pa.types.is_float16(value_type)
+        pred_names: Sequence[str] = (prediction_list,)
+    else:
+        classes = _class_names(predictions)
+        float32 = all(
+            pa.types.is_float32(schema.field(c).type) or pa.types.is_float16(schema.field(c).type)
+            for c in predictions
+        )
+        pred_names = predictions
+    if len(set(classes)) != len(classes):
+        raise UsageError("two prediction columns name the same class", file=file)
+    logits_by_name = all(n.lower().startswith("logit") for n in pred_names)
+    return ColumnPlan(
+        label=label if not (targets or target_list) else None,
+        predictions=predictions,
+        prediction_list=prediction_list,
+        targets=targets,
+        target_list=target_list,
+        weight=settings.weight_col,
+        id=settings.id_col,
+        classes=classes,
+        logits_by_name=logits_by_name,
+        float32=float32,
+    )
+
+
+def window_rows(n_columns: int) -> int:
+    """How many first rows decide task and logits: a function of the data's width only."""
+    return max(1, min(WINDOW_MAX_ROWS, WINDOW_VALUES // max(n_columns, 1)))
+
+
+class Converter:
+    """Turns record batches into checked :class:`TypedBatch` es for one plan (and decision)."""
+
+    def __init__(self, plan: ColumnPlan, settings: Settings, file: str) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.file = file
+        self.decision: Decision | None = None
+        self.classes: tuple[str, ...] = plan.classes
+        self._label_lookup: dict[str, int] | None = None
+        self._int_label_map: NDArray[np.int64] | None = None
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def decide(self, window: Sequence[pa.RecordBatch]) -> Decision:
+        """Fix task and logits/probabilities from names and the first rows (once per input)."""
+        table = pa.Table.from_batches(list(window)) if window else None
+        if table is None or table.num_rows == 0:
+            from ce_cli.errors import EmptyInputError
+
+            raise EmptyInputError("the input has no data rows", file=self.file)
+        batch = table.combine_chunks().to_batches()[0]
+        predictions = self._predictions(batch, 1)
+        if not self.classes:
+            self.classes = tuple(str(i) for i in range(predictions.shape[1]))
+        n_columns = predictions.shape[1]
+        targets = self._targets(batch, 1) if (self.plan.targets or self.plan.target_list) else None
+        task = self._decide_task(n_columns, targets, batch)
+        soft = targets is not None and task != Task.MULTILABEL.value
+        logits, reason = self._decide_logits(predictions, task)
+        self.decision = Decision(task, logits, reason, soft)
+        self._prepare_labels(batch)
+        return self.decision
+
+    def _decide_task(self, n_columns: int, targets: Float | None, batch: pa.RecordBatch) -> str:
+        requested = self.settings.task
+        if targets is not None:
+            if targets.shape[1] != n_columns:
+                raise UsageError(
+                    f"there are {targets.shape[1]} target columns but {n_columns} prediction "
+                    "columns",
+                    file=self.file,
+                    hint="give one target column per prediction column",
+                )
+            if requested is not Task.AUTO:
+                if requested is Task.BINARY and n_columns != 1:
+                    raise UsageError(
+                        "--task binary needs exactly one prediction column", file=self.file
+                    )
+                return requested.value
+            if n_columns == 1:
+                return Task.BINARY.value
+            sums = targets.sum(axis=1)
+            if np.all(np.abs(sums - 1.0) <= SUM_TOLERANCE):
+                return Task.MULTICLASS.value
+            if np.all((targets == 0.0) | (targets == 1.0)):
+                return Task.MULTILABEL.value
+            row = int(np.argmax(np.abs(sums - 1.0) > SUM_TOLERANCE))
+            raise RowSumError(
+                "target rows neither sum to 1 (soft labels) nor are all 0/1 (multi-label)",
+                file=self.file,
+                row=row + 1,
+                value=float(sums[row]),
+                hint="pass --task multilabel for independent labels",
+            )
+        if requested is Task.MULTILABEL:
+            raise UsageError(
+                "--task multilabel needs --target-cols (one 0/1 column per label)",
+                file=self.file,
+                hint="e.g. --target-cols 'y_*'",
+            )
+        if requested is Task.BINARY or (requested is Task.AUTO and n_columns == 1):
+            if n_columns != 1:
+                raise UsageError(
+                    "--task binary needs exactly one prediction column (P(class 1))",
+                    file=self.file,
+                    hint=f"found {n_columns}; use --task multiclass or --prob-cols",
+                )
+            return Task.BINARY.value
+        return Task.MULTICLASS.value
+
+    def _decide_logits(self, predictions: Float, task: str) -> tuple[bool, str]:
+        if self.settings.logits is not None:
+            kind = "--logits" if self.settings.logits else "--probs"
+            return self.settings.logits, f"{kind} given"
+        if self.plan.logits_by_name:
+            return True, "columns are named logit*"
+        outside = (predictions < 0.0) | (predictions > 1.0)
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            return True, f"values outside [0, 1] (row {row + 1}: {predictions[row, col]:g})"
+        if task != Task.MULTICLASS.value:
+            return False, "every value lies in [0, 1]"
+        sums = predictions.sum(axis=1)
+        bad = np.abs(sums - 1.0) > SUM_TOLERANCE
+        if not bad.any():
+            return False, "every value lies in [0, 1] and rows sum to 1"
+        row = int(np.argmax(bad))
+        raise AmbiguousPredictionsError(
+            "predictions lie in [0, 1] but rows do not sum to 1, so they could be logits or "
+            "unnormalised probabilities",
+            file=self.file,
+            row=row + 1,
+            value=float(sums[row]),
+            hint="pass --logits or --probs",
+        )
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def _prepare_labels(self, batch: pa.RecordBatch) -> None:
+        if self.plan.label is None:
+            return
+        assert self.decision is not None
+        self._label_lookup = {name: i for i, name in enumerate(self.classes)}
+        if self.decision.task == Task.BINARY.value:
+            self.classes = ("0", "1")
+            self._label_lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
+            return
+        names = self.classes
+        # Columns named after integer classes in another order (p_2, p_0, p_1): map by name.
+        if all(re.fullmatch(r"\d+", n) for n in names):
+            values = [int(n) for n in names]
+            if sorted(values) == list(range(len(names))) and values != sorted(values):
+                mapping = np.empty(len(names), dtype=np.int64)
+                mapping[values] = np.arange(len(names))
+                self._int_label_map = mapping
+
+    def _labels(self, batch: pa.RecordBatch, first_row: int) -> NDArray[np.int64]:
+        assert self.plan.label is not None and self._label_lookup is not None
+        column = self.plan.label
+        array = batch.column(column)
+        if array.null_count:
+            row = _first_null(array)
+            raise LabelError("missing label", file=self.file, column=column, row=first_row + row)
+        t = array.type
+        n_classes = len(self.classes)
+        if pa.types.is_dictionary(t):
+            array = array.cast(t.value_type)
+            t = array.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            values = array.to_numpy(zero_copy_only=False)
+            uniques, inverse = np.unique(values, return_inverse=True)
+            mapped = np.empty(len(uniques), dtype=np.int64)
+            for i, u in enumerate(uniques):
+                index = self._label_lookup.get(str(u))
+                if index is None:
+                    index = self._label_lookup.get(str(u).strip().lower())
+                if index is None:
+                    row = int(np.argmax(values == u))
+                    raise LabelError(
+                        "label is not one of the classes",
+                        file=self.file,
+                        column=column,
+                        row=first_row + row,
+                        value=str(u),
+                        hint=f"classes are: {_list(self.classes)}",
+                    )
+                mapped[i] = index
+            return mapped[inverse.reshape(-1)]
+        if pa.types.is_boolean(t):
+            return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if not _is_numeric(t):
+            raise LabelError(
+                f"labels of type {t} are not understood",
+                file=self.file,
+                column=column,
+                hint="use integer class indices or class names",
+            )
+        raw = np.asarray(array.to_numpy(zero_copy_only=False))
+        if raw.dtype.kind == "f":
+            bad = ~np.isfinite(raw) | (raw != np.round(raw))
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise LabelError(
+                    "label is not a whole number",
+                    file=self.file,
+                    column=column,
+                    row=first_row + row,
+                    value=float(raw[row]),
+                    hint="labels are class indices 0..C-1 or class names; "
+                    "for soft targets use --target-cols",
+                )
+        labels = raw.astype(np.int64)
+        bad = (labels < 0) | (labels >= n_classes)
+        if bad.any():
+            row = int(np.argmax(bad))
+            if n_classes == 2 and self.decision is not None and self.decision.task == "binary":
+                hint = "binary labels are 0 or 1"
+            else:
+                hint = f"labels are 0..{n_classes - 1} for {n_classes} prediction columns"
+            raise LabelError(
+                "label is outside the classes",
+                file=self.file,
+                column=column,
+                row=first_row + row,
+                value=int(labels[row]),
+                hint=hint,
+            )
+        if self._int_label_map is not None:
+            labels = self._int_label_map[labels]
+        return labels
+
+    # -- numbers -------------------------------------------------------------------------------
+
+    def _matrix(
+        self, batch: pa.RecordBatch, columns: Sequence[str], list_column: str | None,
+        first_row: int, what: str,
+    ) -> NDArray[np.floating]:
+        if list_column is not None:
+            return self._list_matrix(batch, list_column, first_row)
+        arrays = []
+        for name in columns:
+            arrays.append(self._numeric(batch.column(name), name, first_row, what))
+        dtype = np.result_type(*arrays) if arrays else np.float64
+        if dtype.kind != "f":
+            dtype = np.dtype(np.float64)
+        return np.column_stack(arrays).astype(dtype, copy=False)
+
+    def _numeric(
+        self, array: pa.Array, name: str, first_row: int, what: str
+    ) -> NDArray[np.floating]:
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        t = array.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            try:
+                array = pc.cast(array, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                values = array.to_numpy(zero_copy_only=False)
+                for row, value in enumerate(values):
+                    try:
+                        float(value)
+                    except (TypeError, ValueError):
+                        raise NonNumericError(
+                            f"{what} is not a number",
+                            file=self.file,
+                            column=name,
+                            row=first_row + row,
+                            value=value,
+                        ) from None
+                raise
+            t = array.type
+        if array.null_count:
+            row = _first_null(array)
+            raise NonFiniteError(
+                f"missing {what} (empty or NaN)",
+                file=self.file,
+                column=name,
+                row=first_row + row,
+                hint="fill or drop the row",
+            )
+        if pa.types.is_decimal(t) or pa.types.is_boolean(t) or pa.types.is_float16(t):
+            array = array.cast(pa.float64())
+        values = np.asarray(array.to_numpy(zero_copy_only=False))
+        if values.dtype.kind != "f":
+            values = values.astype(np.float64)
+        return values
+
+    def _list_matrix(
+        self, batch: pa.RecordBatch, name: str, first_row: int
+    ) -> NDArray[np.floating]:
+        array = batch.column(name)
+        if array.null_count:
+            raise NonFiniteError(
+                "missing list", file=self.file, column=name, row=first_row + _first_null(array)
+            )
+        if pa.types.is_fixed_size_list(array.type):
+            width = array.type.list_size
+        else:
+            lengths = np.asarray(pc.list_value_length(array).to_numpy(zero_copy_only=False))
+            width = int(lengths[0]) if len(lengths) else 0
+            ragged = lengths != width
+            if self.classes and width != len(self.classes):
+                ragged = lengths != len(self.classes)
+            if ragged.any():
+                row = int(np.argmax(ragged))
+                raise NonNumericError(
+                    "list rows have different lengths",
+                    file=self.file,
+                    column=name,
+                    row=first_row + row,
+                    value=int(lengths[row]),
+                    hint=f"every row needs {len(self.classes) or width} values",
+                )
+        flat = array.flatten()
+        if flat.null_count:
+            index = _first_null(flat)
+            raise NonFiniteError(
+                "missing value inside a list",
+                file=self.file,
+                column=name,
+                row=first_row + index // max(width, 1),
+            )
+        values = np.asarray(flat.to_numpy(zero_copy_only=False))
+        if values.dtype.kind != "f":
+            values = values.astype(np.float64)
+        if self.classes and width != len(self.classes):
+            raise NonNumericError(
+                f"list rows have {width} values but earlier rows had {len(self.classes)}",
+                file=self.file,
+                column=name,
+                row=first_row,
+            )
+        return values.reshape(len(array), width)
+
+    def _check_finite(
+        self, matrix: NDArray[np.floating], columns: Sequence[str], first_row: int, what: str
+    ) -> None:
+        finite = np.isfinite(matrix)
+        if not finite.all():
+            row, col = np.argwhere(~finite)[0]
+            raise NonFiniteError(
+                f"{what} is not finite",
+                file=self.file,
+                column=columns[col] if len(columns) > col else None,
+                row=first_row + int(row),
+                value=float(matrix[row, col]),
+                hint="fill or drop the row",
+            )
+
+    def _predictions(self, batch: pa.RecordBatch, first_row: int) -> NDArray[np.floating]:
+        plan = self.plan
+        matrix = self._matrix(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
+        self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
+        return matrix
+
+    def _prediction_names(self) -> Sequence[str]:
+        if self.plan.prediction_list is not None:
+            return [self.plan.prediction_list] * max(len(self.classes), 1)
+        return self.plan.predictions
+
+    def _targets(self, batch: pa.RecordBatch, first_row: int) -> Float:
+        plan = self.plan
+        matrix = self._matrix(batch, plan.targets, plan.target_list, first_row, "target")
+        names = plan.targets or [plan.target_list or ""] * matrix.shape[1]
+        self._check_finite(matrix, names, first_row, "target")
+        outside = (matrix < 0.0) | (matrix > 1.0)
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            raise ProbabilityRangeError(
+                "target lies outside [0, 1]",
+                file=self.file,
+                column=names[col],
+                row=first_row + int(row),
+                value=float(matrix[row, col]),
+            )
+        return np.asarray(matrix, dtype=np.float64)
+
+    def _check_probabilities(self, matrix: NDArray[np.floating], first_row: int) -> None:
+        assert self.decision is not None
+        names = self._prediction_names()
+        outside = (matrix < 0.0) | (matrix > 1.0)
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            if self.settings.logits is None:
+                hint = (
+                    "the first rows were read as probabilities; pass --logits if these are logits"
+                )
+            else:
+                hint = "with --probs every value must lie in [0, 1]; pass --logits for logits"
+            raise ProbabilityRangeError(
+                "probability lies outside [0, 1]",
+                file=self.file,
+                column=names[col],
+                row=first_row + int(row),
+                value=float(matrix[row, col]),
+                hint=hint,
+            )
+        if self.decision.task == Task.MULTICLASS.value:
+            sums = matrix.sum(axis=1, dtype=np.float64)
+            bad = np.abs(sums - 1.0) > SUM_TOLERANCE
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise RowSumError(
+                    f"probabilities sum to {sums[row]:.6g}, not 1 (tolerance {SUM_TOLERANCE:g})",
+                    file=self.file,
+                    row=first_row + row,
+                    hint="pass --logits if these are scores, or fix the model's output",
+                )
+
+    def _weights(self, batch: pa.RecordBatch, first_row: int) -> Float | None:
+        name = self.plan.weight
+        if name is None:
+            return None
+        weights = self._numeric(batch.column(name), name, first_row, "weight").astype(np.float64)
+        finite = np.isfinite(weights)
+        if not finite.all():
+            row = int(np.argmax(~finite))
+            raise NonFiniteError(
+                "weight is not finite",
+                file=self.file,
+                column=name,
+                row=first_row + row,
+                value=float(weights[row]),
+            )
+        if (weights < 0).any():
+            row = int(np.argmax(weights < 0))
+            raise WeightError(
+                "weight is negative",
+                file=self.file,
+                column=name,
+                row=first_row + row,
+                value=float(weights[row]),
+                hint="sample weights must be >= 0",
+            )
+        return weights
+
+    def convert(self, batch: pa.RecordBatch, first_row: int) -> TypedBatch:
+        """Check and convert one batch whose first data row is ``first_row`` (1-based)."""
+        assert self.decision is not None, "decide() first"
+        predictions = self._predictions(batch, first_row)
+        if predictions.shape[1] != len(self.classes):
+            raise NonNumericError(
+                f"rows have {predictions.shape[1]} predictions, earlier rows had "
+                f"{len(self.classes)}",
+                file=self.file,
+                row=first_row,
+            )
+        if not self.decision.logits:
+            self._check_probabilities(predictions, first_row)
+        labels = targets = None
+        if self.plan.label is not None:
+            labels = self._labels(batch, first_row)
+        else:
+            targets = self._targets(batch, first_row)
+            if self.decision.soft_targets and self.decision.task == Task.MULTICLASS.value:
+                sums = targets.sum(axis=1)
+                bad = np.abs(sums - 1.0) > SUM_TOLERANCE
+                if bad.any():
+                    row = int(np.argmax(bad))
+                    raise RowSumError(
+                        f"soft targets sum to {sums[row]:.6g}, not 1",
+                        file=self.file,
+                        row=first_row + row,
+                        hint="soft labels are distributions; use --task multilabel for "
+                        "independent 0/1 labels",
+                    )
+            if self.decision.task == Task.BINARY.value:
+                targets = targets[:, 0]
+        ids = batch.column(self.plan.id) if self.plan.id is not None else None
+        return TypedBatch(
+            predictions=predictions[:, 0] if self.decision.task == "binary" else predictions,
+            labels=labels,
+            targets=targets,
+            weights=self._weights(batch, first_row),
+            ids=ids,
+            first_row=first_row,
+        )
+
+
+def _first_null(array: pa.Array) -> int:
+    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False))
+    return int(np.argmin(valid))

@@ -1,0 +1,128 @@
+"""Per-sample output (``--per-sample``): one row per input row, in input order.
+
+Columns: the id column (when given), ``row`` (1-based), ``label``, ``loss`` (in the report's base),
+``cross_entropy``, ``p_true`` (probability of the true class; binary: of the true outcome),
+``predicted``, ``confidence``, ``correct`` and ``entropy``. Multi-label rows have no single true
+class: they carry ``accuracy`` (fraction of labels right) instead of ``p_true``/``predicted``.
+The format follows the extension (``.parquet``, ``.csv``, ``.jsonl``; ``-`` is CSV on stdout), the
+file is written atomically, and text cells that a spreadsheet would run as a formula are quoted
+with a leading apostrophe in CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ce_cli.atomic import AtomicOutput
+from ce_cli.core.persample import SampleValues
+from ce_cli.errors import UsageError
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _format_for(path: str) -> str:
+    lower = path.lower()
+    if path == "-" or lower.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if lower.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    raise UsageError(
+        "--per-sample needs a .parquet, .csv or .jsonl path (or - for CSV on stdout)", value=path
+    )
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix a cell a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``…) with ``'``.
+
+    >>> neutralise_formula("=HYPERLINK(1)"), neutralise_formula("img-1")
+    ("'=HYPERLINK(1)", 'img-1')
+    """
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class PerSampleWriter:
+    """Streams per-sample tables to a temporary file; :meth:`commit` puts it in place."""
+
+    def __init__(self, path: str, classes: tuple[str, ...], base_divisor: float) -> None:
+        self.format = _format_for(path)
+        self.classes = np.asarray(classes, dtype=object)
+        self.base_divisor = base_divisor
+        self._out = AtomicOutput(path)
+        self._writer: Any = None
+        self._file: Any = None
+
+    def table(self, values: SampleValues, first_row: int, ids: pa.Array | None) -> pa.Table:
+        n = values.loss.shape[0]
+        columns: dict[str, Any] = {}
+        if ids is not None:
+            columns["id"] = ids
+        columns["row"] = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+        if values.true_class is not None and values.label_q is None:
+            columns["label"] = pa.array(self.classes[values.true_class].astype(str))
+        columns["loss"] = pa.array(values.loss / self.base_divisor)
+        columns["cross_entropy"] = pa.array(values.cross_entropy / self.base_divisor)
+        if values.label_q is None:
+            assert values.true_prob is not None and values.predicted is not None
+            columns["p_true"] = pa.array(values.true_prob)
+            columns["predicted"] = pa.array(self.classes[values.predicted].astype(str))
+            columns["confidence"] = pa.array(values.confidence)
+            columns["correct"] = pa.array(values.correct.astype(bool))
+        else:
+            columns["accuracy"] = pa.array(values.correct)
+            columns["confidence"] = pa.array(values.confidence)
+        columns["entropy"] = pa.array(values.entropy / self.base_divisor)
+        return pa.table(columns)
+
+    def write(self, values: SampleValues, first_row: int, ids: pa.Array | None) -> None:
+        table = self.table(values, first_row, ids)
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self._out.temp_path, table.schema)
+            self._writer.write_table(table)
+        elif self.format == "csv":
+            import pyarrow.csv as pcsv
+
+            if "id" in table.column_names and pa.types.is_string(table.schema.field("id").type):
+                safe = [neutralise_formula(v) if v is not None else None
+                        for v in table.column("id").to_pylist()]
+                table = table.set_column(0, "id", pa.array(safe, pa.string()))
+            if self._writer is None:
+                self._file = open(self._out.temp_path, "wb")
+                self._writer = pcsv.CSVWriter(self._file, table.schema)
+            self._writer.write_table(table)
+        else:
+            if self._file is None:
+                self._file = open(self._out.temp_path, "w", encoding="utf-8")
+            for record in table.to_pylist():
+                clean = {
+                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in record.items()
+                }
+                self._file.write(json.dumps(clean) + "\n")
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def commit(self) -> None:
+        self._close()
+        self._out.commit()
+
+    def abort(self) -> None:
+        try:
+            self._close()
+        finally:
+            self._out.abort()
