@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import bin_sums
+from ce_cli.core.calibration import bin_index, weighted_bin_sums
 from ce_cli.core.persample import MULTILABEL, SampleValues
 
 Float = NDArray[np.float64]
@@ -172,12 +172,14 @@ class Accumulator:
             conf, hit = conf.reshape(-1), hit.reshape(-1)
         else:
             w = s
-        total, conf_sum, hit_sum = bin_sums(conf, hit, w, self.n_bins)
+        index = bin_index(conf, self.n_bins)
+        total, conf_sum, hit_sum = weighted_bin_sums(index, conf, hit, w, self.n_bins)
         self.bin_weight += total
         self.bin_confidence += conf_sum
         self.bin_outcome += hit_sum
-        self.bin_rows += bin_sums(conf, hit, None, self.n_bins)[0]
-        total, conf_sum, hit_sum = bin_sums(conf, hit, w, CONF_FINE_BINS)
+        self.bin_rows += np.bincount(index, minlength=self.n_bins)
+        index = bin_index(conf, CONF_FINE_BINS)
+        total, conf_sum, hit_sum = weighted_bin_sums(index, conf, hit, w, CONF_FINE_BINS)
         self.fine_weight += total
         self.fine_confidence += conf_sum
         self.fine_outcome += hit_sum

@@ -27,7 +27,9 @@ def _as_table(
     columns: dict[str, Any] = {}
     options: dict[str, Any] = {}
     width = len(str(pred.shape[1]))
-    pred_names = [f"p_{j:0{width}d}" if pred.shape[1] > 9 else f"p_{j}" for j in range(pred.shape[1])]
+    pred_names = [
+        f"p_{j:0{width}d}" if pred.shape[1] > 9 else f"p_{j}" for j in range(pred.shape[1])
+    ]
     for j, name in enumerate(pred_names):
         columns[name] = pred[:, j]
     if labels is not None:

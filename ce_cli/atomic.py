@@ -21,9 +21,7 @@ class AtomicOutput:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        directory = (
-            tempfile.gettempdir() if path == "-" else str(Path(path).resolve().parent)
-        )
+        directory = tempfile.gettempdir() if path == "-" else str(Path(path).resolve().parent)
         if path != "-" and not os.path.isdir(directory):
             from ce_cli.errors import UsageError
 

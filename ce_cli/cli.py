@@ -69,7 +69,9 @@ _LOSS = "Loss"
 _OUTPUT = "Output"
 
 
-@app.command(help="Evaluate predicted probabilities or logits against true labels.", epilog=EXAMPLES)
+@app.command(
+    help="Evaluate predicted probabilities or logits against true labels.", epilog=EXAMPLES
+)
 def evaluate_command(
     predictions: Annotated[
         str,
@@ -82,19 +84,26 @@ def evaluate_command(
     ],
     label_col: Annotated[
         str | None,
-        typer.Option(help="True class: integer index or class name. Default: first of "
-                     "label, y, y_true, target, labels.", rich_help_panel=_COLUMNS),
+        typer.Option(
+            help="True class: integer index or class name. Default: first of "
+            "label, y, y_true, target, labels.",
+            rich_help_panel=_COLUMNS,
+        ),
     ] = None,
     prob_cols: Annotated[
         str | None,
-        typer.Option(help="Prediction columns: comma list or glob (p_*), or one list column. "
-                     "Default: p_*, prob_*, logit_*, else one list column, else other numeric.",
-                     rich_help_panel=_COLUMNS),
+        typer.Option(
+            help="Prediction columns: comma list or glob (p_*), or one list column. "
+            "Default: p_*, prob_*, logit_*, else one list column, else other numeric.",
+            rich_help_panel=_COLUMNS,
+        ),
     ] = None,
     target_cols: Annotated[
         str | None,
-        typer.Option(help="Per-class targets: multi-hot (multi-label) or soft labels.",
-                     rich_help_panel=_COLUMNS),
+        typer.Option(
+            help="Per-class targets: multi-hot (multi-label) or soft labels.",
+            rich_help_panel=_COLUMNS,
+        ),
     ] = None,
     weight_col: Annotated[
         str | None, typer.Option(help="Per-sample weights.", rich_help_panel=_COLUMNS)
@@ -105,8 +114,12 @@ def evaluate_command(
     ] = None,
     logits: Annotated[
         bool | None,
-        typer.Option("--logits/--probs", help="What the prediction columns hold. Default: "
-                     "detected from names and the first rows.", show_default=False),
+        typer.Option(
+            "--logits/--probs",
+            help="What the prediction columns hold. Default: "
+            "detected from names and the first rows.",
+            show_default=False,
+        ),
     ] = None,
     task: Annotated[TaskChoice, typer.Option(help="Task.")] = TaskChoice.auto,
     loss: Annotated[LossChoice, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)] = (
@@ -117,38 +130,46 @@ def evaluate_command(
     ] = 2.0,
     alpha: Annotated[
         float | None,
-        typer.Option(help="Focal weight of the positive class (binary/multi-label), in [0, 1].",
-                     rich_help_panel=_LOSS),
+        typer.Option(
+            help="Focal weight of the positive class (binary/multi-label), in [0, 1].",
+            rich_help_panel=_LOSS,
+        ),
     ] = None,
     smoothing: Annotated[
         float, typer.Option(help="Label smoothing epsilon, in [0, 1).", rich_help_panel=_LOSS)
     ] = 0.0,
     class_weights: Annotated[
         str | None,
-        typer.Option(help="Comma list, one weight per class, or 'balanced'.",
-                     rich_help_panel=_LOSS),
+        typer.Option(
+            help="Comma list, one weight per class, or 'balanced'.", rich_help_panel=_LOSS
+        ),
     ] = None,
-    base: Annotated[
-        str, typer.Option(help="Log base: nats (e), bits (2) or bans (10).")
-    ] = "nats",
+    base: Annotated[str, typer.Option(help="Log base: nats (e), bits (2) or bans (10).")] = "nats",
     bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
     output_format: Annotated[
         FormatChoice, typer.Option("--format", help="Report format.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write the report there (atomically) instead of "
-                     "stdout.", rich_help_panel=_OUTPUT),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the report there (atomically) instead of stdout.",
+            rich_help_panel=_OUTPUT,
+        ),
     ] = None,
     per_sample: Annotated[
         str | None,
-        typer.Option(help="Per-sample results (.parquet, .csv, .jsonl; - for CSV on stdout).",
-                     rich_help_panel=_OUTPUT),
+        typer.Option(
+            help="Per-sample results (.parquet, .csv, .jsonl; - for CSV on stdout).",
+            rich_help_panel=_OUTPUT,
+        ),
     ] = None,
     input_format: Annotated[
         str | None,
-        typer.Option(help="Input format when the name does not say (parquet, csv, tsv, arrow, "
-                     "jsonl)."),
+        typer.Option(
+            help="Input format when the name does not say (parquet, csv, tsv, arrow, jsonl)."
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=_OUTPUT)
@@ -213,14 +234,29 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _keep_pandas_out() -> None:
+    """Stop pyarrow from importing pandas (~0.35 s) in the command's own process.
+
+    pyarrow probes for pandas on its first NumPy conversion whenever pandas is installed; the
+    command never hands it a DataFrame, so it is marked unavailable (an import of it then fails
+    the ordinary way). The Python API does not do this: a notebook keeps its pandas.
+    """
+    if "pandas" not in sys.modules and os.environ.get("CE_EVAL_ALLOW_PANDAS") != "1":
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    import click
-
     from ce_cli.errors import CeEvalError
+
+    try:  # typer >= 0.29 carries its own click; older releases raise click's exceptions
+        from typer import TyperException as ParseError
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import ClickException as ParseError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _keep_pandas_out()
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="ce-eval", standalone_mode=False)
@@ -228,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _fail(str(error), error.exit_code)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return int(done.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         return _fail("interrupted", 130)
-    except click.ClickException as error:
+    except ParseError as error:
         if debug:
             raise
         message = error.format_message().replace("\n", " ")

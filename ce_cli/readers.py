@@ -177,7 +177,7 @@ def _open_parquet(path: str, name: str) -> Source:
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path, memory_map=True)
+        pf = pq.ParquetFile(path, pre_buffer=False)
         schema = pf.schema_arrow
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise InputFormatError(
@@ -187,7 +187,7 @@ def _open_parquet(path: str, name: str) -> Source:
         ) from None
 
     def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        reader = pq.ParquetFile(path, memory_map=True)
+        reader = pq.ParquetFile(path, pre_buffer=False)
         yield from reader.iter_batches(
             batch_size=BATCH_ROWS, columns=list(columns) if columns is not None else None
         )

@@ -159,7 +159,9 @@ def build_report(
     )
 
 
-def _per_class(acc: Accumulator, classes: tuple[str, ...], base_divisor: float) -> list[dict[str, Any]]:
+def _per_class(
+    acc: Accumulator, classes: tuple[str, ...], base_divisor: float
+) -> list[dict[str, Any]]:
     rows = []
     multilabel = acc.task == MULTILABEL
     for c, name in enumerate(classes):

@@ -20,6 +20,7 @@ import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -98,11 +99,43 @@ class Decision:
     soft_targets: bool
 
 
+class NumberBlock:
+    """Rows × columns of numbers held as the input's own column arrays (no copy yet).
+
+    :meth:`rows` stacks a slice of rows into one float64 matrix; done per chunk on the worker
+    threads, the stacking (and the float32 → float64 widening) stays in cache and in parallel.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[NDArray[np.floating]] | None = None,
+        matrix: NDArray[Any] | None = None,
+    ) -> None:
+        self.columns = list(columns) if columns is not None else None
+        self.matrix = matrix
+        if matrix is not None:
+            self.n, self.width = int(matrix.shape[0]), int(matrix.shape[1])
+        else:
+            assert self.columns
+            self.n, self.width = int(self.columns[0].shape[0]), len(self.columns)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Float:
+        stop = self.n if stop is None else stop
+        if self.matrix is not None:
+            return np.asarray(self.matrix[start:stop], dtype=np.float64)
+        assert self.columns is not None
+        out = np.empty((stop - start, self.width), dtype=np.float64)
+        for j, column in enumerate(self.columns):
+            out[:, j] = column[start:stop]
+        return out
+
+
 @dataclass(frozen=True)
 class TypedBatch:
-    """One batch as NumPy arrays: predictions (rows × columns), labels or targets, weights, ids."""
+    """One batch: predictions (a :class:`NumberBlock`, checked per chunk by
+    :meth:`Converter.predictions`), labels or targets, weights and ids (checked)."""
 
-    predictions: NDArray[np.floating]
+    predictions: NumberBlock
     labels: NDArray[np.int64] | None
     targets: Float | None
     weights: Float | None
@@ -110,7 +143,7 @@ class TypedBatch:
     first_row: int  # 1-based number of the batch's first data row
 
     def __len__(self) -> int:
-        return int(self.predictions.shape[0])
+        return self.predictions.n
 
 
 def _is_numeric(t: pa.DataType) -> bool:
@@ -124,9 +157,7 @@ def _is_numeric(t: pa.DataType) -> bool:
 
 
 def _is_list(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-    )
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
 
 
 def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) -> tuple[str, ...]:
@@ -229,8 +260,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     overlap = taken & set(predictions)
     if overlap:
         raise UsageError(
-            "a column is both a prediction column and "
-            "the label, target, weight or id column",
+            "a column is both a prediction column and the label, target, weight or id column",
             file=file,
             column=sorted(overlap)[0],
         )
@@ -485,19 +515,19 @@ class Converter:
 
     # -- numbers -------------------------------------------------------------------------------
 
-    def _matrix(
-        self, batch: pa.RecordBatch, columns: Sequence[str], list_column: str | None,
-        first_row: int, what: str,
-    ) -> NDArray[np.floating]:
+    def _block(
+        self,
+        batch: pa.RecordBatch,
+        columns: Sequence[str],
+        list_column: str | None,
+        first_row: int,
+        what: str,
+    ) -> NumberBlock:
         if list_column is not None:
-            return self._list_matrix(batch, list_column, first_row)
-        arrays = []
-        for name in columns:
-            arrays.append(self._numeric(batch.column(name), name, first_row, what))
-        dtype = np.result_type(*arrays) if arrays else np.float64
-        if dtype.kind != "f":
-            dtype = np.dtype(np.float64)
-        return np.column_stack(arrays).astype(dtype, copy=False)
+            return NumberBlock(matrix=self._list_matrix(batch, list_column, first_row))
+        return NumberBlock(
+            columns=[self._numeric(batch.column(n), n, first_row, what) for n in columns]
+        )
 
     def _numeric(
         self, array: pa.Array, name: str, first_row: int, what: str
@@ -601,11 +631,23 @@ class Converter:
                 hint="fill or drop the row",
             )
 
-    def _predictions(self, batch: pa.RecordBatch, first_row: int) -> NDArray[np.floating]:
+    def _predictions(self, batch: pa.RecordBatch, first_row: int) -> Float:
+        """All predictions of a batch as a checked matrix (used for the decision window)."""
         plan = self.plan
-        matrix = self._matrix(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
+        block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
+        matrix = block.rows()
         self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         return matrix
+
+    def predictions(self, typed: TypedBatch, start: int, stop: int) -> Float:
+        """Rows ``start:stop`` of a batch's predictions, checked (1-D for binary)."""
+        assert self.decision is not None
+        matrix = typed.predictions.rows(start, stop)
+        first_row = typed.first_row + start
+        self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
+        if not self.decision.logits:
+            self._check_probabilities(matrix, first_row)
+        return matrix[:, 0] if self.decision.task == Task.BINARY.value else matrix
 
     def _prediction_names(self) -> Sequence[str]:
         if self.plan.prediction_list is not None:
@@ -614,7 +656,7 @@ class Converter:
 
     def _targets(self, batch: pa.RecordBatch, first_row: int) -> Float:
         plan = self.plan
-        matrix = self._matrix(batch, plan.targets, plan.target_list, first_row, "target")
+        matrix = self._block(batch, plan.targets, plan.target_list, first_row, "target").rows()
         names = plan.targets or [plan.target_list or ""] * matrix.shape[1]
         self._check_finite(matrix, names, first_row, "target")
         outside = (matrix < 0.0) | (matrix > 1.0)
@@ -689,20 +731,22 @@ class Converter:
         return weights
 
     def convert(self, batch: pa.RecordBatch, first_row: int) -> TypedBatch:
-        """Check and convert one batch whose first data row is ``first_row`` (1-based)."""
+        """Convert one batch whose first data row is ``first_row`` (1-based).
+
+        Labels, targets and weights are checked here; predictions are checked chunk by chunk
+        in :meth:`predictions`.
+        """
         assert self.decision is not None, "decide() first"
-        predictions = self._predictions(batch, first_row)
-        if predictions.shape[1] != len(self.classes):
+        plan = self.plan
+        block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
+        if block.width != len(self.classes):
             raise NonNumericError(
-                f"rows have {predictions.shape[1]} predictions, earlier rows had "
-                f"{len(self.classes)}",
+                f"rows have {block.width} predictions, earlier rows had {len(self.classes)}",
                 file=self.file,
                 row=first_row,
             )
-        if not self.decision.logits:
-            self._check_probabilities(predictions, first_row)
         labels = targets = None
-        if self.plan.label is not None:
+        if plan.label is not None:
             labels = self._labels(batch, first_row)
         else:
             targets = self._targets(batch, first_row)
@@ -720,9 +764,9 @@ class Converter:
                     )
             if self.decision.task == Task.BINARY.value:
                 targets = targets[:, 0]
-        ids = batch.column(self.plan.id) if self.plan.id is not None else None
+        ids = batch.column(plan.id) if plan.id is not None else None
         return TypedBatch(
-            predictions=predictions[:, 0] if self.decision.task == "binary" else predictions,
+            predictions=block,
             labels=labels,
             targets=targets,
             weights=self._weights(batch, first_row),

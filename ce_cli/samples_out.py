@@ -92,8 +92,10 @@ class PerSampleWriter:
             import pyarrow.csv as pcsv
 
             if "id" in table.column_names and pa.types.is_string(table.schema.field("id").type):
-                safe = [neutralise_formula(v) if v is not None else None
-                        for v in table.column("id").to_pylist()]
+                safe = [
+                    neutralise_formula(v) if v is not None else None
+                    for v in table.column("id").to_pylist()
+                ]
                 table = table.set_column(0, "id", pa.array(safe, pa.string()))
             if self._writer is None:
                 self._file = open(self._out.temp_path, "wb")

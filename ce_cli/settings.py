@@ -125,7 +125,9 @@ class Settings:
         if self.alpha is not None and not (0.0 <= self.alpha <= 1.0):
             raise UsageError("--alpha must lie in [0, 1]", value=self.alpha, hint="e.g. 0.25")
         if not (0.0 <= self.smoothing < 1.0):
-            raise UsageError("--smoothing must lie in [0, 1)", value=self.smoothing, hint="e.g. 0.1")
+            raise UsageError(
+                "--smoothing must lie in [0, 1)", value=self.smoothing, hint="e.g. 0.1"
+            )
         if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
             raise UsageError("--bins must be a whole number >= 1", value=self.bins)
         if self.loss is not Loss.FOCAL and self.alpha is not None:

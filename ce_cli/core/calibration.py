@@ -40,16 +40,26 @@ def bin_index(confidence: Float, n_bins: int) -> Int:
     return index
 
 
+def weighted_bin_sums(
+    index: Int, confidence: Float, outcome: Float, weight: Float | None, n_bins: int
+) -> tuple[Float, Float, Float]:
+    """Per-bin (total weight, Σ weight·confidence, Σ weight·outcome) for precomputed bins."""
+    if weight is None:
+        total = np.bincount(index, minlength=n_bins).astype(np.float64)
+        conf = np.bincount(index, weights=confidence, minlength=n_bins)
+        hit = np.bincount(index, weights=outcome, minlength=n_bins)
+    else:
+        total = np.bincount(index, weights=weight, minlength=n_bins)
+        conf = np.bincount(index, weights=weight * confidence, minlength=n_bins)
+        hit = np.bincount(index, weights=weight * outcome, minlength=n_bins)
+    return total, conf, hit
+
+
 def bin_sums(
     confidence: Float, outcome: Float, weight: Float | None, n_bins: int
 ) -> tuple[Float, Float, Float]:
     """Per-bin (total weight, Σ weight·confidence, Σ weight·outcome)."""
-    index = bin_index(confidence, n_bins)
-    w = np.ones_like(confidence) if weight is None else weight
-    total = np.bincount(index, weights=w, minlength=n_bins)
-    conf = np.bincount(index, weights=w * confidence, minlength=n_bins)
-    hit = np.bincount(index, weights=w * outcome, minlength=n_bins)
-    return total, conf, hit
+    return weighted_bin_sums(bin_index(confidence, n_bins), confidence, outcome, weight, n_bins)
 
 
 def calibration_gaps(total: Float, conf: Float, hit: Float) -> Float:

@@ -44,6 +44,20 @@ def categorical_entropy(lp: CategoricalLogProbs) -> Float:
     return -terms.sum(axis=-1)
 
 
+def softmax_entropy(shifted: Float, exp_shifted: Float, total: Float) -> Float:
+    """``H(softmax(z))`` from ``z - max z``, its ``exp`` and their row sums, with no log matrix.
+
+    ``H = log s - Σ_j e_j (z_j - m) / s`` where ``e = exp(z - m)`` and ``s = Σ e``.
+
+    >>> z = np.array([[1.0, 2.0, 3.0]]); sh = z - 3.0; e = np.exp(sh)
+    >>> round(float(softmax_entropy(sh, e, e.sum(axis=1))[0]), 6)
+    0.832507
+    """
+    return np.asarray(
+        np.log(total) - np.einsum("ij,ij->i", exp_shifted, shifted) / total, dtype=np.float64
+    )
+
+
 def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:
     """``KL(p || q) = Σ_{p_j > 0} p_j (log p_j - log q_j)`` per row, for soft targets ``p``."""
     log_p = np.zeros_like(targets, dtype=np.float64)

@@ -78,7 +78,9 @@ def _summary(report: Report) -> Table:
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     base = report.base
-    table.add_row(Text("loss", style="bold"), Text(_num(m["loss"]), style="bold"), _loss_name(report))
+    table.add_row(
+        Text("loss", style="bold"), Text(_num(m["loss"]), style="bold"), _loss_name(report)
+    )
     for key in ("cross_entropy", "entropy", "label_entropy", "kl_divergence"):
         table.add_row(_LOG_NAMES[key], _num(m[key]), base)
     if "loss_per_label" in m:
