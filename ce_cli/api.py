@@ -96,6 +96,10 @@ def _table_source(data: Any, name: str) -> Source:
     return Source(name, "arrow-table", table.schema, stream)
 
 
+def _optional(name: str | None) -> tuple[str, ...]:
+    return (name,) if name is not None else ()
+
+
 def _numbered(
     batches: Iterable[pa.RecordBatch],
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
@@ -248,9 +252,8 @@ def _evaluate_source(
             logits_reason=decision.logits_reason,
             classes=converter.classes,
             label_column=plan.label,
-            prediction_columns=plan.predictions
-            or ((plan.prediction_list,) if plan.prediction_list else ()),
-            target_columns=plan.targets or ((plan.target_list,) if plan.target_list else ()),
+            prediction_columns=plan.predictions or _optional(plan.prediction_list),
+            target_columns=plan.targets or _optional(plan.target_list),
             weight_column=plan.weight,
             id_column=plan.id,
             soft_targets=decision.soft_targets,

@@ -102,7 +102,7 @@ def sniff_format(head: bytes) -> str:
     """Guess a format from the first bytes of a stream (stdin)."""
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+    if head.startswith((b"ARROW1", b"\xff\xff\xff\xff")):
         return "arrow"
     if head.startswith(b"\x1f\x8b"):
         import zlib

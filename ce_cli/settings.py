@@ -42,7 +42,7 @@ LOG_BASES: dict[str, tuple[str, float]] = {
 
 
 def parse_base(text: str) -> str:
-    """Canonical name of a log base: ``nats``, ``bits`` or ``bans`` (aliases ``e``, ``2``, ``10``)."""
+    """Canonical log base: ``nats``, ``bits`` or ``bans`` (aliases ``e``, ``2``, ``10``)."""
     key = text.strip().lower()
     if key not in LOG_BASES:
         raise UsageError(

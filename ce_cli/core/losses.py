@@ -11,8 +11,8 @@ weights, ``γ`` the focal focusing parameter, ``α`` the focal balance weight of
 
     L_i = -\sum_j w_j \tilde p_{ij} (1 - q_{ij})^\gamma \log q_{ij}
 
-With ``γ = 0`` this is PyTorch's ``cross_entropy(weight=w, label_smoothing=ε)`` row loss; the mean
-divides by ``Σ w_{t_i}`` for hard labels (:func:`hard_label_weights`) and by the row count otherwise.
+With ``γ = 0`` this is PyTorch's ``cross_entropy(weight=w, label_smoothing=ε)`` row loss; the
+mean divides by ``Σ w_{t_i}`` for hard labels (:func:`hard_label_weights`), else by the row count.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def categorical_loss(
     >>> float(categorical_loss(lq, np.exp(lq), labels=np.array([0]))[0] / np.log(2))  # bits
     0.5145731728297583
     """
-    n, n_classes = log_q.shape
+    n_classes = log_q.shape[1]
     if labels is not None and smoothing == 0.0:
         nll = -_row_gather(log_q, labels)
         if gamma != 0.0:
