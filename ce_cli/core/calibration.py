@@ -96,7 +96,8 @@ def expected_calibration_error(
     Bin [0.9, 1.0] holds 0.9, 0.9 (accuracy 1/2, gap 0.4); bin [0.6, 0.7) holds 0.6, 0.6
     (accuracy 1, gap 0.4), so ECE = (2/4)·0.4 + (2/4)·0.4:
 
-    >>> round(expected_calibration_error(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 0, 1, 1]), 10), 12)
+    >>> conf, correct = np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 0, 1, 1])
+    >>> round(expected_calibration_error(conf, correct, n_bins=10), 12)
     0.4
     """
     c = np.asarray(confidence, dtype=np.float64)
