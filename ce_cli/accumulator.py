@@ -75,6 +75,9 @@ class Accumulator:
     n_bins: int
     rows: int = 0
     clipped_rows: int = 0
+    ignored_rows: int = 0
+    dropped_rows: int = 0
+    renormalized_rows: int = 0
     weight: float = 0.0
     loss_denominator: float = 0.0
     sums: Float = field(default_factory=lambda: _zeros(len(SCALAR_METRICS)))

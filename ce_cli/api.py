@@ -52,7 +52,9 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _evaluate_batch(typed: TypedBatch, spec: LossSpec, converter: Converter) -> SampleValues:
+def _evaluate_batch(
+    typed: TypedBatch, spec: LossSpec, converter: Converter
+) -> tuple[SampleValues, int]:
     """Per-sample values of a batch, in row chunks evaluated on all cores (NumPy drops the GIL).
 
     Chunks come back in row order and are joined, so the accumulator sees the same sequence of
@@ -62,18 +64,22 @@ def _evaluate_batch(typed: TypedBatch, spec: LossSpec, converter: Converter) -> 
     step = max(256, CHUNK_VALUES // max(typed.predictions.width, 1))
     bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
 
-    def run(bound: tuple[int, int]) -> SampleValues:
+    def run(bound: tuple[int, int]) -> tuple[SampleValues, int]:
         a, b = bound
-        return evaluate_rows(
-            converter.predictions(typed, a, b),
+        predictions, renormalized = converter.predictions(typed, a, b)
+        values = evaluate_rows(
+            predictions,
             spec,
             labels=None if typed.labels is None else typed.labels[a:b],
             targets=None if typed.targets is None else typed.targets[a:b],
         )
+        return values, renormalized
 
     if len(bounds) == 1 or _threads() == 1:
-        return concat_values([run(b) for b in bounds])
-    return concat_values(list(_executor().map(run, bounds)))
+        parts = [run(b) for b in bounds]
+    else:
+        parts = list(_executor().map(run, bounds))
+    return concat_values([p[0] for p in parts]), sum(p[1] for p in parts)
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -141,8 +147,11 @@ def _resolve_class_weights(
                 file=source.name,
             )
         counts = np.zeros(n_classes, dtype=np.int64)
-        for batch, first in _numbered(source.batches([plan.label])):
-            counts += np.bincount(converter._labels(batch, first), minlength=n_classes)
+        # Counted over the rows that will be evaluated (after --ignore-label / --on-nan drop).
+        columns = plan.read_columns if settings.on_nan == "drop" else [plan.label]
+        for batch, first in _numbered(source.batches(columns, plan.float_columns)):
+            kept, rows, _, _ = converter.filter(batch, first)
+            counts += np.bincount(converter._labels(kept, rows), minlength=n_classes)
         if (counts == 0).any():
             missing = converter.classes[int(np.argmax(counts == 0))]
             raise UsageError(
@@ -190,6 +199,15 @@ def evaluate(
     else:
         src = _table_source(source, options.get("name", "<table>"))
     try:
+        if settings.labels_file:
+            from ce_cli.join import join_labels
+
+            labels = open_source(settings.labels_file)
+            try:
+                src = join_labels(src, labels, settings.id_col)
+            except BaseException:
+                labels.close()
+                raise
         return _evaluate_source(src, settings, per_sample, progress)
     except CeEvalError as error:
         raise error.with_file(src.name) from None
@@ -240,10 +258,15 @@ def _evaluate_source(
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
-            values = _evaluate_batch(typed, spec, converter)
+            acc.ignored_rows += typed.ignored
+            acc.dropped_rows += typed.dropped
+            if len(typed) == 0:
+                continue
+            values, renormalized = _evaluate_batch(typed, spec, converter)
+            acc.renormalized_rows += renormalized
             acc.update(values, typed.weights)
             if writer is not None:
-                writer.write(values, first, typed.ids)
+                writer.write(values, typed.rows.array(0, len(typed)), typed.ids)
             if progress is not None:
                 progress(acc.rows, batch.num_rows)
         detection = Detection(

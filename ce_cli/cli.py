@@ -112,6 +112,43 @@ def evaluate_command(
         str | None,
         typer.Option(help="Id column, carried into --per-sample output.", rich_help_panel=_COLUMNS),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Labels in a separate file, joined on --id-col (or by row order).",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list fixing the class names and their order.", rich_help_panel=_COLUMNS
+        ),
+    ] = None,
+    ignore_label: Annotated[
+        str | None,
+        typer.Option(
+            help="Leave out rows with this label (like PyTorch's ignore_index); they are counted.",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = None,
+    on_nan: Annotated[
+        str,
+        typer.Option(
+            help="Rows with a missing, NaN or infinite value: 'error' or 'drop' "
+            "(dropped rows are counted).",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = "error",
+    renormalize: Annotated[
+        bool,
+        typer.Option(
+            help="Divide probability rows that do not sum to 1 by their sum "
+            "(counted) instead of stopping.",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = False,
     logits: Annotated[
         bool | None,
         typer.Option(
@@ -199,6 +236,11 @@ def evaluate_command(
         base=base,
         bins=bins,
         input_format=input_format,
+        classes=classes,  # type: ignore[arg-type]
+        ignore_label=ignore_label,
+        on_nan=on_nan,
+        renormalize=renormalize,
+        labels_file=labels,
     )
     if per_sample == "-" and (output is None or output == "-"):
         from ce_cli.errors import UsageError
@@ -234,19 +276,42 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _keep_pandas_out() -> None:
+class _NoPandas:
+    """A meta-path finder under which ``import pandas`` fails as if it were not installed."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _keep_pandas_out() -> _NoPandas | None:
     """Stop pyarrow from importing pandas (~0.35 s) in the command's own process.
 
     pyarrow probes for pandas on its first NumPy conversion whenever pandas is installed; the
-    command never hands it a DataFrame, so it is marked unavailable (an import of it then fails
-    the ordinary way). The Python API does not do this: a notebook keeps its pandas.
+    command never hands it a DataFrame, so to pyarrow pandas looks not installed. The Python API
+    does not do this: a notebook keeps its pandas.
     """
-    if "pandas" not in sys.modules and os.environ.get("CE_EVAL_ALLOW_PANDAS") != "1":
-        sys.modules["pandas"] = None  # type: ignore[assignment]
+    if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        return None
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    return finder
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    finder = _keep_pandas_out()
+    try:
+        return _run(args, debug)
+    finally:
+        if finder is not None:
+            sys.meta_path.remove(finder)  # type: ignore[arg-type]
+
+
+def _run(args: list[str], debug: bool) -> int:
     from ce_cli.errors import CeEvalError
 
     try:  # typer >= 0.29 carries its own click; older releases raise click's exceptions
@@ -254,9 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - depends on the installed typer
         from click import ClickException as ParseError
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    _keep_pandas_out()
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="ce-eval", standalone_mode=False)

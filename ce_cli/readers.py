@@ -126,10 +126,10 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     """Open a file, or ``-`` for standard input (spooled to a temporary file, then sniffed)."""
     if path == "-":
         return _open_stdin(input_format)
+    if os.path.isdir(path) or (not os.path.exists(path) and any(c in path for c in "*?[")):
+        return _open_parquet_files(path)
     if not os.path.exists(path):
         raise InputFormatError("no such file", file=path, hint="check the path")
-    if os.path.isdir(path):
-        raise InputFormatError("is a directory, not a file", file=path)
     fmt = detect_format(path, input_format)
     source = _OPENERS[fmt](path, path)
     source.size_bytes = os.path.getsize(path)
@@ -193,6 +193,45 @@ def _open_parquet(path: str, name: str) -> Source:
         )
 
     return Source(name, "parquet", schema, stream)
+
+
+def _open_parquet_files(path: str) -> Source:
+    """A directory (searched recursively) or glob of Parquet files, read as one dataset in
+    sorted path order."""
+    import glob
+
+    if os.path.isdir(path):
+        pattern = os.path.join(path, "**", "*.parquet")
+        files = sorted(glob.glob(pattern, recursive=True))
+        files += sorted(glob.glob(os.path.join(path, "**", "*.pq"), recursive=True))
+    else:
+        files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+    if not files:
+        raise InputFormatError(
+            "no Parquet files there" if os.path.isdir(path) else "the pattern matches no file",
+            file=path,
+            hint="a directory of .parquet files, or a glob such as 'parts/*.parquet'",
+        )
+    parts = [_open_parquet(f, f) for f in files]
+    schema = parts[0].schema
+    for part in parts[1:]:
+        missing = [n for n in schema.names if n not in part.schema.names]
+        if missing:
+            raise MissingColumnError(
+                "this part of the dataset lacks a column the first part has",
+                file=part.name,
+                column=missing[0],
+                hint=f"every file matched by {path} needs the same columns",
+            )
+
+    def stream(columns: Sequence[str] | None, floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            for batch in part.batches(columns, floats):
+                yield batch if columns is None else batch.select(list(columns))
+
+    source = Source(path, "parquet", schema, stream)
+    source.size_bytes = sum(os.path.getsize(f) for f in files)
+    return source
 
 
 def _csv_options(delimiter: str) -> tuple[object, object]:

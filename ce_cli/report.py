@@ -143,6 +143,9 @@ def build_report(
         "rows": acc.rows,
         "weight_total": acc.weight,
         "clipped_rows": acc.clipped_rows,
+        "ignored_rows": acc.ignored_rows,
+        "dropped_rows": acc.dropped_rows,
+        "renormalized_rows": acc.renormalized_rows,
     }
     return Report(
         source=source,

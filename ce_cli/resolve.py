@@ -16,6 +16,7 @@ Three steps, in order:
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from collections.abc import Sequence
@@ -97,6 +98,32 @@ class Decision:
     logits: bool
     logits_reason: str
     soft_targets: bool
+    one_hot_targets: bool = False
+
+
+class Rows:
+    """The 1-based input row numbers of a batch's rows, also after some rows were left out.
+
+    ``rows + i`` is the input row number of the batch's ``i``-th (0-based) row, so error
+    messages always name the row as the user counts it in the file.
+    """
+
+    def __init__(self, first: int, numbers: NDArray[np.int64] | None = None, offset: int = 0):
+        self.first = first
+        self.numbers = numbers
+        self.offset = offset
+
+    def __add__(self, index: int | np.integer) -> int:
+        i = self.offset + int(index)
+        return int(self.numbers[i]) if self.numbers is not None else self.first + i
+
+    def slice(self, start: int) -> Rows:
+        return Rows(self.first, self.numbers, self.offset + start)
+
+    def array(self, start: int, stop: int) -> NDArray[np.int64]:
+        if self.numbers is not None:
+            return self.numbers[self.offset + start : self.offset + stop]
+        return np.arange(self.first + self.offset + start, self.first + self.offset + stop)
 
 
 class NumberBlock:
@@ -140,7 +167,9 @@ class TypedBatch:
     targets: Float | None
     weights: Float | None
     ids: pa.Array | None
-    first_row: int  # 1-based number of the batch's first data row
+    rows: Rows  # input row numbers (1-based) of the batch's rows
+    ignored: int = 0  # rows left out by --ignore-label
+    dropped: int = 0  # rows left out by --on-nan drop
 
     def __len__(self) -> int:
         return self.predictions.n
@@ -196,6 +225,35 @@ def _class_names(columns: Sequence[str]) -> tuple[str, ...]:
         if all(c.startswith(prefix) and len(c) > len(prefix) for c in columns):
             return tuple(c[len(prefix) :] for c in columns)
     return tuple(columns)
+
+
+def _order_by_classes(
+    columns: Sequence[str], classes: Sequence[str], file: str, option: str = "--prob-cols"
+) -> tuple[str, ...]:
+    """The columns reordered to follow ``--classes`` (a column is ``name`` or ``prefix + name``)."""
+    by_class: dict[str, str] = {}
+    for column in columns:
+        by_class[column] = column
+        for prefix in (*PREDICTION_PREFIXES, "t_", "y_", "target_"):
+            if column.startswith(prefix):
+                by_class.setdefault(column[len(prefix) :], column)
+    ordered = []
+    for name in classes:
+        if name not in by_class:
+            raise MissingColumnError(
+                f"--classes names class '{name}' but no {option} column is named after it",
+                file=file,
+                hint=f"columns are: {_list(columns)}",
+            )
+        ordered.append(by_class[name])
+    extra = [c for c in columns if c not in ordered]
+    if extra:
+        raise UsageError(
+            f"column '{extra[0]}' is not one of --classes",
+            file=file,
+            hint="list every class, or narrow the columns with " + option,
+        )
+    return tuple(ordered)
 
 
 def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> None:
@@ -266,6 +324,10 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         )
     if len(predictions) == 1 and _is_list(schema.field(predictions[0]).type):
         prediction_list, predictions = predictions[0], ()
+    if settings.classes and predictions and len(predictions) > 1:
+        predictions = _order_by_classes(predictions, settings.classes, file)
+    if settings.classes and targets and len(targets) > 1:
+        targets = _order_by_classes(targets, settings.classes, file, option="--target-cols")
 
     for column in (*predictions, *targets, *([settings.weight_col] if settings.weight_col else [])):
         t = schema.field(column).type
@@ -284,6 +346,8 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         pred_names: Sequence[str] = (prediction_list,)
     else:
         classes = _class_names(predictions)
+        if settings.classes and len(predictions) > 1:
+            classes = tuple(settings.classes)
         float32 = all(
             pa.types.is_float32(schema.field(c).type) or pa.types.is_float16(schema.field(c).type)
             for c in predictions
@@ -332,18 +396,69 @@ class Converter:
             from ce_cli.errors import EmptyInputError
 
             raise EmptyInputError("the input has no data rows", file=self.file)
-        batch = table.combine_chunks().to_batches()[0]
-        predictions = self._predictions(batch, 1)
+        batch, rows, _, _ = self.filter(table.combine_chunks().to_batches()[0], 1)
+        if batch.num_rows == 0:
+            batch, rows = table.combine_chunks().to_batches()[0], Rows(1)
+        predictions = self._predictions(batch, rows)
         if not self.classes:
-            self.classes = tuple(str(i) for i in range(predictions.shape[1]))
+            names = self.settings.classes
+            if names and len(names) != predictions.shape[1]:
+                raise UsageError(
+                    f"--classes names {len(names)} classes but the list column holds "
+                    f"{predictions.shape[1]} values a row",
+                    file=self.file,
+                )
+            self.classes = tuple(names) if names else tuple(map(str, range(predictions.shape[1])))
         n_columns = predictions.shape[1]
-        targets = self._targets(batch, 1) if (self.plan.targets or self.plan.target_list) else None
+        has_targets = bool(self.plan.targets or self.plan.target_list)
+        targets = self._targets(batch, rows) if has_targets else None
         task = self._decide_task(n_columns, targets, batch)
         soft = targets is not None and task != Task.MULTILABEL.value
+        one_hot = bool(
+            soft
+            and task == Task.MULTICLASS.value
+            and self.settings.task is Task.AUTO
+            and targets is not None
+            and _is_one_hot(targets).all()
+        )
         logits, reason = self._decide_logits(predictions, task)
-        self.decision = Decision(task, logits, reason, soft)
+        self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot)
         self._prepare_labels(batch)
         return self.decision
+
+    # -- rows left out -------------------------------------------------------------------------
+
+    def filter(
+        self, batch: pa.RecordBatch, first_row: int
+    ) -> tuple[pa.RecordBatch, Rows, int, int]:
+        """Leave out --ignore-label rows and (with --on-nan drop) rows with a missing value.
+
+        Returns the kept rows, their input row numbers, and how many were ignored and dropped.
+        """
+        n = batch.num_rows
+        ignored_mask = np.zeros(n, dtype=bool)
+        label = self.plan.label
+        if self.settings.ignore_label is not None and label is not None:
+            ignored_mask = _equals(batch.column(label), self.settings.ignore_label)
+        dropped_mask = np.zeros(n, dtype=bool)
+        if self.settings.on_nan == "drop":
+            names = [*self.plan.predictions, *self.plan.targets]
+            names += [c for c in (self.plan.prediction_list, self.plan.target_list) if c]
+            names += [self.plan.weight] if self.plan.weight else []
+            for name in names:
+                dropped_mask |= _missing_rows(batch.column(name))
+            if label is not None:
+                dropped_mask |= ~np.asarray(
+                    batch.column(label).is_valid().to_numpy(zero_copy_only=False), dtype=bool
+                )
+            dropped_mask &= ~ignored_mask
+        leave_out = ignored_mask | dropped_mask
+        if not leave_out.any():
+            return batch, Rows(first_row), 0, 0
+        keep = np.flatnonzero(~leave_out)
+        kept = batch.take(pa.array(keep))
+        rows = Rows(first_row, (keep + first_row).astype(np.int64))
+        return kept, rows, int(ignored_mask.sum()), int(dropped_mask.sum())
 
     def _decide_task(self, n_columns: int, targets: Float | None, batch: pa.RecordBatch) -> str:
         requested = self.settings.task
@@ -438,7 +553,7 @@ class Converter:
                 mapping[values] = np.arange(len(names))
                 self._int_label_map = mapping
 
-    def _labels(self, batch: pa.RecordBatch, first_row: int) -> NDArray[np.int64]:
+    def _labels(self, batch: pa.RecordBatch, first_row: Rows) -> NDArray[np.int64]:
         assert self.plan.label is not None and self._label_lookup is not None
         column = self.plan.label
         array = batch.column(column)
@@ -520,7 +635,7 @@ class Converter:
         batch: pa.RecordBatch,
         columns: Sequence[str],
         list_column: str | None,
-        first_row: int,
+        first_row: Rows,
         what: str,
     ) -> NumberBlock:
         if list_column is not None:
@@ -530,7 +645,7 @@ class Converter:
         )
 
     def _numeric(
-        self, array: pa.Array, name: str, first_row: int, what: str
+        self, array: pa.Array, name: str, first_row: Rows, what: str
     ) -> NDArray[np.floating]:
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
@@ -570,7 +685,7 @@ class Converter:
         return values
 
     def _list_matrix(
-        self, batch: pa.RecordBatch, name: str, first_row: int
+        self, batch: pa.RecordBatch, name: str, first_row: Rows
     ) -> NDArray[np.floating]:
         array = batch.column(name)
         if array.null_count:
@@ -612,12 +727,12 @@ class Converter:
                 f"list rows have {width} values but earlier rows had {len(self.classes)}",
                 file=self.file,
                 column=name,
-                row=first_row,
+                row=first_row + 0,
             )
         return values.reshape(len(array), width)
 
     def _check_finite(
-        self, matrix: NDArray[np.floating], columns: Sequence[str], first_row: int, what: str
+        self, matrix: NDArray[np.floating], columns: Sequence[str], first_row: Rows, what: str
     ) -> None:
         finite = np.isfinite(matrix)
         if not finite.all():
@@ -631,7 +746,7 @@ class Converter:
                 hint="fill or drop the row",
             )
 
-    def _predictions(self, batch: pa.RecordBatch, first_row: int) -> Float:
+    def _predictions(self, batch: pa.RecordBatch, first_row: Rows) -> Float:
         """All predictions of a batch as a checked matrix (used for the decision window)."""
         plan = self.plan
         block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
@@ -639,22 +754,26 @@ class Converter:
         self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         return matrix
 
-    def predictions(self, typed: TypedBatch, start: int, stop: int) -> Float:
-        """Rows ``start:stop`` of a batch's predictions, checked (1-D for binary)."""
+    def predictions(self, typed: TypedBatch, start: int, stop: int) -> tuple[Float, int]:
+        """Rows ``start:stop`` of a batch's predictions, checked (1-D for binary), and how many
+        rows ``--renormalize`` divided by their sum."""
         assert self.decision is not None
         matrix = typed.predictions.rows(start, stop)
-        first_row = typed.first_row + start
+        first_row = typed.rows.slice(start)
         self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
+        renormalized = 0
         if not self.decision.logits:
-            self._check_probabilities(matrix, first_row)
-        return matrix[:, 0] if self.decision.task == Task.BINARY.value else matrix
+            matrix, renormalized = self._check_probabilities(matrix, first_row)
+        if self.decision.task == Task.BINARY.value:
+            return matrix[:, 0], renormalized
+        return matrix, renormalized
 
     def _prediction_names(self) -> Sequence[str]:
         if self.plan.prediction_list is not None:
             return [self.plan.prediction_list] * max(len(self.classes), 1)
         return self.plan.predictions
 
-    def _targets(self, batch: pa.RecordBatch, first_row: int) -> Float:
+    def _targets(self, batch: pa.RecordBatch, first_row: Rows) -> Float:
         plan = self.plan
         matrix = self._block(batch, plan.targets, plan.target_list, first_row, "target").rows()
         names = plan.targets or [plan.target_list or ""] * matrix.shape[1]
@@ -671,7 +790,7 @@ class Converter:
             )
         return np.asarray(matrix, dtype=np.float64)
 
-    def _check_probabilities(self, matrix: NDArray[np.floating], first_row: int) -> None:
+    def _check_probabilities(self, matrix: Float, first_row: Rows) -> tuple[Float, int]:
         assert self.decision is not None
         names = self._prediction_names()
         outside = (matrix < 0.0) | (matrix > 1.0)
@@ -694,16 +813,22 @@ class Converter:
         if self.decision.task == Task.MULTICLASS.value:
             sums = matrix.sum(axis=1, dtype=np.float64)
             bad = np.abs(sums - 1.0) > SUM_TOLERANCE
+            if bad.any() and self.settings.renormalize and (sums[bad] > 0).all():
+                matrix = matrix.copy()
+                matrix[bad] /= sums[bad, None]
+                return matrix, int(bad.sum())
             if bad.any():
                 row = int(np.argmax(bad))
                 raise RowSumError(
                     f"probabilities sum to {sums[row]:.6g}, not 1 (tolerance {SUM_TOLERANCE:g})",
                     file=self.file,
                     row=first_row + row,
-                    hint="pass --logits if these are scores, or fix the model's output",
+                    hint="pass --logits if these are scores, --renormalize to divide each row "
+                    "by its sum, or fix the model's output",
                 )
+        return matrix, 0
 
-    def _weights(self, batch: pa.RecordBatch, first_row: int) -> Float | None:
+    def _weights(self, batch: pa.RecordBatch, first_row: Rows) -> Float | None:
         name = self.plan.weight
         if name is None:
             return None
@@ -738,19 +863,23 @@ class Converter:
         """
         assert self.decision is not None, "decide() first"
         plan = self.plan
-        block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
-        if block.width != len(self.classes):
+        batch, rows, ignored, dropped = self.filter(batch, first_row)
+        block = self._block(batch, plan.predictions, plan.prediction_list, rows, "prediction")
+        if block.n and block.width != len(self.classes):
             raise NonNumericError(
                 f"rows have {block.width} predictions, earlier rows had {len(self.classes)}",
                 file=self.file,
-                row=first_row,
+                row=rows + 0,
             )
         labels = targets = None
         if plan.label is not None:
-            labels = self._labels(batch, first_row)
+            labels = self._labels(batch, rows)
         else:
-            targets = self._targets(batch, first_row)
-            if self.decision.soft_targets and self.decision.task == Task.MULTICLASS.value:
+            targets = self._targets(batch, rows)
+            if self.decision.one_hot_targets:
+                labels = self._one_hot_labels(targets, rows)
+                targets = None
+            elif self.decision.soft_targets and self.decision.task == Task.MULTICLASS.value:
                 sums = targets.sum(axis=1)
                 bad = np.abs(sums - 1.0) > SUM_TOLERANCE
                 if bad.any():
@@ -758,21 +887,83 @@ class Converter:
                     raise RowSumError(
                         f"soft targets sum to {sums[row]:.6g}, not 1",
                         file=self.file,
-                        row=first_row + row,
+                        row=rows + row,
                         hint="soft labels are distributions; use --task multilabel for "
                         "independent 0/1 labels",
                     )
-            if self.decision.task == Task.BINARY.value:
+            if targets is not None and self.decision.task == Task.BINARY.value:
                 targets = targets[:, 0]
         ids = batch.column(plan.id) if plan.id is not None else None
         return TypedBatch(
             predictions=block,
             labels=labels,
             targets=targets,
-            weights=self._weights(batch, first_row),
+            weights=self._weights(batch, rows),
             ids=ids,
-            first_row=first_row,
+            rows=rows,
+            ignored=ignored,
+            dropped=dropped,
         )
+
+    def _one_hot_labels(self, targets: Float, rows: Rows) -> NDArray[np.int64]:
+        one_hot = _is_one_hot(targets)
+        if not one_hot.all():
+            row = int(np.argmax(~one_hot))
+            raise LabelError(
+                "target row is not one-hot, though the first rows were read as one-hot labels",
+                file=self.file,
+                row=rows + row,
+                hint="pass --task multiclass to read every target row as soft labels",
+            )
+        return np.argmax(targets, axis=1).astype(np.int64)
+
+
+def _is_one_hot(targets: Float) -> NDArray[np.bool_]:
+    return np.asarray(
+        ((targets == 0.0) | (targets == 1.0)).all(axis=1) & (targets.sum(axis=1) == 1.0)
+    )
+
+
+def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
+    """Rows of a label column equal to ``text`` (compared as a number for numeric columns)."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.cast(t.value_type)
+        t = array.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        try:
+            value: object = float(text)
+        except ValueError:
+            return np.zeros(len(array), dtype=bool)
+        array = array.cast(pa.float64())
+    else:
+        value = text
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            array = array.cast(pa.string())
+    equal = pc.fill_null(pc.equal(array, pa.scalar(value, type=array.type)), False)
+    return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _missing_rows(array: pa.Array) -> NDArray[np.bool_]:
+    """Rows of a column that are null, NaN or infinite (any element, for list columns)."""
+    n = len(array)
+    missing = ~np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if _is_list(array.type):
+        flat = array.flatten()
+        parents = np.asarray(pc.list_parent_indices(array).to_numpy(zero_copy_only=False))
+        bad_values = _missing_rows(flat)
+        bad = np.zeros(n, dtype=bool)
+        bad[parents[bad_values]] = True
+        return missing | bad
+    if pa.types.is_floating(array.type):
+        finite = pc.fill_null(pc.is_finite(array), False)
+        missing |= ~np.asarray(finite.to_numpy(zero_copy_only=False), dtype=bool)
+    elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        values = array.to_numpy(zero_copy_only=False)
+        for i, v in enumerate(values):
+            with contextlib.suppress(ValueError):
+                missing[i] |= v is None or not np.isfinite(float(v))
+    return missing
 
 
 def _first_null(array: pa.Array) -> int:

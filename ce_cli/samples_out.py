@@ -58,12 +58,13 @@ class PerSampleWriter:
         self._writer: Any = None
         self._file: Any = None
 
-    def table(self, values: SampleValues, first_row: int, ids: pa.Array | None) -> pa.Table:
-        n = values.loss.shape[0]
+    def table(
+        self, values: SampleValues, row_numbers: np.ndarray, ids: pa.Array | None
+    ) -> pa.Table:
         columns: dict[str, Any] = {}
         if ids is not None:
             columns["id"] = ids
-        columns["row"] = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+        columns["row"] = pa.array(np.asarray(row_numbers, dtype=np.int64))
         if values.true_class is not None and values.label_q is None:
             columns["label"] = pa.array(self.classes[values.true_class].astype(str))
         columns["loss"] = pa.array(values.loss / self.base_divisor)
@@ -80,8 +81,9 @@ class PerSampleWriter:
         columns["entropy"] = pa.array(values.entropy / self.base_divisor)
         return pa.table(columns)
 
-    def write(self, values: SampleValues, first_row: int, ids: pa.Array | None) -> None:
-        table = self.table(values, first_row, ids)
+    def write(self, values: SampleValues, row_numbers: np.ndarray, ids: pa.Array | None) -> None:
+        """Append one batch; ``row_numbers`` are the rows' 1-based input row numbers."""
+        table = self.table(values, row_numbers, ids)
         if self.format == "parquet":
             import pyarrow.parquet as pq
 

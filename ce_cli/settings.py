@@ -104,6 +104,11 @@ class Settings:
     base: str = "nats"
     bins: int = 15
     input_format: str | None = None
+    classes: tuple[str, ...] | None = None
+    ignore_label: str | None = None
+    on_nan: str = "error"
+    renormalize: bool = False
+    labels_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +121,7 @@ class Settings:
             object.__setattr__(
                 self, "class_weights", parse_class_weights(",".join(map(str, self.class_weights)))
             )
-        for name in ("prob_cols", "target_cols"):
+        for name in ("prob_cols", "target_cols", "classes"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, split_patterns(value))
@@ -130,6 +135,12 @@ class Settings:
             )
         if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
             raise UsageError("--bins must be a whole number >= 1", value=self.bins)
+        if self.on_nan not in ("error", "drop"):
+            raise UsageError("--on-nan must be 'error' or 'drop'", value=self.on_nan)
+        if self.ignore_label is not None:
+            object.__setattr__(self, "ignore_label", str(self.ignore_label))
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise UsageError("--classes names a class twice", value=",".join(self.classes))
         if self.loss is not Loss.FOCAL and self.alpha is not None:
             raise UsageError("--alpha applies to --loss focal only", hint="add --loss focal")
 
@@ -144,7 +155,7 @@ class Settings:
         out.pop("extra")
         out["task"] = self.task.value
         out["loss"] = self.loss.value
-        for key in ("prob_cols", "target_cols", "class_weights"):
+        for key in ("prob_cols", "target_cols", "class_weights", "classes"):
             if isinstance(out[key], tuple):
                 out[key] = list(out[key])
         return out
