@@ -13,6 +13,8 @@ Flow: source → record batches → :class:`~ce_cli.resolve.Converter` → per-s
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from ce_cli.accumulator import Accumulator
+from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.logprob import machine_eps
 from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluate_rows
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
@@ -32,6 +35,7 @@ from ce_cli.report import Detection, Report, build_report
 from ce_cli.resolve import ColumnPlan, Converter, Decision, TypedBatch, plan_columns, window_rows
 from ce_cli.samples_out import PerSampleWriter
 from ce_cli.settings import Settings
+from ce_cli.slices import GroupAccumulators, WorstRows
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -250,6 +254,13 @@ def _evaluate_source(
     )
     n_classes = len(converter.classes)
     acc = Accumulator(decision.task, n_classes, settings.bins)
+    boot = (
+        BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed)
+        if settings.ci is not None
+        else None
+    )
+    groups = GroupAccumulators(decision.task, n_classes, settings.bins) if plan.group else None
+    worst = WorstRows(settings.top)
     writer = (
         PerSampleWriter(per_sample_path, converter.classes, settings.base_divisor)
         if per_sample_path
@@ -265,10 +276,17 @@ def _evaluate_source(
             values, renormalized = _evaluate_batch(typed, spec, converter)
             acc.renormalized_rows += renormalized
             acc.update(values, typed.weights)
+            row_numbers = typed.rows.array(0, len(typed))
+            if boot is not None:
+                boot.update(values, row_numbers, typed.weights)
+            if groups is not None:
+                assert typed.groups is not None
+                groups.update(values, typed.groups, typed.weights)
+            worst.update(values, row_numbers, typed.ids, converter.classes)
             if writer is not None:
-                writer.write(values, typed.rows.array(0, len(typed)), typed.ids)
+                writer.write(values, row_numbers, typed.ids)
             if progress is not None:
-                progress(acc.rows, batch.num_rows)
+                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, batch.num_rows)
         detection = Detection(
             task=decision.task,
             logits=decision.logits,
@@ -282,8 +300,8 @@ def _evaluate_source(
             soft_targets=decision.soft_targets,
             eps=eps,
         )
-        report = build_report(
-            acc,
+        finish = functools.partial(
+            build_report,
             source=src.name,
             detection=detection,
             settings=settings.describe(),
@@ -291,6 +309,21 @@ def _evaluate_source(
             base_divisor=settings.base_divisor,
             class_weights=None if class_weights is None else [float(w) for w in class_weights],
         )
+        report = finish(acc)
+        extra: dict[str, Any] = {}
+        if boot is not None:
+            assert settings.ci is not None
+            extra["confidence_intervals"] = boot.intervals(settings.ci, settings.base_divisor)
+        if groups is not None:
+            extra["groups"] = [
+                {"group": name, "n_samples": g.rows, "metrics": finish(g).metrics}
+                for name, g in sorted(groups.groups.items())
+                if g.weight > 0 and g.loss_denominator > 0
+            ]
+        if settings.top:
+            extra["worst"] = worst.to_list(settings.base_divisor)
+        if extra:
+            report = dataclasses.replace(report, extra=extra)
     except BaseException:
         if writer is not None:
             writer.abort()

@@ -61,6 +61,7 @@ class ColumnPlan:
     target_list: str | None
     weight: str | None
     id: str | None
+    group: str | None
     classes: tuple[str, ...]
     logits_by_name: bool
     float32: bool
@@ -80,6 +81,7 @@ class ColumnPlan:
             self.target_list,
             self.weight,
             self.id,
+            self.group,
         ):
             if name is not None and name not in names:
                 names.append(name)
@@ -168,6 +170,7 @@ class TypedBatch:
     weights: Float | None
     ids: pa.Array | None
     rows: Rows  # input row numbers (1-based) of the batch's rows
+    groups: pa.Array | None = None
     ignored: int = 0  # rows left out by --ignore-label
     dropped: int = 0  # rows left out by --on-nan drop
 
@@ -273,6 +276,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         (settings.label_col, "--label-col"),
         (settings.weight_col, "--weight-col"),
         (settings.id_col, "--id-col"),
+        (settings.group_col, "--group-col"),
     ):
         _require(schema, name, option, file)
 
@@ -292,7 +296,14 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
                 file=file,
                 hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
             )
-    taken = {label, settings.weight_col, settings.id_col, target_list, *targets} - {None}
+    taken = {
+        label,
+        settings.weight_col,
+        settings.id_col,
+        settings.group_col,
+        target_list,
+        *targets,
+    } - {None}
 
     prediction_list = None
     if settings.prob_cols:
@@ -364,6 +375,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         target_list=target_list,
         weight=settings.weight_col,
         id=settings.id_col,
+        group=settings.group_col,
         classes=classes,
         logits_by_name=logits_by_name,
         float32=float32,
@@ -894,6 +906,7 @@ class Converter:
             if targets is not None and self.decision.task == Task.BINARY.value:
                 targets = targets[:, 0]
         ids = batch.column(plan.id) if plan.id is not None else None
+        groups = batch.column(plan.group) if plan.group is not None else None
         return TypedBatch(
             predictions=block,
             labels=labels,
@@ -901,6 +914,7 @@ class Converter:
             weights=self._weights(batch, rows),
             ids=ids,
             rows=rows,
+            groups=groups,
             ignored=ignored,
             dropped=dropped,
         )

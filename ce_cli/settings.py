@@ -109,6 +109,11 @@ class Settings:
     on_nan: str = "error"
     renormalize: bool = False
     labels_file: str | None = None
+    group_col: str | None = None
+    top: int = 0
+    ci: float | None = None
+    bootstrap: int = 200
+    seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +140,14 @@ class Settings:
             )
         if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
             raise UsageError("--bins must be a whole number >= 1", value=self.bins)
+        if self.ci is not None and not (0.0 < self.ci < 1.0):
+            raise UsageError(
+                "--ci must lie strictly between 0 and 1", value=self.ci, hint="e.g. --ci 0.95"
+            )
+        if self.bootstrap < 10:
+            raise UsageError("--bootstrap needs at least 10 replicates", value=self.bootstrap)
+        if self.top < 0:
+            raise UsageError("--top must be >= 0", value=self.top)
         if self.on_nan not in ("error", "drop"):
             raise UsageError("--on-nan must be 'error' or 'drop'", value=self.on_nan)
         if self.ignore_label is not None:

@@ -335,3 +335,12 @@ def concat_values(parts: list[SampleValues]) -> SampleValues:
         arrays = [getattr(p, f.name) for p in parts]
         joined[f.name] = None if arrays[0] is None else np.concatenate(arrays, axis=0)
     return SampleValues(**joined)
+
+
+def take_rows(values: SampleValues, rows: NDArray[np.intp]) -> SampleValues:
+    """The given rows of a :class:`SampleValues`."""
+    picked = {}
+    for f in fields(SampleValues):
+        array = getattr(values, f.name)
+        picked[f.name] = None if array is None else array[rows]
+    return SampleValues(**picked)

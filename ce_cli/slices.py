@@ -1,0 +1,87 @@
+"""Per-group slices (``--group-col``) and the K worst rows (``--top K``), both mergeable.
+
+Groups each get their own :class:`~ce_cli.accumulator.Accumulator`; the worst rows are a bounded
+selection (the K largest losses seen so far), so neither grows with the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from ce_cli.accumulator import Accumulator
+from ce_cli.core.persample import SampleValues, take_rows
+from ce_cli.errors import UsageError
+
+MAX_GROUPS = 10_000
+
+
+@dataclass
+class GroupAccumulators:
+    """One accumulator per distinct value of the group column."""
+
+    task: str
+    n_classes: int
+    n_bins: int
+    groups: dict[str, Accumulator] = field(default_factory=dict)
+
+    def update(self, values: SampleValues, keys: pa.Array, weights: NDArray[Any] | None) -> None:
+        labels = np.asarray(
+            keys.cast(pa.string()).fill_null("(missing)").to_numpy(zero_copy_only=False)
+        )
+        uniques, inverse = np.unique(labels, return_inverse=True)
+        for g, name in enumerate(uniques):
+            rows = np.flatnonzero(inverse == g)
+            acc = self.groups.get(str(name))
+            if acc is None:
+                if len(self.groups) >= MAX_GROUPS:
+                    raise UsageError(
+                        f"--group-col has more than {MAX_GROUPS:,} distinct values",
+                        hint="group by a column with fewer values",
+                    )
+                acc = self.groups[str(name)] = Accumulator(self.task, self.n_classes, self.n_bins)
+            acc.update(take_rows(values, rows), None if weights is None else weights[rows])
+
+
+@dataclass
+class WorstRows:
+    """The ``k`` rows with the largest loss (ties: the earlier row first)."""
+
+    k: int
+    loss: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    row: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(
+        self,
+        values: SampleValues,
+        row_numbers: NDArray[np.int64],
+        ids: pa.Array | None,
+        classes: tuple[str, ...],
+    ) -> None:
+        if self.k == 0 or values.loss.shape[0] == 0:
+            return
+        n = values.loss.shape[0]
+        pick = np.arange(n) if n <= self.k else np.argpartition(-values.loss, self.k - 1)[: self.k]
+        rows_new = []
+        for i in pick:
+            item: dict[str, Any] = {"row": int(row_numbers[i]), "loss": float(values.loss[i])}
+            if ids is not None:
+                item["id"] = ids[int(i)].as_py()
+            if values.true_class is not None and values.label_q is None:
+                item["label"] = classes[int(values.true_class[i])]
+            if values.predicted is not None and values.label_q is None:
+                item["predicted"] = classes[int(values.predicted[i])]
+            if values.true_prob is not None:
+                item["p_true"] = float(values.true_prob[i])
+            rows_new.append(item)
+        merged = self.details + rows_new
+        merged.sort(key=lambda r: (-r["loss"], r["row"]))
+        self.details = merged[: self.k]
+
+    def to_list(self, base_divisor: float) -> list[dict[str, Any]]:
+        return [{**r, "loss": r["loss"] / base_divisor} for r in self.details]
