@@ -37,7 +37,7 @@ from ce_cli.samples_out import PerSampleWriter
 from ce_cli.settings import Settings
 from ce_cli.slices import GroupAccumulators, WorstRows
 
-ProgressCallback = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int | None], None]
 
 # Rows are evaluated in chunks of about this many values, small enough that a chunk's
 # temporaries stay in cache and large enough that NumPy's per-call overhead does not show.
@@ -193,9 +193,12 @@ def evaluate(
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
-    ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines), ``"-"`` for
-    standard input, a ``pyarrow.Table`` or a pandas ``DataFrame``. ``per_sample`` writes one row
-    per input row there. Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
+    ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
+    glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
+    ``DataFrame``. ``per_sample`` writes one row per input row there. ``progress`` is called as
+    ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
+    format does not say, as for CSV).
+    Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
     settings = options.pop("settings", None) or Settings(**options)
     if isinstance(source, str):
@@ -284,9 +287,9 @@ def _evaluate_source(
                 groups.update(values, typed.groups, typed.weights)
             worst.update(values, row_numbers, typed.ids, converter.classes)
             if writer is not None:
-                writer.write(values, row_numbers, typed.ids)
+                writer.write(values, row_numbers, typed.ids, typed.weights)
             if progress is not None:
-                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, batch.num_rows)
+                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
         detection = Detection(
             task=decision.task,
             logits=decision.logits,

@@ -52,6 +52,7 @@ class Source:
     schema: pa.Schema
     _stream: Callable[[Sequence[str] | None, Sequence[str]], Iterator[pa.RecordBatch]]
     size_bytes: int | None = None
+    total_rows: int | None = None
     _cleanup: Callable[[], None] | None = None
 
     def batches(
@@ -192,7 +193,7 @@ def _open_parquet(path: str, name: str) -> Source:
             batch_size=BATCH_ROWS, columns=list(columns) if columns is not None else None
         )
 
-    return Source(name, "parquet", schema, stream)
+    return Source(name, "parquet", schema, stream, total_rows=pf.metadata.num_rows)
 
 
 def _open_parquet_files(path: str) -> Source:
@@ -230,6 +231,7 @@ def _open_parquet_files(path: str) -> Source:
                 yield batch if columns is None else batch.select(list(columns))
 
     source = Source(path, "parquet", schema, stream)
+    source.total_rows = sum(p.total_rows or 0 for p in parts)
     source.size_bytes = sum(os.path.getsize(f) for f in files)
     return source
 

@@ -2,7 +2,8 @@
 
 Columns: the id column (when given), ``row`` (1-based), ``label``, ``loss`` (in the report's base),
 ``cross_entropy``, ``p_true`` (probability of the true class; binary: of the true outcome),
-``predicted``, ``confidence``, ``correct`` and ``entropy``. Multi-label rows have no single true
+``predicted``, ``confidence``, ``correct``, ``entropy``, ``brier`` and (with ``--weight-col``)
+``weight``. Multi-label rows have no single true
 class: they carry ``accuracy`` (fraction of labels right) instead of ``p_true``/``predicted``.
 The format follows the extension (``.parquet``, ``.csv``, ``.jsonl``; ``-`` is CSV on stdout), the
 file is written atomically, and text cells that a spreadsheet would run as a formula are quoted
@@ -59,7 +60,11 @@ class PerSampleWriter:
         self._file: Any = None
 
     def table(
-        self, values: SampleValues, row_numbers: np.ndarray, ids: pa.Array | None
+        self,
+        values: SampleValues,
+        row_numbers: np.ndarray,
+        ids: pa.Array | None,
+        weights: np.ndarray | None = None,
     ) -> pa.Table:
         columns: dict[str, Any] = {}
         if ids is not None:
@@ -79,11 +84,20 @@ class PerSampleWriter:
             columns["accuracy"] = pa.array(values.correct)
             columns["confidence"] = pa.array(values.confidence)
         columns["entropy"] = pa.array(values.entropy / self.base_divisor)
+        columns["brier"] = pa.array(values.brier)
+        if weights is not None:
+            columns["weight"] = pa.array(weights)
         return pa.table(columns)
 
-    def write(self, values: SampleValues, row_numbers: np.ndarray, ids: pa.Array | None) -> None:
+    def write(
+        self,
+        values: SampleValues,
+        row_numbers: np.ndarray,
+        ids: pa.Array | None,
+        weights: np.ndarray | None = None,
+    ) -> None:
         """Append one batch; ``row_numbers`` are the rows' 1-based input row numbers."""
-        table = self.table(values, row_numbers, ids)
+        table = self.table(values, row_numbers, ids, weights)
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
