@@ -1,16 +1,18 @@
-"""The command line: parse options, call :func:`ce_cli.api.evaluate`, render, map errors to exits.
+"""The command line: parse options, call the library, render, and map errors to exit codes.
 
-Exit codes: 0 success, 1 a quality gate failed, 2 bad usage or bad input, 3 internal error.
-Failures print one line to stderr and nothing to stdout; ``--debug`` adds the traceback.
-Heavy modules (NumPy, pyarrow) are imported only once there is work to do, so ``--help`` and
-``--version`` start fast.
+``ce-eval PREDICTIONS [OPTIONS]`` evaluates one input; ``ce-eval compare A B [OPTIONS]``
+compares two. Exit codes: 0 success, 1 a quality gate failed (the report is still written),
+2 bad usage or bad input, 3 internal error. A failure prints one line to stderr and nothing to
+stdout; ``--debug`` adds the traceback. Heavy modules (NumPy, pyarrow, Rich) are imported only
+once there is work to do, so ``--help`` and ``--version`` start fast. Defaults may come from
+``ce-eval.toml`` or ``[tool.ce-eval]`` in ``pyproject.toml``; the command line wins.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -31,30 +33,140 @@ Examples:
   ce-eval soft.parquet --target-cols 't_*' --prob-cols 'p_*'     # soft labels
 
   cat preds.csv | ce-eval - --format json -o report.json --per-sample losses.parquet
+
+  ce-eval preds.parquet --max ece=0.05 --min accuracy=0.9 --ci 0.95   # CI gate (exit 1 on fail)
+
+  ce-eval compare model_a.parquet model_b.parquet --id-col id         # paired comparison
+
+Defaults may come from ce-eval.toml or [tool.ce-eval] in pyproject.toml (the command line
+wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
 """
 
 
-class TaskChoice(str, Enum):
+class TaskChoice(StrEnum):
     auto = "auto"
     binary = "binary"
     multiclass = "multiclass"
     multilabel = "multilabel"
 
 
-class LossChoice(str, Enum):
+class LossChoice(StrEnum):
     ce = "ce"
     focal = "focal"
 
 
-class FormatChoice(str, Enum):
+class FormatChoice(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
+    junit = "junit"
 
 
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ce-eval {__version__}")
         raise typer.Exit(0)
+
+
+_COLUMNS = "Columns"
+_LOSS = "Loss"
+_OUTPUT = "Output"
+_GATES = "Gates and intervals"
+
+# Options shared by `ce-eval` and `ce-eval compare`, declared once.
+LabelCol = Annotated[
+    str | None,
+    typer.Option(
+        help="True class: integer index or class name. "
+        "Default: first of label, y, y_true, target, labels.",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+ProbCols = Annotated[
+    str | None,
+    typer.Option(
+        help="Prediction columns: comma list or glob (p_*), or one list column. "
+        "Default: p_*, prob_*, logit_*, else one list column, else other numeric columns.",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+TargetCols = Annotated[
+    str | None,
+    typer.Option(
+        help="Per-class targets: multi-hot (multi-label) or soft labels.",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+WeightCol = Annotated[
+    str | None, typer.Option(help="Per-sample weights.", rich_help_panel=_COLUMNS)
+]
+IdCol = Annotated[
+    str | None,
+    typer.Option(help="Id column (per-sample output, joins).", rich_help_panel=_COLUMNS),
+]
+Classes = Annotated[
+    str | None,
+    typer.Option(help="Comma list fixing the class names and order.", rich_help_panel=_COLUMNS),
+]
+Logits = Annotated[
+    bool | None,
+    typer.Option(
+        "--logits/--probs",
+        help="What the prediction columns hold. Default: detected from names and first rows.",
+        show_default=False,
+    ),
+]
+TaskOption = Annotated[TaskChoice, typer.Option(help="Task.")]
+LossOption = Annotated[LossChoice, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)]
+Gamma = Annotated[
+    float, typer.Option(help="Focal focusing parameter, >= 0.", rich_help_panel=_LOSS)
+]
+Alpha = Annotated[
+    float | None,
+    typer.Option(
+        help="Focal weight of the positive class (binary/multi-label), in [0, 1].",
+        rich_help_panel=_LOSS,
+    ),
+]
+Smoothing = Annotated[
+    float, typer.Option(help="Label smoothing epsilon, in [0, 1).", rich_help_panel=_LOSS)
+]
+ClassWeights = Annotated[
+    str | None,
+    typer.Option(help="Comma list, one weight per class, or 'balanced'.", rich_help_panel=_LOSS),
+]
+Base = Annotated[str, typer.Option(help="Log base: nats (e), bits (2) or bans (10).")]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.", rich_help_panel=_GATES)]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the report there (atomically) instead of stdout.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+Config = Annotated[
+    str | None,
+    typer.Option(
+        help="Read defaults from this TOML file (default: ce-eval.toml or [tool.ce-eval] in "
+        "pyproject.toml)."
+    ),
+]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks on errors.", hidden=True)]
+Version = Annotated[
+    bool | None,
+    typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+]
+
+
+def _settings(**options: Any) -> Any:
+    from ce_cli.settings import Settings
+
+    for key in ("task", "loss"):
+        if isinstance(options.get(key), Enum):
+            options[key] = options[key].value
+    return Settings(**options)
 
 
 app = typer.Typer(
@@ -64,54 +176,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COLUMNS = "Columns"
-_LOSS = "Loss"
-_OUTPUT = "Output"
-
 
 @app.command(
-    help="Evaluate predicted probabilities or logits against true labels.", epilog=EXAMPLES
+    help="Evaluate predicted probabilities or logits against true labels. "
+    "(Also: ce-eval compare A B --help.)",
+    epilog=EXAMPLES,
 )
 def evaluate_command(
     predictions: Annotated[
         str,
         typer.Argument(
             metavar="PREDICTIONS",
-            help="Predictions file (.parquet, .csv, .tsv, .csv.gz, .arrow/.feather, .jsonl), "
-            "or - for standard input.",
+            help="Predictions file (.parquet, .csv, .tsv, .csv.gz, .arrow/.feather, .jsonl), a "
+            "directory or glob of Parquet files, or - for standard input.",
             show_default=False,
         ),
     ],
-    label_col: Annotated[
-        str | None,
-        typer.Option(
-            help="True class: integer index or class name. Default: first of "
-            "label, y, y_true, target, labels.",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = None,
-    prob_cols: Annotated[
-        str | None,
-        typer.Option(
-            help="Prediction columns: comma list or glob (p_*), or one list column. "
-            "Default: p_*, prob_*, logit_*, else one list column, else other numeric.",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = None,
-    target_cols: Annotated[
-        str | None,
-        typer.Option(
-            help="Per-class targets: multi-hot (multi-label) or soft labels.",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = None,
-    weight_col: Annotated[
-        str | None, typer.Option(help="Per-sample weights.", rich_help_panel=_COLUMNS)
-    ] = None,
-    id_col: Annotated[
-        str | None,
-        typer.Option(help="Id column, carried into --per-sample output.", rich_help_panel=_COLUMNS),
-    ] = None,
+    label_col: LabelCol = None,
+    prob_cols: ProbCols = None,
+    target_cols: TargetCols = None,
+    weight_col: WeightCol = None,
+    id_col: IdCol = None,
     labels: Annotated[
         str | None,
         typer.Option(
@@ -120,81 +205,99 @@ def evaluate_command(
             rich_help_panel=_COLUMNS,
         ),
     ] = None,
-    classes: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma list fixing the class names and their order.", rich_help_panel=_COLUMNS
-        ),
-    ] = None,
+    classes: Classes = None,
     ignore_label: Annotated[
         str | None,
         typer.Option(
-            help="Leave out rows with this label (like PyTorch's ignore_index); they are counted.",
+            help="Leave out rows with this label (like PyTorch's ignore_index); counted.",
             rich_help_panel=_COLUMNS,
         ),
     ] = None,
     on_nan: Annotated[
         str,
         typer.Option(
-            help="Rows with a missing, NaN or infinite value: 'error' or 'drop' "
-            "(dropped rows are counted).",
+            help="Rows with a missing, NaN or infinite value: 'error' or 'drop' (counted).",
             rich_help_panel=_COLUMNS,
         ),
     ] = "error",
     renormalize: Annotated[
         bool,
         typer.Option(
-            help="Divide probability rows that do not sum to 1 by their sum "
-            "(counted) instead of stopping.",
+            help="Divide probability rows that do not sum to 1 by their sum (counted) "
+            "instead of stopping.",
             rich_help_panel=_COLUMNS,
         ),
     ] = False,
-    logits: Annotated[
-        bool | None,
-        typer.Option(
-            "--logits/--probs",
-            help="What the prediction columns hold. Default: "
-            "detected from names and the first rows.",
-            show_default=False,
-        ),
-    ] = None,
-    task: Annotated[TaskChoice, typer.Option(help="Task.")] = TaskChoice.auto,
-    loss: Annotated[LossChoice, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)] = (
-        LossChoice.ce
-    ),
-    gamma: Annotated[
-        float, typer.Option(help="Focal focusing parameter, >= 0.", rich_help_panel=_LOSS)
-    ] = 2.0,
-    alpha: Annotated[
-        float | None,
-        typer.Option(
-            help="Focal weight of the positive class (binary/multi-label), in [0, 1].",
-            rich_help_panel=_LOSS,
-        ),
-    ] = None,
-    smoothing: Annotated[
-        float, typer.Option(help="Label smoothing epsilon, in [0, 1).", rich_help_panel=_LOSS)
-    ] = 0.0,
-    class_weights: Annotated[
+    group_col: Annotated[
         str | None,
         typer.Option(
-            help="Comma list, one weight per class, or 'balanced'.", rich_help_panel=_LOSS
+            help="Also report metrics per value of this column.", rich_help_panel=_COLUMNS
         ),
     ] = None,
-    base: Annotated[str, typer.Option(help="Log base: nats (e), bits (2) or bans (10).")] = "nats",
+    logits: Logits = None,
+    task: TaskOption = TaskChoice.auto,
+    loss: LossOption = LossChoice.ce,
+    gamma: Gamma = 2.0,
+    alpha: Alpha = None,
+    smoothing: Smoothing = 0.0,
+    class_weights: ClassWeights = None,
+    base: Base = "nats",
     bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
+    max_gate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max",
+            metavar="METRIC=VALUE",
+            help="Fail (exit 1) when METRIC > VALUE. Repeatable.",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    min_gate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min",
+            metavar="METRIC=VALUE",
+            help="Fail (exit 1) when METRIC < VALUE. Repeatable.",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    gate_on_interval: Annotated[
+        bool,
+        typer.Option(
+            help="Gate on the confidence interval's bound (needs --ci), not the point estimate.",
+            rich_help_panel=_GATES,
+        ),
+    ] = False,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="A saved JSON report to compare against (old, new, delta).",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    allow_regression: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="METRIC=DELTA",
+            help="Allowed regression against --baseline (default 0). Repeatable.",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    ci: Annotated[
+        float | None,
+        typer.Option(
+            help="Bootstrap confidence intervals at this level, e.g. 0.95.",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
+    ] = 200,
+    seed: Seed = 0,
     output_format: Annotated[
         FormatChoice, typer.Option("--format", help="Report format.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Write the report there (atomically) instead of stdout.",
-            rich_help_panel=_OUTPUT,
-        ),
-    ] = None,
+    output: Output = None,
     per_sample: Annotated[
         str | None,
         typer.Option(
@@ -202,6 +305,10 @@ def evaluate_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
+    top: Annotated[
+        int,
+        typer.Option(help="List the K rows with the largest loss.", rich_help_panel=_OUTPUT),
+    ] = 0,
     input_format: Annotated[
         str | None,
         typer.Option(
@@ -211,24 +318,23 @@ def evaluate_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=_OUTPUT)
     ] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks on errors.", hidden=True)] = False,
-    version: Annotated[
-        bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = None,
+    config: Config = None,
+    debug: Debug = False,
+    version: Version = None,
 ) -> None:
     from ce_cli.api import evaluate
-    from ce_cli.settings import Settings
+    from ce_cli.errors import UsageError
+    from ce_cli.progress import ProgressReporter
 
-    settings = Settings(
+    settings = _settings(
         label_col=label_col,
-        prob_cols=prob_cols,  # type: ignore[arg-type]
-        target_cols=target_cols,  # type: ignore[arg-type]
+        prob_cols=prob_cols,
+        target_cols=target_cols,
         weight_col=weight_col,
         id_col=id_col,
         logits=logits,
-        task=task.value,  # type: ignore[arg-type]
-        loss=loss.value,  # type: ignore[arg-type]
+        task=task,
+        loss=loss,
         gamma=gamma,
         alpha=alpha,
         smoothing=smoothing,
@@ -236,44 +342,225 @@ def evaluate_command(
         base=base,
         bins=bins,
         input_format=input_format,
-        classes=classes,  # type: ignore[arg-type]
+        classes=classes,
         ignore_label=ignore_label,
         on_nan=on_nan,
         renormalize=renormalize,
         labels_file=labels,
+        group_col=group_col,
+        top=top,
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
     )
     if per_sample == "-" and (output is None or output == "-"):
-        from ce_cli.errors import UsageError
-
         raise UsageError(
             "--per-sample - and the report would both go to stdout",
             hint="add -o report.json (or -o report.txt) to send the report to a file",
         )
-    report = evaluate(predictions, settings=settings, per_sample=per_sample)
+    if gate_on_interval and ci is None:
+        raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
+    gates = _parse_gates(max_gate, min_gate)
+    allowed = _parse_regressions(allow_regression)
+    baseline_report = None
+    if baseline is not None:
+        from ce_cli.gates import load_baseline
+
+        baseline_report = load_baseline(baseline)
+    progress = ProgressReporter(enabled=not quiet)
+    try:
+        report = evaluate(predictions, settings=settings, per_sample=per_sample, progress=progress)
+    finally:
+        progress.close()
+    report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
     _emit(report, output_format, output)
+    if failed:
+        _annotate(failed)
+        raise typer.Exit(1)
+
+
+compare_app = typer.Typer(
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+@compare_app.command(
+    help="Compare two models' predictions on the same rows: paired per-sample differences "
+    "with bootstrap intervals and a verdict per metric.",
+    epilog="Example:\n\n  ce-eval compare a.parquet b.parquet --id-col id --ci 0.95\n",
+)
+def compare_command(
+    first: Annotated[str, typer.Argument(metavar="A", help="First model's predictions.")],
+    second: Annotated[str, typer.Argument(metavar="B", help="Second model's predictions.")],
+    label_col: LabelCol = None,
+    prob_cols: ProbCols = None,
+    target_cols: TargetCols = None,
+    weight_col: WeightCol = None,
+    id_col: IdCol = None,
+    classes: Classes = None,
+    logits: Logits = None,
+    task: TaskOption = TaskChoice.auto,
+    loss: LossOption = LossChoice.ce,
+    gamma: Gamma = 2.0,
+    alpha: Alpha = None,
+    smoothing: Smoothing = 0.0,
+    class_weights: ClassWeights = None,
+    base: Base = "nats",
+    ci: Annotated[float, typer.Option(help="Interval level.", rich_help_panel=_GATES)] = 0.95,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
+    ] = 1000,
+    seed: Seed = 0,
+    output_format: Annotated[
+        FormatChoice, typer.Option("--format", help="table or json.", rich_help_panel=_OUTPUT)
+    ] = FormatChoice.table,
+    output: Output = None,
+    config: Config = None,
+    debug: Debug = False,
+) -> None:
+    from ce_cli.atomic import write_text_atomically
+    from ce_cli.compare import compare, render_compare_table
+    from ce_cli.errors import UsageError
+
+    if not (0.0 < ci < 1.0):
+        raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
+    settings = _settings(
+        label_col=label_col,
+        prob_cols=prob_cols,
+        target_cols=target_cols,
+        weight_col=weight_col,
+        id_col=id_col,
+        classes=classes,
+        logits=logits,
+        task=task,
+        loss=loss,
+        gamma=gamma,
+        alpha=alpha,
+        smoothing=smoothing,
+        class_weights=class_weights,
+        base=base,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+    result = compare(first, second, level=ci, replicates=bootstrap, settings=settings)
+    if output_format is FormatChoice.json:
+        import json
+
+        text = json.dumps(result, indent=2) + "\n"
+    elif output_format is FormatChoice.table:
+        text = render_compare_table(result, color=_color(output), width=_width(output))
+    else:
+        raise UsageError("compare writes --format table or json", value=output_format.value)
+    write_text_atomically(output or "-", text)
+
+
+def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
+    if not max_gate and not min_gate:
+        return []
+    from ce_cli.gates import parse_gate
+
+    gates = [parse_gate(text, "max") for text in max_gate or []]
+    return gates + [parse_gate(text, "min") for text in min_gate or []]
+
+
+def _parse_regressions(texts: list[str] | None) -> dict[str, float]:
+    from ce_cli.errors import UsageError
+
+    allowed: dict[str, float] = {}
+    for text in texts or []:
+        metric, _, value = text.partition("=")
+        try:
+            allowed[metric.strip()] = float(value)
+        except ValueError:
+            raise UsageError(
+                "--allow-regression takes METRIC=DELTA", value=text, hint="e.g. ece=0.01"
+            ) from None
+    return allowed
+
+
+def _judge(
+    report: Any,
+    gates: list[Any],
+    use_interval: bool,
+    baseline: dict[str, Any] | None,
+    allowed: dict[str, float],
+) -> tuple[Any, list[str]]:
+    """Add the gates' and the baseline's outcomes to the report; return it and the failures."""
+    import dataclasses
+
+    if not gates and baseline is None:
+        return report, []
+    extra = dict(report.extra)
+    failed: list[str] = []
+    data = report.to_dict()
+    if gates:
+        from ce_cli.gates import evaluate_gates, gates_to_dict
+
+        results = gates_to_dict(evaluate_gates(data, gates, use_interval=use_interval))
+        extra["gates"] = results
+        for r in results:
+            if not r["passed"]:
+                sign = ">" if r["op"] == "max" else "<"
+                value = "missing" if r["value"] is None else f"{r['value']:.6g}"
+                failed.append(f"gate failed: {r['metric']} = {value} {sign} {r['threshold']:g}")
+    if baseline is not None:
+        from ce_cli.gates import compare_to_baseline
+
+        rows = compare_to_baseline(data, baseline, allowed)
+        extra["baseline"] = rows
+        for r in rows:
+            if r["passed"] is False:
+                failed.append(
+                    f"regression: {r['metric']} {r['baseline']:.6g} -> {r['current']:.6g} "
+                    f"(allowed {r['allowed']:g})"
+                )
+    return dataclasses.replace(report, extra=extra), failed
+
+
+def _annotate(failed: list[str]) -> None:
+    """One line per failure on stderr; under GitHub Actions, as ::error:: annotations."""
+    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    for message in failed:
+        print(
+            f"::error title=ce-eval::{message}" if github else f"ce-eval: {message}",
+            file=sys.stderr,
+        )
+
+
+def _color(output: str | None) -> bool:
+    to_terminal = output in (None, "-") and sys.stdout.isatty()
+    return to_terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _width(output: str | None) -> int:
+    if output in (None, "-") and sys.stdout.isatty():
+        return max(os.get_terminal_size().columns, 60)
+    return 100
 
 
 def _emit(report: Any, output_format: FormatChoice, output: str | None) -> None:
     from ce_cli.atomic import write_text_atomically
+    from ce_cli.render.json import clean, render_json
 
     if output_format is FormatChoice.json:
-        from ce_cli.render.json import render_json
-
         text = render_json(report)
+    elif output_format is FormatChoice.markdown:
+        from ce_cli.render.markdown import render_markdown
+
+        text = render_markdown(clean(report.to_dict()))
+    elif output_format is FormatChoice.junit:
+        from ce_cli.render.junit import render_junit
+
+        data = clean(report.to_dict())
+        text = render_junit(data, data.get("gates", []))
     else:
         from ce_cli.render.table import render_table
 
-        to_terminal = output is None and sys.stdout.isatty()
-        color = to_terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-        width = os.get_terminal_size().columns if to_terminal else 100
-        text = render_table(report, color=color, width=max(width, 60))
+        text = render_table(report, color=_color(output), width=_width(output))
     write_text_atomically(output or "-", text)
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stdout.flush()
-    print(f"ce-eval: error: {message}", file=sys.stderr)
-    return code
 
 
 class _NoPandas:
@@ -299,13 +586,36 @@ def _keep_pandas_out() -> _NoPandas | None:
     return finder
 
 
+def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
+    """Option defaults from the configuration file, if there is one."""
+    explicit = None
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            explicit = args[i + 1]
+        elif arg.startswith("--config="):
+            explicit = arg.split("=", 1)[1]
+    from ce_cli.config import find_config, to_default_map
+
+    found = find_config(explicit)
+    if found is None:
+        return None
+    path, table = found
+    known = {p.name for p in command.params if p.name}
+    return to_default_map(table, path, known)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stdout.flush()
+    print(f"ce-eval: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
     finder = _keep_pandas_out()
     try:
-        return _run(args, debug)
+        return _run(args, debug="--debug" in args)
     finally:
         if finder is not None:
             sys.meta_path.remove(finder)  # type: ignore[arg-type]
@@ -319,9 +629,15 @@ def _run(args: list[str], debug: bool) -> int:
     except ImportError:  # pragma: no cover - depends on the installed typer
         from click import ClickException as ParseError
 
-    command = typer.main.get_command(app)
+    if args and args[0] == "compare":
+        command, args, name = typer.main.get_command(compare_app), args[1:], "ce-eval compare"
+    else:
+        command, name = typer.main.get_command(app), "ce-eval"
     try:
-        command.main(args=args, prog_name="ce-eval", standalone_mode=False)
+        defaults = None
+        if not any(a in ("-h", "--help", "--version") for a in args):
+            defaults = _config_defaults(args, command)
+        command.main(args=args, prog_name=name, standalone_mode=False, default_map=defaults)
     except CeEvalError as error:
         if debug:
             raise
@@ -334,7 +650,7 @@ def _run(args: list[str], debug: bool) -> int:
         if debug:
             raise
         message = error.format_message().replace("\n", " ")
-        return _fail(f"{message} (see ce-eval --help)", 2)
+        return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:

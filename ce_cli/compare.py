@@ -69,8 +69,11 @@ def _columns(table: pa.Table) -> np.ndarray:
 def compare(
     source_a: str, source_b: str, *, level: float = 0.95, replicates: int = 1000, **options: Any
 ) -> dict[str, Any]:
-    """Evaluate two prediction files on the same rows; paired differences with intervals."""
-    settings = Settings(**options)
+    """Evaluate two prediction files on the same rows; paired differences with intervals.
+
+    ``options`` are :class:`~ce_cli.settings.Settings` fields, or ``settings=`` one.
+    """
+    settings = options.pop("settings", None) or Settings(**options)
     with tempfile.TemporaryDirectory(prefix="ce-eval-compare-") as tmp:
         path_a, path_b = os.path.join(tmp, "a.parquet"), os.path.join(tmp, "b.parquet")
         report_a = evaluate(source_a, settings=settings, per_sample=path_a)

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ce_cli.errors import UsageError
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     AUTO = "auto"
     BINARY = "binary"
     MULTICLASS = "multiclass"
     MULTILABEL = "multilabel"
 
 
-class Loss(str, Enum):
+class Loss(StrEnum):
     CE = "ce"
     FOCAL = "focal"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
 

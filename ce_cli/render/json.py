@@ -9,16 +9,17 @@ from typing import Any
 from ce_cli.report import Report
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by ``None`` (strict JSON)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     return value
 
 
 def render_json(report: Report) -> str:
     """The report as one JSON object (non-finite numbers become ``null``)."""
-    return json.dumps(_clean(report.to_dict()), indent=2, allow_nan=False) + "\n"
+    return json.dumps(clean(report.to_dict()), indent=2, allow_nan=False) + "\n"
