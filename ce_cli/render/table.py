@@ -6,6 +6,7 @@ Returns text (with ANSI styles only when ``color`` is true); the caller decides 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group
@@ -71,34 +72,124 @@ def _header(report: Report) -> Text:
     return text
 
 
+def _titled(title: str) -> Table:
+    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
+
+
 def _summary(report: Report) -> Table:
     m = report.metrics
-    table = Table(title="Summary", box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
+    intervals = report.extra.get("confidence_intervals", {})
+    table = _titled("Summary")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if intervals:
+        level = next(iter(intervals.values()))["level"]
+        table.add_column(f"{100 * level:g} % interval", justify="right")
     table.add_column("", style="dim")
     base = report.base
-    table.add_row(
-        Text("loss", style="bold"), Text(_num(m["loss"]), style="bold"), _loss_name(report)
-    )
+
+    def row(name: Any, key: str, value: Any, note: str) -> None:
+        cells = [name, value]
+        if intervals:
+            ci = intervals.get(key)
+            fmt = _pct if key.endswith("accuracy") else (lambda v: _num(v, 4))
+            cells.append("" if ci is None else f"[{fmt(ci['low'])}, {fmt(ci['high'])}]")
+        table.add_row(*cells, note)
+
+    loss = Text(_num(m["loss"]), style="bold")
+    row(Text("loss", style="bold"), "loss", loss, _loss_name(report))
     for key in ("cross_entropy", "entropy", "label_entropy", "kl_divergence"):
-        table.add_row(_LOG_NAMES[key], _num(m[key]), base)
+        row(_LOG_NAMES[key], key, _num(m[key]), base)
     if "loss_per_label" in m:
-        table.add_row("loss per label", _num(m["loss_per_label"]), base)
-    table.add_row("perplexity", _num(m["perplexity"]), "exp(cross-entropy in nats)")
-    table.add_row("accuracy", _pct(m["accuracy"]), "per label" if "subset_accuracy" in m else "")
+        row("loss per label", "loss_per_label", _num(m["loss_per_label"]), base)
+    row("perplexity", "perplexity", _num(m["perplexity"]), "exp(cross-entropy in nats)")
+    per_label = "per label" if "subset_accuracy" in m else ""
+    row("accuracy", "accuracy", _pct(m["accuracy"]), per_label)
     if "subset_accuracy" in m:
-        table.add_row("subset accuracy", _pct(m["subset_accuracy"]), "all labels right")
-    table.add_row("Brier score", _num(m["brier"]), "")
+        row("subset accuracy", "subset_accuracy", _pct(m["subset_accuracy"]), "all labels right")
+    row("Brier score", "brier", _num(m["brier"]), "")
     n_bins = report.calibration["n_bins"]
-    table.add_row("ECE", _num(m["ece"]), f"{n_bins} equal-width bins")
-    table.add_row("MCE", _num(m["mce"]), "")
+    row("ECE", "ece", _num(m["ece"]), f"{n_bins} equal-width bins")
+    row("MCE", "mce", _num(m["mce"]), "")
     q = report.loss_quantiles
-    table.add_row(
-        "loss quantiles",
-        f"{_num(q['p50'], 4)} / {_num(q['p90'], 4)} / {_num(q['p99'], 4)}",
-        "p50 / p90 / p99",
-    )
+    quantiles = f"{_num(q['p50'], 4)} / {_num(q['p90'], 4)} / {_num(q['p99'], 4)}"
+    row("loss quantiles", "", quantiles, "p50 / p90 / p99")
+    return table
+
+
+def _gates(report: Report) -> Table | None:
+    gates = report.extra.get("gates")
+    if not gates:
+        return None
+    table = _titled("Gates")
+    for column in ("metric", "rule", "value", "result"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for g in gates:
+        rule = f"{'≤' if g['op'] == 'max' else '≥'} {g['threshold']:g}"
+        if g.get("bound") not in (None, "point"):
+            rule += f" ({g['bound']})"
+        result = Text("pass", style="green") if g["passed"] else Text("FAIL", style="bold red")
+        table.add_row(g["metric"], rule, _num(g["value"]), result)
+    return table
+
+
+def _baseline(report: Report) -> Table | None:
+    rows = report.extra.get("baseline")
+    if not rows:
+        return None
+    table = _titled("Against the baseline")
+    for column in ("metric", "old", "new", "delta", "allowed", "result"):
+        table.add_column(column, justify="left" if column in ("metric", "result") else "right")
+    for r in rows:
+        if r["passed"] is None:
+            result = Text("–", style="dim")
+        else:
+            result = (
+                Text("ok", style="green") if r["passed"] else Text("REGRESSED", style="bold red")
+            )
+        delta = r.get("delta")
+        table.add_row(
+            r["metric"],
+            _num(r.get("baseline")),
+            _num(r.get("current")),
+            "–" if delta is None else f"{delta:+.4g}",
+            _num(r.get("allowed")),
+            result,
+        )
+    return table
+
+
+def _groups(report: Report) -> Table | None:
+    groups = report.extra.get("groups")
+    if not groups:
+        return None
+    table = _titled("Per group")
+    for column in ("group", "rows", "loss", "cross-entropy", "accuracy", "Brier", "ECE"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for g in groups[:MAX_CLASS_ROWS]:
+        m = g["metrics"]
+        table.add_row(
+            str(g["group"]),
+            f"{g['n_samples']:,}",
+            _num(m["loss"], 5),
+            _num(m["cross_entropy"], 5),
+            _pct(m["accuracy"]),
+            _num(m["brier"], 4),
+            _num(m["ece"], 4),
+        )
+    return table
+
+
+def _worst(report: Report) -> Table | None:
+    rows = report.extra.get("worst")
+    if not rows:
+        return None
+    table = _titled(f"Worst {len(rows)} rows")
+    keys = [k for k in ("row", "id", "label", "predicted", "p_true", "loss") if k in rows[0]]
+    for key in keys:
+        table.add_column(key, justify="right" if key in ("row", "p_true", "loss") else "left")
+    for r in rows:
+        table.add_row(*(_num(r[k], 4) if isinstance(r[k], float) else str(r[k]) for k in keys))
     return table
 
 
@@ -171,7 +262,16 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         highlight=False,
         emoji=False,
     )
-    console.print(
-        Group(_header(report), Text(""), _summary(report), _per_class(report), _calibration(report))
-    )
+    parts = [
+        _header(report),
+        Text(""),
+        _summary(report),
+        _gates(report),
+        _baseline(report),
+        _per_class(report),
+        _groups(report),
+        _calibration(report),
+        _worst(report),
+    ]
+    console.print(Group(*(p for p in parts if p is not None)))
     return buffer.getvalue()
