@@ -1,0 +1,184 @@
+"""Every source and layout gives the same numbers as the same data in a plain Parquet file;
+rows left out by --ignore-label / --on-nan drop, and --renormalize, are applied and counted."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import ce_cli
+
+CLASSES = ["cat", "dog", "bird"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sources")
+    rng = np.random.default_rng(17)
+    n = 900
+    z = rng.normal(size=(n, 3)) * 1.5
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 3, n)
+    ids = [f"r{i:04d}" for i in range(n)]
+    wide = pa.table(
+        {
+            "id": ids,
+            "label": np.array(CLASSES)[labels],
+            **{f"p_{c}": probs[:, j] for j, c in enumerate(CLASSES)},
+        }
+    )
+    paths: dict[str, Path] = {"parquet": root / "plain.parquet"}
+    pq.write_table(wide, paths["parquet"])
+    paths["csv"] = root / "plain.csv"
+    pcsv.write_csv(wide, paths["csv"])
+    paths["csv.gz"] = root / "plain.csv.gz"
+    paths["csv.gz"].write_bytes(gzip.compress(paths["csv"].read_bytes()))
+    paths["tsv"] = root / "plain.tsv"
+    pcsv.write_csv(wide, paths["tsv"], pcsv.WriteOptions(delimiter="\t"))
+    paths["arrow"] = root / "plain.arrow"
+    feather.write_feather(wide, paths["arrow"])
+    paths["jsonl"] = root / "plain.jsonl"
+    paths["jsonl"].write_text("\n".join(json.dumps(r) for r in wide.to_pylist()) + "\n")
+    parts = root / "parts"
+    parts.mkdir()
+    pq.write_table(wide.slice(0, 300), parts / "a.parquet")
+    pq.write_table(wide.slice(300), parts / "b.parquet")
+    paths["dir"] = parts
+    # list column with the classes fixed by --classes
+    list_table = pa.table(
+        {
+            "label": np.array(CLASSES)[labels],
+            "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), 3),
+        }
+    )
+    paths["list"] = root / "list.parquet"
+    pq.write_table(list_table, paths["list"])
+    # predictions and labels in two files, the labels shuffled
+    paths["preds_only"] = root / "preds.parquet"
+    pq.write_table(wide.drop_columns(["label"]), paths["preds_only"])
+    order = rng.permutation(n)
+    paths["labels_by_id"] = root / "labels.csv"
+    pcsv.write_csv(wide.select(["id", "label"]).take(order), paths["labels_by_id"])
+    paths["labels_in_order"] = root / "labels_in_order.parquet"
+    pq.write_table(wide.select(["label"]), paths["labels_in_order"])
+    # one-hot label columns, and columns in another order
+    onehot = {f"y_{c}": (labels == j).astype(np.int8) for j, c in enumerate(CLASSES)}
+    paths["onehot"] = root / "onehot.parquet"
+    pq.write_table(
+        pa.table({**{f"p_{c}": probs[:, j] for j, c in enumerate(CLASSES)}, **onehot}),
+        paths["onehot"],
+    )
+    paths["reordered"] = root / "reordered.parquet"
+    pq.write_table(wide.select(["label", "p_bird", "id", "p_cat", "p_dog"]), paths["reordered"])
+    return paths
+
+
+def metrics(path: Path | str, **options: object) -> dict[str, float]:
+    return dict(ce_cli.evaluate(str(path), **options).metrics)
+
+
+def assert_same(a: dict[str, float], b: dict[str, float]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert b[key] == pytest.approx(a[key], rel=1e-12, abs=1e-15), key
+
+
+@pytest.mark.parametrize("layout", ["csv", "csv.gz", "tsv", "arrow", "jsonl", "dir", "reordered"])
+def test_formats_and_layouts_match_parquet(data: dict[str, Path], layout: str) -> None:
+    assert_same(metrics(data["parquet"]), metrics(data[layout]))
+
+
+def test_glob_of_parquet_files(data: dict[str, Path]) -> None:
+    assert_same(metrics(data["parquet"]), metrics(str(data["dir"] / "*.parquet")))
+
+
+def test_list_column_with_classes(data: dict[str, Path]) -> None:
+    assert_same(metrics(data["parquet"]), metrics(data["list"], classes="cat,dog,bird"))
+
+
+def test_labels_joined_by_id_and_by_row_order(data: dict[str, Path]) -> None:
+    plain = metrics(data["parquet"])
+    joined = metrics(data["preds_only"], labels_file=str(data["labels_by_id"]), id_col="id")
+    assert_same(plain, joined)
+    assert_same(plain, metrics(data["preds_only"], labels_file=str(data["labels_in_order"])))
+
+
+def test_one_hot_columns_equal_a_label_column_even_with_class_weights(
+    data: dict[str, Path],
+) -> None:
+    assert_same(
+        metrics(data["parquet"], class_weights="1,2,0.5", smoothing=0.1),
+        metrics(data["onehot"], target_cols="y_*", class_weights="1,2,0.5", smoothing=0.1),
+    )
+
+
+def test_classes_option_reorders_columns(data: dict[str, Path]) -> None:
+    report = ce_cli.evaluate(str(data["parquet"]), classes="bird,cat,dog")
+    assert report.detection.classes == ("bird", "cat", "dog")
+    assert_same(metrics(data["parquet"]), dict(report.metrics))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_stdin_matches_the_file(data: dict[str, Path], fmt: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ce_cli", "-", "--format", "json"],
+        input=data[fmt].read_bytes(),
+        capture_output=True,
+        check=True,
+    )
+    assert_same(metrics(data["parquet"]), json.loads(result.stdout)["metrics"])
+
+
+def test_ignore_label_excludes_and_counts_rows(data: dict[str, Path]) -> None:
+    table = pq.read_table(data["parquet"])
+    keep = pa.compute.not_equal(table.column("label"), "dog")
+    expected = ce_cli.evaluate(table.filter(keep))
+    report = ce_cli.evaluate(str(data["parquet"]), ignore_label="dog")
+    assert_same(dict(expected.metrics), dict(report.metrics))
+    assert report.counts["ignored_rows"] == table.num_rows - expected.n_samples
+
+
+def test_on_nan_drop_excludes_and_counts_rows(tmp_path: Path) -> None:
+    p = np.array([[0.2, 0.8], [np.nan, 0.5], [0.6, 0.4], [0.9, 0.1]])
+    table = pa.table({"label": [1, 0, 0, 1], "p_a": p[:, 0], "p_b": p[:, 1]})
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(ce_cli.CeEvalError, match="row 2"):
+        ce_cli.evaluate(str(path))
+    report = ce_cli.evaluate(str(path), on_nan="drop")
+    expected = ce_cli.evaluate(table.take([0, 2, 3]))
+    assert report.counts["dropped_rows"] == 1
+    assert_same(dict(expected.metrics), dict(report.metrics))
+
+
+def test_renormalize_divides_rows_by_their_sum(tmp_path: Path) -> None:
+    p = np.array([[0.2, 0.6, 0.1], [0.3, 0.3, 0.4], [0.5, 0.5, 0.2]])
+    table = pa.table({"label": [1, 2, 0], **{f"p_{j}": p[:, j] for j in range(3)}})
+    with pytest.raises(ce_cli.CeEvalError, match=r"row 1.*sum"):
+        ce_cli.evaluate(table, logits=False)
+    report = ce_cli.evaluate(table, logits=False, renormalize=True)
+    fixed = p / p.sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log(fixed[[0, 1, 2], [1, 2, 0]]))
+    assert report.metrics["cross_entropy"] == pytest.approx(expected, rel=1e-12)
+    assert report.counts["renormalized_rows"] == 2
+
+
+def test_per_sample_rows_keep_input_numbering_after_ignored_rows(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "samples.csv"
+    ce_cli.evaluate(str(data["parquet"]), ignore_label="cat", per_sample=str(out), id_col="id")
+    samples = pcsv.read_csv(io.BytesIO(out.read_bytes()))
+    labels = pq.read_table(data["parquet"]).column("label").to_numpy(zero_copy_only=False)
+    assert samples.column("row").to_pylist() == [i + 1 for i, v in enumerate(labels) if v != "cat"]
