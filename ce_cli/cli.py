@@ -637,7 +637,10 @@ def _run(args: list[str], debug: bool) -> int:
         defaults = None
         if not any(a in ("-h", "--help", "--version") for a in args):
             defaults = _config_defaults(args, command)
-        command.main(args=args, prog_name=name, standalone_mode=False, default_map=defaults)
+        # Without standalone mode, click hands back an Exit's code instead of raising it.
+        code = command.main(args=args, prog_name=name, standalone_mode=False, default_map=defaults)
+        if isinstance(code, int):
+            return code
     except CeEvalError as error:
         if debug:
             raise

@@ -396,6 +396,8 @@ class Converter:
         self.file = file
         self.decision: Decision | None = None
         self.classes: tuple[str, ...] = plan.classes
+        # Prediction columns a row has (1 for binary, whose classes are nonetheless "0", "1").
+        self.width = len(plan.classes)
         self._label_lookup: dict[str, int] | None = None
         self._int_label_map: NDArray[np.int64] | None = None
 
@@ -421,7 +423,7 @@ class Converter:
                     file=self.file,
                 )
             self.classes = tuple(names) if names else tuple(map(str, range(predictions.shape[1])))
-        n_columns = predictions.shape[1]
+        n_columns = self.width = predictions.shape[1]
         has_targets = bool(self.plan.targets or self.plan.target_list)
         targets = self._targets(batch, rows) if has_targets else None
         task = self._decide_task(n_columns, targets, batch)
@@ -710,8 +712,8 @@ class Converter:
             lengths = np.asarray(pc.list_value_length(array).to_numpy(zero_copy_only=False))
             width = int(lengths[0]) if len(lengths) else 0
             ragged = lengths != width
-            if self.classes and width != len(self.classes):
-                ragged = lengths != len(self.classes)
+            if self.width and width != self.width:
+                ragged = lengths != self.width
             if ragged.any():
                 row = int(np.argmax(ragged))
                 raise NonNumericError(
@@ -720,7 +722,7 @@ class Converter:
                     column=name,
                     row=first_row + row,
                     value=int(lengths[row]),
-                    hint=f"every row needs {len(self.classes) or width} values",
+                    hint=f"every row needs {self.width or width} values",
                 )
         flat = array.flatten()
         if flat.null_count:
@@ -734,9 +736,9 @@ class Converter:
         values = np.asarray(flat.to_numpy(zero_copy_only=False))
         if values.dtype.kind != "f":
             values = values.astype(np.float64)
-        if self.classes and width != len(self.classes):
+        if self.width and width != self.width:
             raise NonNumericError(
-                f"list rows have {width} values but earlier rows had {len(self.classes)}",
+                f"list rows have {width} values but earlier rows had {self.width}",
                 file=self.file,
                 column=name,
                 row=first_row + 0,
@@ -782,7 +784,7 @@ class Converter:
 
     def _prediction_names(self) -> Sequence[str]:
         if self.plan.prediction_list is not None:
-            return [self.plan.prediction_list] * max(len(self.classes), 1)
+            return [self.plan.prediction_list] * max(self.width, 1)
         return self.plan.predictions
 
     def _targets(self, batch: pa.RecordBatch, first_row: Rows) -> Float:
@@ -877,9 +879,9 @@ class Converter:
         plan = self.plan
         batch, rows, ignored, dropped = self.filter(batch, first_row)
         block = self._block(batch, plan.predictions, plan.prediction_list, rows, "prediction")
-        if block.n and block.width != len(self.classes):
+        if block.n and block.width != self.width:
             raise NonNumericError(
-                f"rows have {block.width} predictions, earlier rows had {len(self.classes)}",
+                f"rows have {block.width} predictions, earlier rows had {self.width}",
                 file=self.file,
                 row=rows + 0,
             )

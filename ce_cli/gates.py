@@ -1,0 +1,180 @@
+"""Quality gates and baselines: the decisions a CI job takes on a report.
+
+* ``--max METRIC=VALUE`` passes when the metric is at most VALUE, ``--min`` when at least.
+  METRIC is any key of the report's ``metrics`` (``ece``, ``loss``, ``accuracy``, …) or of its
+  ``loss_quantiles`` prefixed with ``loss_`` (``loss_p99``). With intervals (``--ci``) and
+  ``use_interval``, a max-gate tests the interval's upper bound and a min-gate its lower bound:
+  the gate passes only when the metric is within the threshold with that confidence.
+* ``--baseline old.json`` compares with a saved report; a change in the bad direction larger
+  than the allowed regression (default 0) fails.
+
+Everything here works on the report as a dict (what ``--format json`` prints), so a saved
+report and a fresh one are handled alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ce_cli.errors import InputFormatError, UsageError
+
+LOWER_IS_BETTER = (
+    "loss",
+    "cross_entropy",
+    "kl_divergence",
+    "perplexity",
+    "brier",
+    "ece",
+    "mce",
+    "loss_per_label",
+    "cross_entropy_per_label",
+)
+HIGHER_IS_BETTER = ("accuracy", "subset_accuracy")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``metric`` must be at most (``max``) or at least (``min``) ``threshold``."""
+
+    metric: str
+    op: Literal["max", "min"]
+    threshold: float
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    value: float | None
+    passed: bool
+    bound: str  # "point", "ci_high" or "ci_low"
+
+
+def parse_gate(text: str, op: Literal["max", "min"]) -> Gate:
+    """``"ece=0.05"`` → ``Gate("ece", op, 0.05)``.
+
+    >>> parse_gate("ece=0.05", "max")
+    Gate(metric='ece', op='max', threshold=0.05)
+    """
+    metric, sep, value = text.partition("=")
+    metric = metric.strip()
+    try:
+        threshold = float(value)
+    except ValueError:
+        sep = ""
+    if not sep or not metric or not math.isfinite(threshold):
+        raise UsageError(f"--{op} takes METRIC=VALUE", value=text, hint=f"e.g. --{op} ece=0.05")
+    return Gate(metric, op, threshold)
+
+
+def metric_values(report: dict[str, Any]) -> dict[str, float | None]:
+    """Every gateable value of a report dict: its metrics and ``loss_<quantile>``."""
+    values: dict[str, float | None] = dict(report.get("metrics", {}))
+    for name, value in report.get("loss_quantiles", {}).items():
+        values[f"loss_{name}"] = value
+    return values
+
+
+def evaluate_gates(
+    report: dict[str, Any], gates: list[Gate], *, use_interval: bool = False
+) -> list[GateResult]:
+    """Test each gate on the report (a missing or non-finite value fails)."""
+    values = metric_values(report)
+    intervals = report.get("confidence_intervals", {})
+    results = []
+    for gate in gates:
+        if gate.metric not in values:
+            raise UsageError(
+                f"--{gate.op} names an unknown metric '{gate.metric}'",
+                hint="metrics are: " + ", ".join(sorted(values)),
+            )
+        value = values[gate.metric]
+        bound = "point"
+        if use_interval and gate.metric in intervals:
+            side = "high" if gate.op == "max" else "low"
+            value, bound = intervals[gate.metric][side], f"ci_{side}"
+        ok = value is not None and math.isfinite(value)
+        if ok:
+            assert value is not None
+            ok = value <= gate.threshold if gate.op == "max" else value >= gate.threshold
+        results.append(GateResult(gate, value, ok, bound))
+    return results
+
+
+def gates_to_dict(results: list[GateResult]) -> list[dict[str, Any]]:
+    """The gates' outcomes for the JSON report."""
+    return [
+        {
+            "metric": r.gate.metric,
+            "op": r.gate.op,
+            "threshold": r.gate.threshold,
+            "value": r.value,
+            "passed": r.passed,
+            "bound": r.bound,
+        }
+        for r in results
+    ]
+
+
+def load_baseline(path: str) -> dict[str, Any]:
+    """A saved ce-eval JSON report, checked enough to compare against."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise InputFormatError("the baseline report does not exist", file=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(
+            f"the baseline is not valid JSON ({exc.__class__.__name__})",
+            file=path,
+            hint="save one with --format json -o baseline.json",
+        ) from None
+    if not isinstance(data, dict) or "schema_version" not in data or "metrics" not in data:
+        raise InputFormatError(
+            "the baseline is not a ce-eval JSON report",
+            file=path,
+            hint="save one with --format json -o baseline.json",
+        )
+    return data
+
+
+def compare_to_baseline(
+    report: dict[str, Any],
+    baseline: dict[str, Any],
+    allowed: dict[str, float],
+    default_allowed: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Old, new and delta per metric; ``passed`` is ``None`` for descriptive metrics."""
+    unknown = set(allowed) - set(report.get("metrics", {}))
+    if unknown:
+        raise UsageError(
+            f"--allow-regression names an unknown metric '{sorted(unknown)[0]}'",
+            hint="metrics are: " + ", ".join(sorted(report.get("metrics", {}))),
+        )
+    rows = []
+    for metric, current in report.get("metrics", {}).items():
+        old = baseline.get("metrics", {}).get(metric)
+        if old is None or current is None:
+            continue
+        delta = current - old
+        tolerance = allowed.get(metric, default_allowed)
+        if metric in LOWER_IS_BETTER:
+            direction, passed = "lower is better", delta <= tolerance
+        elif metric in HIGHER_IS_BETTER:
+            direction, passed = "higher is better", -delta <= tolerance
+        else:
+            direction, passed = "descriptive", None
+        rows.append(
+            {
+                "metric": metric,
+                "baseline": old,
+                "current": current,
+                "delta": delta,
+                "allowed": tolerance,
+                "direction": direction,
+                "passed": passed,
+            }
+        )
+    return rows

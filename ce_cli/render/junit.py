@@ -1,0 +1,50 @@
+"""The gates as JUnit XML (GitLab, Jenkins and most CI systems show it as test results).
+
+One ``<testcase>`` per gate (a failed gate carries a ``<failure>``), the metrics as suite
+properties; with no gates, one passing test case ``report``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def render_junit(report: dict[str, Any], gates: list[dict[str, Any]]) -> str:
+    """``<testsuites><testsuite name="ce-eval">…</testsuite></testsuites>``."""
+    failures = sum(1 for g in gates if not g["passed"])
+    suites = ET.Element("testsuites", tests=str(max(len(gates), 1)), failures=str(failures))
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="ce-eval",
+        tests=str(max(len(gates), 1)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="source", value=str(report.get("source")))
+    ET.SubElement(properties, "property", name="n_samples", value=str(report.get("n_samples")))
+    for name, value in report.get("metrics", {}).items():
+        ET.SubElement(properties, "property", name=f"metric.{name}", value=repr(value))
+    if not gates:
+        ET.SubElement(suite, "testcase", classname="ce-eval", name="report")
+    for g in gates:
+        sign = "<=" if g["op"] == "max" else ">="
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="ce-eval.gates",
+            name=f"{g['metric']} {sign} {g['threshold']:g}",
+        )
+        if not g["passed"]:
+            value = "missing" if g["value"] is None else f"{g['value']:.6g}"
+            bad = ">" if g["op"] == "max" else "<"
+            message = f"{g['metric']} = {value} {bad} {g['threshold']:g}"
+            failure = ET.SubElement(case, "failure", message=message, type="GateFailed")
+            failure.text = message
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )

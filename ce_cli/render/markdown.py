@@ -1,0 +1,117 @@
+"""The report as GitHub-flavoured Markdown (``$GITHUB_STEP_SUMMARY``, pull-request comments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_ROWS = 25
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.6g}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """Headline, summary, gates, baseline, per-class rows and calibration bins as tables."""
+    d = report["detected"]
+    kind = d["predictions"]
+    out = [
+        f"## ce-eval: `{_cell(report['source'])}`",
+        "",
+        f"{report['n_samples']:,} rows · {d['task']} · {d['n_classes']} classes · {kind} · "
+        f"logs in {report['base']}",
+        "",
+    ]
+    intervals = report.get("confidence_intervals", {})
+    header = ["metric", "value"] + (["interval"] if intervals else [])
+    rows = []
+    for name, value in report["metrics"].items():
+        row = [name, _num(value)]
+        if intervals:
+            ci = intervals.get(name)
+            row.append("" if ci is None else f"[{_num(ci['low'])}, {_num(ci['high'])}]")
+        rows.append(row)
+    out += _table(header, rows)
+    gates = report.get("gates") or []
+    if gates:
+        out += ["### Gates", ""]
+        out += _table(
+            ["metric", "rule", "value", "result"],
+            [
+                [
+                    g["metric"],
+                    f"{'≤' if g['op'] == 'max' else '≥'} {g['threshold']:g}",
+                    _num(g["value"]),
+                    "✅ pass" if g["passed"] else "❌ fail",
+                ]
+                for g in gates
+            ],
+        )
+    baseline = report.get("baseline") or []
+    if baseline:
+        out += ["### Against the baseline", ""]
+        out += _table(
+            ["metric", "baseline", "current", "Δ", "result"],
+            [
+                [
+                    r["metric"],
+                    _num(r["baseline"]),
+                    _num(r["current"]),
+                    f"{r['delta']:+.4g}",
+                    "–" if r["passed"] is None else "✅" if r["passed"] else "❌ regressed",
+                ]
+                for r in baseline
+            ],
+        )
+    per_class = report.get("per_class") or []
+    if per_class:
+        out += ["### Per class", ""]
+        out += _table(
+            ["class", "support", "loss", "accuracy", "mean confidence", "mean p(true)"],
+            [
+                [
+                    r["class"],
+                    _num(r["support"]),
+                    _num(r["loss"]),
+                    _num(r["accuracy"]),
+                    _num(r["mean_confidence"]),
+                    _num(r["mean_true_prob"]),
+                ]
+                for r in per_class[:MAX_ROWS]
+            ],
+        )
+        if len(per_class) > MAX_ROWS:
+            out += [f"_{len(per_class) - MAX_ROWS} more classes in the JSON report._", ""]
+    bins = [b for b in report.get("calibration", {}).get("bins", []) if b["count"]]
+    if bins:
+        out += ["### Calibration", ""]
+        out += _table(
+            ["bin", "count", "confidence", "accuracy", "gap"],
+            [
+                [
+                    f"[{b['lower']:.3f}, {b['upper']:.3f}]",
+                    _num(b["count"]),
+                    _num(b["confidence"]),
+                    _num(b["accuracy"]),
+                    _num(b["gap"]),
+                ]
+                for b in bins
+            ],
+        )
+    return "\n".join(out)
