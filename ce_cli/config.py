@@ -20,7 +20,9 @@ from typing import Any
 
 from ce_cli.errors import UsageError
 
-_LISTS = ("max", "min", "allow_regression")
+_LISTS = ("max_gate", "min_gate", "allow_regression")
+# Option names whose parameter is spelled differently in the command.
+_ALIASES = {"max": "max_gate", "min": "min_gate", "format": "output_format", "o": "output"}
 
 
 def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, Any]] | None:
@@ -56,6 +58,7 @@ def to_default_map(table: dict[str, Any], path: str, known: set[str]) -> dict[st
     out: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
+        name = _ALIASES.get(name, name)
         if name not in known:
             raise UsageError(
                 f"unknown option '{key}' in the configuration",

@@ -33,6 +33,9 @@ LOWER_IS_BETTER = (
     "cross_entropy_per_label",
 )
 HIGHER_IS_BETTER = ("accuracy", "subset_accuracy")
+# Differences this small (relative to the baseline) are float noise, not regressions.
+_NOISE = 1e-9
+_SAVE_HINT = "save one with --format json -o baseline.json"
 
 
 @dataclass(frozen=True)
@@ -129,14 +132,28 @@ def load_baseline(path: str) -> dict[str, Any]:
         raise InputFormatError(
             f"the baseline is not valid JSON ({exc.__class__.__name__})",
             file=path,
-            hint="save one with --format json -o baseline.json",
+            hint=_SAVE_HINT,
         ) from None
-    if not isinstance(data, dict) or "schema_version" not in data or "metrics" not in data:
+    except OSError as exc:
         raise InputFormatError(
-            "the baseline is not a ce-eval JSON report",
-            file=path,
-            hint="save one with --format json -o baseline.json",
+            f"cannot read the baseline ({exc.strerror or exc.__class__.__name__})", file=path
+        ) from None
+    return check_baseline(data, path)
+
+
+def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
+    """``data`` if it is a ce-eval JSON report (integer schema_version, metrics of numbers)."""
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or not isinstance(metrics, dict):
+        raise InputFormatError(
+            "the baseline is not a ce-eval JSON report", file=source, hint=_SAVE_HINT
         )
+    for name, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InputFormatError(
+                f"the baseline's metric '{name}' is not a number", file=source, value=value
+            )
     return data
 
 
@@ -147,6 +164,12 @@ def compare_to_baseline(
     default_allowed: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Old, new and delta per metric; ``passed`` is ``None`` for descriptive metrics."""
+    check_baseline(baseline)
+    if baseline.get("base", report.get("base")) != report.get("base"):
+        raise UsageError(
+            f"the baseline's logs are in {baseline['base']}, this report's in {report['base']}",
+            hint=f"rerun with --base {baseline['base']}",
+        )
     unknown = set(allowed) - set(report.get("metrics", {}))
     if unknown:
         raise UsageError(
@@ -160,10 +183,11 @@ def compare_to_baseline(
             continue
         delta = current - old
         tolerance = allowed.get(metric, default_allowed)
+        slack = tolerance + _NOISE * max(1.0, abs(old))
         if metric in LOWER_IS_BETTER:
-            direction, passed = "lower is better", delta <= tolerance
+            direction, passed = "lower is better", delta <= slack
         elif metric in HIGHER_IS_BETTER:
-            direction, passed = "higher is better", -delta <= tolerance
+            direction, passed = "higher is better", -delta <= slack
         else:
             direction, passed = "descriptive", None
         rows.append(

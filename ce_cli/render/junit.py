@@ -6,8 +6,16 @@ properties; with no gates, one passing test case ``report``.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
+
+# Characters XML 1.0 cannot carry, even escaped.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: Any) -> str:
+    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def render_junit(report: dict[str, Any], gates: list[dict[str, Any]]) -> str:
@@ -24,7 +32,7 @@ def render_junit(report: dict[str, Any], gates: list[dict[str, Any]]) -> str:
         skipped="0",
     )
     properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", name="source", value=str(report.get("source")))
+    ET.SubElement(properties, "property", name="source", value=_text(report.get("source")))
     ET.SubElement(properties, "property", name="n_samples", value=str(report.get("n_samples")))
     for name, value in report.get("metrics", {}).items():
         ET.SubElement(properties, "property", name=f"metric.{name}", value=repr(value))

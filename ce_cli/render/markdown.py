@@ -73,7 +73,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     r["metric"],
                     _num(r["baseline"]),
                     _num(r["current"]),
-                    f"{r['delta']:+.4g}",
+                    "–" if r["delta"] is None else f"{r['delta']:+.4g}",
                     "–" if r["passed"] is None else "✅" if r["passed"] else "❌ regressed",
                 ]
                 for r in baseline
