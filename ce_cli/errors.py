@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 _MAX_VALUE_CHARS = 60
+# Control characters (from column names, file names, cell values) would break the promise of
+# one line on stderr; they are shown escaped.
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f"}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def _short(value: Any) -> str:
@@ -62,7 +66,7 @@ class CeEvalError(Exception):
             text += f" (got {_short(self.value)})"
         if self.hint:
             text += f"; {self.hint}"
-        return text
+        return text.translate(_CONTROL)
 
 
 class UsageError(CeEvalError):

@@ -71,6 +71,12 @@ class Source:
             yield from self._stream(columns, float_columns)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
             raise _arrow_error(exc, self.name) from None
+        except UnicodeDecodeError:
+            raise InputFormatError(
+                "the input holds text that is not UTF-8",
+                file=self.name,
+                hint="re-encode it as UTF-8",
+            ) from None
 
     def close(self) -> None:
         if self._cleanup is not None:
@@ -262,7 +268,12 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
             if "Empty CSV file" in str(exc):
                 raise EmptyInputError("the file is empty (no header, no rows)", file=name) from None
             raise _arrow_error(exc, name) from None
-        _check_header(schema, name)
+        try:
+            _check_header(schema, name)
+        except UnicodeDecodeError:
+            raise InputFormatError(
+                "the header is not UTF-8 text", file=name, hint="is this really a CSV/TSV file?"
+            ) from None
 
         def stream(
             columns: Sequence[str] | None, float_columns: Sequence[str]

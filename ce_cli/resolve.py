@@ -622,8 +622,9 @@ class Converter:
                     hint="labels are class indices 0..C-1 or class names; "
                     "for soft targets use --target-cols",
                 )
-        labels = raw.astype(np.int64)
-        bad = (labels < 0) | (labels >= n_classes)
+        # Range first, in the column's own type: a huge float must not overflow the cast.
+        bad = (raw < 0) | (raw >= n_classes)
+        labels = np.where(bad, 0, raw).astype(np.int64)
         if bad.any():
             row = int(np.argmax(bad))
             if n_classes == 2 and self.decision is not None and self.decision.task == "binary":
@@ -635,7 +636,7 @@ class Converter:
                 file=self.file,
                 column=column,
                 row=first_row + row,
-                value=int(labels[row]),
+                value=raw[row].item(),
                 hint=hint,
             )
         if self._int_label_map is not None:
