@@ -21,8 +21,16 @@ Int = NDArray[np.intp]
 
 
 def bin_edges(n_bins: int) -> Float:
-    """The ``n_bins + 1`` edges ``0, 1/B, …, 1`` (as ``numpy.linspace`` computes them)."""
-    return np.linspace(0.0, 1.0, n_bins + 1)
+    """The ``n_bins + 1`` edges ``0, 1/B, …, 1``, each the double nearest ``k/B``.
+
+    (``numpy.linspace`` computes ``k · (1/B)``, which can land one ulp above: 3 · 0.1 is
+    0.30000000000000004, and a confidence of 0.3 — the double nearest 3/10 — would then fall
+    below its own edge.)
+
+    >>> bool(bin_edges(10)[3] == 0.3)
+    True
+    """
+    return np.arange(n_bins + 1) / n_bins
 
 
 def bin_index(confidence: Float, n_bins: int) -> Int:
