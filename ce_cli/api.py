@@ -42,6 +42,8 @@ ProgressCallback = Callable[[int, int | None], None]
 # Rows are evaluated in chunks of about this many values, small enough that a chunk's
 # temporaries stay in cache and large enough that NumPy's per-call overhead does not show.
 CHUNK_VALUES = 1 << 18
+# Rows folded into the accumulator at a time (while the workers compute the next ones).
+GROUP_ROWS = 1 << 17
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -58,11 +60,14 @@ def _executor() -> ThreadPoolExecutor:
 
 def _evaluate_batch(
     typed: TypedBatch, spec: LossSpec, converter: Converter
-) -> tuple[SampleValues, int]:
+) -> Iterator[tuple[SampleValues, int, int, int]]:
     """Per-sample values of a batch, in row chunks evaluated on all cores (NumPy drops the GIL).
 
-    Chunks come back in row order and are joined, so the accumulator sees the same sequence of
-    values whatever the thread count: the report is identical to the last digit from run to run.
+    Yields ``(values, renormalized rows, start, stop)`` for consecutive groups of about
+    :data:`GROUP_ROWS` rows, in row order, while later chunks are still being computed: the
+    caller folds one group into the accumulator as the workers go on. The accumulator sees the
+    same sequence of values whatever the thread count, so the report is identical to the last
+    digit from run to run.
     """
     n = len(typed)
     step = max(256, CHUNK_VALUES // max(typed.predictions.width, 1))
@@ -79,11 +84,16 @@ def _evaluate_batch(
         )
         return values, renormalized
 
-    if len(bounds) == 1 or _threads() == 1:
-        parts = [run(b) for b in bounds]
-    else:
-        parts = list(_executor().map(run, bounds))
-    return concat_values([p[0] for p in parts]), sum(p[1] for p in parts)
+    serial = len(bounds) == 1 or _threads() == 1
+    results = map(run, bounds) if serial else _executor().map(run, bounds)
+    parts: list[SampleValues] = []
+    start = renormalized = 0
+    for (_, stop), (values, count) in zip(bounds, results, strict=True):
+        parts.append(values)
+        renormalized += count
+        if stop - start >= GROUP_ROWS or stop == n:
+            yield concat_values(parts), renormalized, start, stop
+            parts, start, renormalized = [], stop, 0
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -276,18 +286,20 @@ def _evaluate_source(
             acc.dropped_rows += typed.dropped
             if len(typed) == 0:
                 continue
-            values, renormalized = _evaluate_batch(typed, spec, converter)
-            acc.renormalized_rows += renormalized
-            acc.update(values, typed.weights)
-            row_numbers = typed.rows.array(0, len(typed))
-            if boot is not None:
-                boot.update(values, row_numbers, typed.weights)
-            if groups is not None:
-                assert typed.groups is not None
-                groups.update(values, typed.groups, typed.weights)
-            worst.update(values, row_numbers, typed.ids, converter.classes)
-            if writer is not None:
-                writer.write(values, row_numbers, typed.ids, typed.weights)
+            for values, renormalized, a, b in _evaluate_batch(typed, spec, converter):
+                acc.renormalized_rows += renormalized
+                weights = None if typed.weights is None else typed.weights[a:b]
+                ids = None if typed.ids is None else typed.ids.slice(a, b - a)
+                acc.update(values, weights)
+                row_numbers = typed.rows.array(a, b)
+                if boot is not None:
+                    boot.update(values, row_numbers, weights)
+                if groups is not None:
+                    assert typed.groups is not None
+                    groups.update(values, typed.groups.slice(a, b - a), weights)
+                worst.update(values, row_numbers, ids, converter.classes)
+                if writer is not None:
+                    writer.write(values, row_numbers, ids, weights)
             if progress is not None:
                 progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
         detection = Detection(

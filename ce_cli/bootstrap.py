@@ -135,7 +135,8 @@ class BootstrapAccumulator:
                 name: get[name] / weight / base_divisor for name in _LOG_METRICS if name != "loss"
             }
             out["loss"] = get["loss"] / get["loss_denominator"] / base_divisor
-            out["perplexity"] = np.exp(np.minimum(get["cross_entropy"] / weight, 709.0))
+            with np.errstate(over="ignore"):
+                out["perplexity"] = np.exp(get["cross_entropy"] / weight)
             out["accuracy"] = get["correct"] / weight
             out["brier"] = get["brier"] / weight
         out["ece"] = np.array(

@@ -127,7 +127,9 @@ def build_report(
     mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
     mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
     metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
-    metrics["perplexity"] = math.exp(min(mean["cross_entropy"], 709.0))
+    # exp overflows past ~709.78 nats: the perplexity is then infinite (null in JSON).
+    ce_nats = mean["cross_entropy"]
+    metrics["perplexity"] = math.exp(ce_nats) if ce_nats < 709.0 else float("inf")
     metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
     metrics["brier"] = acc.metric_sum("brier") / acc.weight
     metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
