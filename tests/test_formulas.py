@@ -631,9 +631,7 @@ def test_extreme_binary_and_multilabel_logits_are_finite_and_exact() -> None:
         1000.0 + 1000.0 + 0.0 + math.log1p(math.exp(-40.0)) + 40.0 + math.log1p(math.exp(-40.0))
     ) / 5
     assert m["cross_entropy"] == pytest.approx(expected, rel=1e-15)
-    # exp(1000 nats) overflows: perplexity is +inf (null in JSON), everything else finite.
-    assert m["perplexity"] == math.inf
-    assert all(math.isfinite(v) for k, v in m.items() if k != "perplexity")
+    assert all(math.isfinite(v) for v in m.values())
     focal = evaluate_arrays(z, y, logits=True, loss="focal", gamma=2.0, alpha=0.25).metrics
     # (1 - q_t)^γ is 1 for the two confidently wrong rows (α_t = 0.75, 0.25) and for z = -40;
     # row z = 40, y = 1: 0.25 · σ(-40)² · log1p(e^-40), a non-zero ≈ 1e-53.
