@@ -775,8 +775,14 @@ class Converter:
         assert self.decision is not None
         matrix = typed.predictions.rows(start, stop)
         first_row = typed.rows.slice(start)
-        self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         renormalized = 0
+        # One pass for the common case: min/max in [0, 1] also rules out NaN and ±inf
+        # (a NaN makes both reductions NaN). Only a failing chunk pays for the precise checks.
+        fine = (
+            not self.decision.logits and matrix.size and 0.0 <= matrix.min() <= matrix.max() <= 1.0
+        )
+        if not fine:
+            self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         if not self.decision.logits:
             matrix, renormalized = self._check_probabilities(matrix, first_row)
         if self.decision.task == Task.BINARY.value:

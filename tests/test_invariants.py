@@ -85,7 +85,9 @@ def test_binary_logits_and_sigmoid_agree(data) -> None:
     logits, labels, _ = data
     z, y = logits[:, 0], labels % 2
     q = expit(z)
-    if min(q.min(), 1 - q.max()) < 1e-12:
+    # As a probability, 1 - q carries only ~16 + log10(1 - q) digits; keep rows where that
+    # still allows agreement to 1e-9 with the logits, which carry them all.
+    if min(q.min(), 1 - q.max()) < 1e-5:
         return
     a = ce_cli.evaluate_arrays(z, y, logits=True, loss="focal", alpha=0.3).metrics
     b = ce_cli.evaluate_arrays(q, y, logits=False, loss="focal", alpha=0.3).metrics

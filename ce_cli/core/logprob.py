@@ -72,9 +72,13 @@ def log_softmax(logits: NDArray[np.floating]) -> CategoricalLogProbs:
 def log_probabilities(probs: NDArray[np.floating], eps: float) -> CategoricalLogProbs:
     """``log(clip(q, eps, 1 - eps))`` for probability rows, flagging rows where a clip happened."""
     q = np.asarray(probs, dtype=np.float64)
-    outside = (q < eps) | (q > 1.0 - eps)
-    log_q = np.log(np.clip(q, eps, 1.0 - eps))
-    return CategoricalLogProbs(log_q, q, outside.any(axis=-1))
+    # Row minima and maxima find the rows to clip without elementwise masks over every value.
+    clipped = (q.min(axis=-1) < eps) | (q.max(axis=-1) > 1.0 - eps)
+    with np.errstate(divide="ignore"):
+        log_q = np.log(q)
+    if clipped.any():
+        log_q[clipped] = np.log(np.clip(q[clipped], eps, 1.0 - eps))
+    return CategoricalLogProbs(log_q, q, clipped)
 
 
 def log_sigmoid(logits: NDArray[np.floating]) -> BernoulliLogProbs:
