@@ -141,7 +141,7 @@ class Accumulator:
         t, c = values.true_class, self.n_classes
 
         def by_class(weights: Float) -> Float:
-            return np.bincount(t, weights=weights, minlength=c)[:c]
+            return np.asarray(np.bincount(t, weights=weights, minlength=c)[:c], dtype=np.float64)
 
         self.class_rows += np.bincount(t, minlength=c)[:c]
         self.class_weight += by_class(s)

@@ -174,7 +174,7 @@ def _resolve_class_weights(
                 value=missing,
                 hint="give explicit weights with --class-weights w1,w2,…",
             )
-        return counts.sum() / (n_classes * counts.astype(np.float64))
+        return np.asarray(counts.sum() / (n_classes * counts.astype(np.float64)))
     assert isinstance(weights, tuple)
     if len(weights) != n_classes:
         raise UsageError(

@@ -582,7 +582,7 @@ def _keep_pandas_out() -> _NoPandas | None:
     if "pandas" in sys.modules or any(isinstance(f, _NoPandas) for f in sys.meta_path):
         return None
     finder = _NoPandas()
-    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, finder)
     return finder
 
 
@@ -618,16 +618,31 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, debug="--debug" in args)
     finally:
         if finder is not None:
-            sys.meta_path.remove(finder)  # type: ignore[arg-type]
+            sys.meta_path.remove(finder)
+
+
+def _parse_error_types() -> tuple[type[Exception], ...]:
+    """The option-parsing exceptions: typer >= 0.29 carries its own click, older ones use click."""
+    found: list[type[Exception]] = []
+    try:
+        from typer import TyperException
+
+        found.append(TyperException)
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        pass
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 def _run(args: list[str], debug: bool) -> int:
     from ce_cli.errors import CeEvalError
 
-    try:  # typer >= 0.29 carries its own click; older releases raise click's exceptions
-        from typer import TyperException as ParseError
-    except ImportError:  # pragma: no cover - depends on the installed typer
-        from click import ClickException as ParseError
+    parse_errors = _parse_error_types()
 
     if args and args[0] == "compare":
         command, args, name = typer.main.get_command(compare_app), args[1:], "ce-eval compare"
@@ -649,10 +664,11 @@ def _run(args: list[str], debug: bool) -> int:
         return int(done.exit_code or 0)
     except typer.Abort:
         return _fail("interrupted", 130)
-    except ParseError as error:
+    except parse_errors as error:
         if debug:
             raise
-        message = error.format_message().replace("\n", " ")
+        format_message = getattr(error, "format_message", None)
+        message = (format_message() if format_message else str(error)).replace("\n", " ")
         return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

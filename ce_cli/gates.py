@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ce_cli.errors import InputFormatError, UsageError
 
@@ -154,7 +154,7 @@ def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
             raise InputFormatError(
                 f"the baseline's metric '{name}' is not a number", file=source, value=value
             )
-    return data
+    return cast(dict[str, Any], data)
 
 
 def compare_to_baseline(

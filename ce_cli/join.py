@@ -54,7 +54,7 @@ def join_labels(predictions: Source, labels: Source, id_column: str | None) -> S
 
     def stream(columns: Sequence[str] | None, floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
         wanted = None if columns is None else [c for c in columns if c not in added]
-        if wanted is not None and by_id and id_column not in wanted:
+        if wanted is not None and id_column is not None and by_id and id_column not in wanted:
             wanted.append(id_column)
         offset = 0
         for batch in predictions.batches(wanted, floats):

@@ -23,7 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from ce_cli.errors import EmptyInputError, InputFormatError, MissingColumnError, NonNumericError
+from ce_cli.errors import (
+    CeEvalError,
+    EmptyInputError,
+    InputFormatError,
+    MissingColumnError,
+    NonNumericError,
+)
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
@@ -161,7 +167,7 @@ def _open_stdin(input_format: str | None) -> Source:
         if fmt in ("csv", "tsv") and head.startswith(b"\x1f\x8b"):
             gz = handle.name + ".gz"
             os.replace(handle.name, gz)
-            handle.name = gz  # type: ignore[misc]
+            handle.name = gz
         source = _OPENERS[fmt](handle.name, "<stdin>")
     except BaseException:
         os.unlink(handle.name)
@@ -306,7 +312,7 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
 
 def _locate_csv_error(
     exc: pa.ArrowInvalid, path: str, name: str, delimiter: str, names: list[str]
-) -> InputFormatError | NonNumericError:
+) -> CeEvalError:
     """The parse error with its column named and, when pyarrow did not say, its row found by
     scanning the text (only on this error path)."""
     error = _arrow_error(exc, name)
@@ -486,7 +492,7 @@ _CSV_CONVERSION = re.compile(
 _CSV_RAGGED = re.compile(r"Expected (?P<want>\d+) columns, got (?P<got>\d+): (?P<line>.*)")
 
 
-def _arrow_error(exc: BaseException, name: str) -> InputFormatError | NonNumericError:
+def _arrow_error(exc: BaseException, name: str) -> CeEvalError:
     """Turn a pyarrow parse error into a one-line error that names what it can."""
     text = str(exc)
     match = _CSV_CONVERSION.search(text)

@@ -331,7 +331,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         raise UsageError(
             "a column is both a prediction column and the label, target, weight or id column",
             file=file,
-            column=sorted(overlap)[0],
+            column=sorted(str(o) for o in overlap)[0],
         )
     if len(predictions) == 1 and _is_list(schema.field(predictions[0]).type):
         prediction_list, predictions = predictions[0], ()
@@ -938,7 +938,7 @@ class Converter:
                 row=rows + row,
                 hint="pass --task multiclass to read every target row as soft labels",
             )
-        return np.argmax(targets, axis=1).astype(np.int64)
+        return np.asarray(np.argmax(targets, axis=1), dtype=np.int64)
 
 
 def _is_one_hot(targets: Float) -> NDArray[np.bool_]:

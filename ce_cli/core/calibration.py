@@ -52,15 +52,13 @@ def weighted_bin_sums(
     index: Int, confidence: Float, outcome: Float, weight: Float | None, n_bins: int
 ) -> tuple[Float, Float, Float]:
     """Per-bin (total weight, Σ weight·confidence, Σ weight·outcome) for precomputed bins."""
+
+    def sums(values: Float | None) -> Float:
+        return np.asarray(np.bincount(index, weights=values, minlength=n_bins), dtype=np.float64)
+
     if weight is None:
-        total = np.bincount(index, minlength=n_bins).astype(np.float64)
-        conf = np.bincount(index, weights=confidence, minlength=n_bins)
-        hit = np.bincount(index, weights=outcome, minlength=n_bins)
-    else:
-        total = np.bincount(index, weights=weight, minlength=n_bins)
-        conf = np.bincount(index, weights=weight * confidence, minlength=n_bins)
-        hit = np.bincount(index, weights=weight * outcome, minlength=n_bins)
-    return total, conf, hit
+        return sums(None), sums(confidence), sums(outcome)
+    return sums(weight), sums(weight * confidence), sums(weight * outcome)
 
 
 def bin_sums(

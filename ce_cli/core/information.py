@@ -41,7 +41,7 @@ def categorical_entropy(lp: CategoricalLogProbs) -> Float:
     if lp.clipped.any():
         rows = lp.clipped
         terms[rows] = xlogx(lp.q[rows])
-    return -terms.sum(axis=-1)
+    return np.asarray(-terms.sum(axis=-1), dtype=np.float64)
 
 
 def softmax_entropy(shifted: Float, exp_shifted: Float, total: Float) -> Float:
@@ -67,7 +67,7 @@ def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:
 
 def categorical_label_entropy(targets: Float) -> Float:
     """``H(p)`` per row of soft targets (0 for one-hot rows)."""
-    return -xlogx(targets).sum(axis=-1)
+    return np.asarray(-xlogx(targets).sum(axis=-1), dtype=np.float64)
 
 
 def bernoulli_entropy(lp: BernoulliLogProbs) -> Float:

@@ -66,12 +66,13 @@ def categorical_loss(
         terms = terms * class_weights
     if labels is not None:
         # p̃ = (1 - ε) onehot + ε / C, without building the one-hot matrix.
-        return (1.0 - smoothing) * _row_gather(terms, labels) + (smoothing / n_classes) * terms.sum(
-            axis=1
+        gathered = _row_gather(terms, labels)
+        return np.asarray(
+            (1.0 - smoothing) * gathered + (smoothing / n_classes) * terms.sum(axis=1)
         )
     assert targets is not None
     smoothed = targets if smoothing == 0.0 else (1.0 - smoothing) * targets + smoothing / n_classes
-    return np.einsum("ij,ij->i", smoothed, terms)
+    return np.asarray(np.einsum("ij,ij->i", smoothed, terms), dtype=np.float64)
 
 
 def hard_label_weights(labels: Int, class_weights: Float | None) -> Float | None:

@@ -334,7 +334,7 @@ def concat_values(parts: list[SampleValues]) -> SampleValues:
     for f in fields(SampleValues):
         arrays = [getattr(p, f.name) for p in parts]
         joined[f.name] = None if arrays[0] is None else np.concatenate(arrays, axis=0)
-    return SampleValues(**joined)
+    return SampleValues(**joined)  # type: ignore[arg-type]
 
 
 def take_rows(values: SampleValues, rows: NDArray[np.intp]) -> SampleValues:
@@ -343,4 +343,4 @@ def take_rows(values: SampleValues, rows: NDArray[np.intp]) -> SampleValues:
     for f in fields(SampleValues):
         array = getattr(values, f.name)
         picked[f.name] = None if array is None else array[rows]
-    return SampleValues(**picked)
+    return SampleValues(**picked)  # type: ignore[arg-type]
