@@ -153,10 +153,12 @@ class NumberBlock:
         if self.matrix is not None:
             return np.asarray(self.matrix[start:stop], dtype=np.float64)
         assert self.columns is not None
-        out = np.empty((stop - start, self.width), dtype=np.float64)
+        # Column-major: each column is one contiguous copy (row-major would write with a
+        # stride of a whole row), and the kernel's row reductions vectorise across columns.
+        out = np.empty((self.width, stop - start), dtype=np.float64)
         for j, column in enumerate(self.columns):
-            out[:, j] = column[start:stop]
-        return out
+            out[j] = column[start:stop]
+        return out.T
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,7 @@ def list_column(rng: np.random.Generator) -> None:
     probs = softmax(overconfident_logits(rng, labels, k, signal=1.8)).astype(np.float32)
     probs = (probs / probs.sum(axis=1, keepdims=True, dtype=np.float64)).astype(np.float32)
     values = pa.array(probs.reshape(-1), type=pa.float32())
-    table = pa.table(
-        {"label": labels, "probs": pa.FixedSizeListArray.from_arrays(values, k)}
-    )
+    table = pa.table({"label": labels, "probs": pa.FixedSizeListArray.from_arrays(values, k)})
     write_parquet(table, "list_column.parquet")
 
 
