@@ -54,14 +54,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--skip-in-memory", action="store_true")
+    parser.add_argument("--make-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     path = DATA / f"stream_{args.rows}x{args.classes}.parquet"
+    if args.make_only:
+        make(path, args.rows, args.classes)
+        return
     if not path.exists():
         # Made by a child: the parent stays small, so its children's peak RSS is their own.
         subprocess.run(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-             f" import streaming; streaming.make(streaming.Path({str(path)!r}), {args.rows}, "
-             f"{args.classes})"],
+            [sys.executable, __file__, "--make-only", "--rows", str(args.rows),
+             "--classes", str(args.classes)],
             check=True,
         )  # fmt: skip
     print(f"{path.name}: {path.stat().st_size / 1e9:.2f} GB, {args.rows:,} rows x {args.classes}")
