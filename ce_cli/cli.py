@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ce_cli._version import __version__
+from ce_cli.settings import Loss, Task
 
 EXAMPLES = """
 Examples:
@@ -41,18 +42,6 @@ Examples:
 Defaults may come from ce-eval.toml or [tool.ce-eval] in pyproject.toml (the command line
 wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
 """
-
-
-class TaskChoice(StrEnum):
-    auto = "auto"
-    binary = "binary"
-    multiclass = "multiclass"
-    multilabel = "multilabel"
-
-
-class LossChoice(StrEnum):
-    ce = "ce"
-    focal = "focal"
 
 
 class FormatChoice(StrEnum):
@@ -116,8 +105,8 @@ Logits = Annotated[
         show_default=False,
     ),
 ]
-TaskOption = Annotated[TaskChoice, typer.Option(help="Task.")]
-LossOption = Annotated[LossChoice, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)]
+TaskOption = Annotated[Task, typer.Option(help="Task.")]
+LossOption = Annotated[Loss, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)]
 Gamma = Annotated[
     float, typer.Option(help="Focal focusing parameter, >= 0.", rich_help_panel=_LOSS)
 ]
@@ -235,8 +224,8 @@ def evaluate_command(
         ),
     ] = None,
     logits: Logits = None,
-    task: TaskOption = TaskChoice.auto,
-    loss: LossOption = LossChoice.ce,
+    task: TaskOption = Task.AUTO,
+    loss: LossOption = Loss.CE,
     gamma: Gamma = 2.0,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,
@@ -402,8 +391,8 @@ def compare_command(
     id_col: IdCol = None,
     classes: Classes = None,
     logits: Logits = None,
-    task: TaskOption = TaskChoice.auto,
-    loss: LossOption = LossChoice.ce,
+    task: TaskOption = Task.AUTO,
+    loss: LossOption = Loss.CE,
     gamma: Gamma = 2.0,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,

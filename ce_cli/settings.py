@@ -26,11 +26,6 @@ class Loss(StrEnum):
     FOCAL = "focal"
 
 
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
 LOG_BASES: dict[str, tuple[str, float]] = {
     "nats": ("nats", 1.0),
     "e": ("nats", 1.0),
