@@ -452,21 +452,20 @@ def _open_arrow(path: str, name: str) -> Source:
 
 
 def _open_jsonl(path: str, name: str) -> Source:
+    """JSON Lines, streamed block by block (types from the first block, as for CSV)."""
     import pyarrow.json as pjson
 
-    def table() -> pa.Table:
-        return pjson.read_json(path, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
-
+    options = pjson.ReadOptions(block_size=CSV_BLOCK_BYTES)
     try:
-        schema = table().schema
+        schema = pjson.open_json(path, read_options=options).schema
     except (pa.ArrowInvalid, OSError) as exc:
         raise _arrow_error(exc, name) from None
 
-    def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        t = table()
-        if columns is not None:
-            t = t.select(list(columns))
-        yield from t.to_batches(max_chunksize=BATCH_ROWS)
+    def stream(columns: Sequence[str] | None, floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        fields = [pa.field(f.name, pa.float64() if f.name in floats else f.type) for f in schema]
+        parse = pjson.ParseOptions(explicit_schema=pa.schema(fields))
+        for batch in pjson.open_json(path, read_options=options, parse_options=parse):
+            yield batch if columns is None else batch.select(list(columns))
 
     return Source(name, "jsonl", schema, stream)
 
