@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,18 +132,26 @@ def _numbered(
 def _window(
     batches: Iterator[pa.RecordBatch], rows: int
 ) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
-    """The first batches, up to ``rows`` rows (split so the window is exactly that long)."""
+    """The first batches, up to ``rows`` rows (split so the window is exactly that long), and
+    the whole stream again (the window's batches first, released as they are consumed)."""
     window: list[pa.RecordBatch] = []
     held = 0
+    rest: list[pa.RecordBatch] = []
     for batch in batches:
         if held + batch.num_rows >= rows:
             take = rows - held
             window.append(batch.slice(0, take))
             rest = [batch.slice(take)] if take < batch.num_rows else []
-            return window, itertools.chain(window, rest, batches)
+            break
         window.append(batch)
         held += batch.num_rows
-    return window, iter(window)
+
+    def replay(queue: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        while queue:
+            yield queue.pop(0)  # popped: nothing here keeps a consumed batch alive
+        yield from batches
+
+    return window, replay([*window, *rest])
 
 
 def _resolve_class_weights(
@@ -242,10 +249,11 @@ def _evaluate_source(
     converter = Converter(plan, settings, src.name)
     batches = src.batches(plan.read_columns, plan.float_columns)
     width = len(plan.classes) or 1
-    window, stream = _window(prefetch(batches), window_rows(width))
+    window, stream = _window(prefetch(batches, depth=1), window_rows(width))
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)
+    window.clear()  # the stream replays these; holding them would pin their buffers all run
     _check_compatible(settings, decision)
     class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
     if (
