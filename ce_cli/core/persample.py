@@ -183,8 +183,10 @@ def _multiclass_logits_hard(z: Float, labels: Int) -> SampleValues:
     n = z.shape[0]
     rows = np.arange(n)
     true_class = labels.astype(np.int64, copy=False)
-    predicted = np.argmax(z, axis=1).astype(np.int64)
-    shifted = z - z.max(axis=1, keepdims=True)
+    predicted = np.argmax(z, axis=1)
+    # The row maximum is the value at the argmax: one reduction instead of two.
+    shifted = z - z[rows, predicted][:, None]
+    predicted = predicted.astype(np.int64, copy=False)
     e = np.exp(shifted)
     e_shifted = np.einsum("ij,ij->i", e, shifted)
     shifted_true = shifted[rows, true_class]
