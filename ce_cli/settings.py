@@ -7,7 +7,7 @@ Argument checks run here, once, before any data is read (the data checks run per
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -109,7 +109,6 @@ class Settings:
     ci: float | None = None
     bootstrap: int = 200
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -160,7 +159,6 @@ class Settings:
     def describe(self) -> dict[str, Any]:
         """The settings as JSON-ready values (for the report)."""
         out = asdict(self)
-        out.pop("extra")
         out["task"] = self.task.value
         out["loss"] = self.loss.value
         for key in ("prob_cols", "target_cols", "class_weights", "classes"):
