@@ -135,8 +135,8 @@ from ce_cli.core.persample import LossSpec
 from ce_cli.resolve import NumberBlock, Rows, TypedBatch
 
 class Direct:  # the resolver's checks are not part of the kernel being timed
-    def predictions(self, typed, a, b):
-        return typed.predictions.rows(a, b), 0
+    def predictions(self, typed, a, b, workspace=None):
+        return typed.predictions.rows(a, b, workspace), 0
 
 Z = np.load(sys.argv[1]); t = np.load(sys.argv[2])
 spec = LossSpec(task="multiclass", logits=True)
@@ -145,8 +145,8 @@ for _ in range(5):
     start = time.perf_counter()
     typed = TypedBatch(NumberBlock(matrix=Z), t, None, None, None, Rows(1))
     acc = Accumulator("multiclass", Z.shape[1], 15)
-    for values, _, _, _ in _evaluate_batch(typed, spec, Direct()):
-        acc.update(values)
+    for _ in _evaluate_batch(typed, spec, Direct(), acc, keep_values=False):
+        pass
     best = min(best, time.perf_counter() - start)
 print(best)
 """

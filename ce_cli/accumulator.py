@@ -115,16 +115,16 @@ class Accumulator:
         n = values.loss.shape[0]
         if n == 0:
             return
-        s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self.rows += n
-        self.clipped_rows += int(values.clipped.sum())
-        self.weight += float(s.sum())
-        d = s if values.loss_weight is None else s * values.loss_weight
-        self.loss_denominator += float(d.sum())
+        self.clipped_rows += int(np.count_nonzero(values.clipped))
+        self.weight += float(n if s is None else s.sum())
+        d = _weighted(s, values.loss_weight)
+        self.loss_denominator += float(n if d is None else d.sum())
         for k, name in enumerate(SCALAR_METRICS):
-            column = values.correct if name == "correct" else getattr(values, name)
+            column = getattr(values, name)
             if column is not None:
-                self.sums[k] += float(np.dot(s, column))
+                self.sums[k] += float(column.sum() if s is None else np.dot(s, column))
         if self.task == MULTILABEL:
             self._update_labels(values, s)
         else:
@@ -135,29 +135,32 @@ class Accumulator:
         self.loss_min = min(self.loss_min, float(values.loss.min()))
         self.loss_max = max(self.loss_max, float(values.loss.max()))
 
-    def _update_classes(self, values: SampleValues, s: Float, d: Float) -> None:
+    def _update_classes(self, values: SampleValues, s: Float | None, d: Float | None) -> None:
         assert values.true_class is not None and values.predicted is not None
         assert values.true_prob is not None
         t, c = values.true_class, self.n_classes
 
-        def by_class(weights: Float) -> Float:
-            return np.asarray(np.bincount(t, weights=weights, minlength=c)[:c], dtype=np.float64)
+        def by_class(per_row: Float | None) -> Float:
+            return np.asarray(np.bincount(t, weights=per_row, minlength=c)[:c], dtype=np.float64)
 
-        self.class_rows += np.bincount(t, minlength=c)[:c]
-        self.class_weight += by_class(s)
-        self.class_loss += by_class(s * values.loss)
-        self.class_loss_denominator += by_class(d)
-        self.class_cross_entropy += by_class(s * values.cross_entropy)
-        self.class_correct += by_class(s * values.correct)
-        self.class_confidence += by_class(s * values.confidence)
-        self.class_true_prob += by_class(s * values.true_prob)
+        rows = np.bincount(t, minlength=c)[:c]
+        self.class_rows += rows
+        self.class_weight += rows if s is None else by_class(s)
+        self.class_loss += by_class(_weighted(s, values.loss))
+        self.class_loss_denominator += rows if d is None else by_class(d)
+        self.class_cross_entropy += by_class(_weighted(s, values.cross_entropy))
+        self.class_correct += by_class(_weighted(s, values.correct))
+        self.class_confidence += by_class(_weighted(s, values.confidence))
+        self.class_true_prob += by_class(_weighted(s, values.true_prob))
         self.class_predicted += np.bincount(values.predicted, weights=s, minlength=c)[:c]
 
-    def _update_labels(self, values: SampleValues, s: Float) -> None:
+    def _update_labels(self, values: SampleValues, s: Float | None) -> None:
         assert values.label_y is not None and values.label_q is not None
         assert values.label_loss is not None and values.label_ce is not None
         assert values.label_correct is not None
         y = values.label_y
+        if s is None:
+            s = np.ones(values.loss.shape[0])
         self.class_rows += (y >= 0.5).sum(axis=0)
         self.class_weight += s @ y
         self.class_loss += s @ values.label_loss
@@ -168,13 +171,13 @@ class Accumulator:
         self.class_true_prob += s @ (y * values.label_q + (1.0 - y) * (1.0 - values.label_q))
         self.class_predicted += s @ (values.label_q >= 0.5)
 
-    def _update_calibration(self, values: SampleValues, s: Float) -> None:
+    def _update_calibration(self, values: SampleValues, s: Float | None) -> None:
         conf, hit = values.calib_conf, values.calib_hit
+        w = s
         if conf.ndim == 2:  # multi-label: every (row, label) pair is one binary event
-            w = np.repeat(s, conf.shape[1])
+            if s is not None:
+                w = np.repeat(s, conf.shape[1])
             conf, hit = conf.reshape(-1), hit.reshape(-1)
-        else:
-            w = s
         index = bin_index(conf, self.n_bins)
         total, conf_sum, hit_sum = weighted_bin_sums(index, conf, hit, w, self.n_bins)
         self.bin_weight += total
@@ -187,22 +190,20 @@ class Accumulator:
         self.fine_confidence += conf_sum
         self.fine_outcome += hit_sum
 
-    def merge(self, other: Accumulator) -> Accumulator:
-        """A new accumulator holding both (the inputs are left as they were)."""
+    def absorb(self, other: Accumulator) -> None:
+        """Add ``other``'s sums into this one, in place (``other`` is left as it was)."""
         if (self.task, self.n_classes, self.n_bins) != (other.task, other.n_classes, other.n_bins):
             raise ValueError("cannot merge accumulators of different tasks, classes or bins")
+        for name in _SUMMED_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.loss_min = min(self.loss_min, other.loss_min)
+        self.loss_max = max(self.loss_max, other.loss_max)
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """A new accumulator holding both (the inputs are left as they were)."""
         out = Accumulator(self.task, self.n_classes, self.n_bins)
-        for f in fields(self):
-            name = f.name
-            if name in ("task", "n_classes", "n_bins"):
-                continue
-            a, b = getattr(self, name), getattr(other, name)
-            if name == "loss_min":
-                setattr(out, name, min(a, b))
-            elif name == "loss_max":
-                setattr(out, name, max(a, b))
-            else:
-                setattr(out, name, a + b)
+        out.absorb(self)
+        out.absorb(other)
         return out
 
     def metric_sum(self, name: str) -> float:
@@ -226,5 +227,19 @@ class Accumulator:
         return min(max(estimate, self.loss_min), self.loss_max)
 
 
+def _weighted(s: Float | None, per_row: Float | None) -> Float | None:
+    """``s * per_row``, where ``None`` stands for a column of ones."""
+    if s is None:
+        return per_row
+    return s if per_row is None else s * per_row
+
+
 def _class_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Accumulator) if f.name.startswith("class_"))
+
+
+_SUMMED_FIELDS = tuple(
+    f.name
+    for f in fields(Accumulator)
+    if f.name not in ("task", "n_classes", "n_bins", "loss_min", "loss_max")
+)

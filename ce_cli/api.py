@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +28,7 @@ from ce_cli.accumulator import Accumulator
 from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.logprob import machine_eps
 from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluate_rows
+from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
 from ce_cli.readers import Source, open_source
@@ -44,10 +46,19 @@ CHUNK_VALUES = 1 << 18
 # Rows folded into the accumulator at a time (while the workers compute the next ones).
 GROUP_ROWS = 1 << 17
 _pool: ThreadPoolExecutor | None = None
+# One scratch workspace per thread that evaluates chunks (a workspace is never shared).
+_thread_state = threading.local()
 
 
 def _threads() -> int:
     return max(1, min(int(os.environ.get("CE_EVAL_THREADS", os.cpu_count() or 1)), 8))
+
+
+def _workspace() -> Workspace:
+    workspace: Workspace | None = getattr(_thread_state, "workspace", None)
+    if workspace is None:
+        workspace = _thread_state.workspace = Workspace()
+    return workspace
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -58,41 +69,52 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _evaluate_batch(
-    typed: TypedBatch, spec: LossSpec, converter: Converter
-) -> Iterator[tuple[SampleValues, int, int, int]]:
-    """Per-sample values of a batch, in row chunks evaluated on all cores (NumPy drops the GIL).
+    typed: TypedBatch,
+    spec: LossSpec,
+    converter: Converter,
+    acc: Accumulator,
+    keep_values: bool,
+) -> Iterator[tuple[SampleValues | None, int, int]]:
+    """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
 
-    Yields ``(values, renormalized rows, start, stop)`` for consecutive groups of about
-    :data:`GROUP_ROWS` rows, in row order, while later chunks are still being computed: the
-    caller folds one group into the accumulator as the workers go on. The accumulator sees the
-    same sequence of values whatever the thread count, so the report is identical to the last
-    digit from run to run.
+    Each chunk is evaluated and summed into an accumulator of its own on a worker thread; the
+    chunk accumulators are added into ``acc`` in row order, so the report is identical to the last
+    digit whatever the thread count. Yields ``(values, start, stop)`` for consecutive groups of
+    about :data:`GROUP_ROWS` rows, in row order, while later chunks are still being computed;
+    ``values`` (the rows' per-sample values, for bootstrap, slices and per-sample output) is
+    ``None`` unless ``keep_values``.
     """
     n = len(typed)
     step = max(256, CHUNK_VALUES // max(typed.predictions.width, 1))
     bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
 
-    def run(bound: tuple[int, int]) -> tuple[SampleValues, int]:
+    def run(bound: tuple[int, int]) -> tuple[SampleValues, Accumulator]:
         a, b = bound
-        predictions, renormalized = converter.predictions(typed, a, b)
+        workspace = _workspace()
+        predictions, renormalized = converter.predictions(typed, a, b, workspace)
         values = evaluate_rows(
             predictions,
             spec,
             labels=None if typed.labels is None else typed.labels[a:b],
             targets=None if typed.targets is None else typed.targets[a:b],
+            workspace=workspace,
         )
-        return values, renormalized
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
+        part.update(values, None if typed.weights is None else typed.weights[a:b])
+        part.renormalized_rows = renormalized
+        return values, part
 
     serial = len(bounds) == 1 or _threads() == 1
     results = map(run, bounds) if serial else _executor().map(run, bounds)
     parts: list[SampleValues] = []
-    start = renormalized = 0
-    for (_, stop), (values, count) in zip(bounds, results, strict=True):
-        parts.append(values)
-        renormalized += count
+    start = 0
+    for (_, stop), (values, part) in zip(bounds, results, strict=True):
+        acc.absorb(part)
+        if keep_values:
+            parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
-            yield concat_values(parts), renormalized, start, stop
-            parts, start, renormalized = [], stop, 0
+            yield (concat_values(parts) if keep_values else None), start, stop
+            parts, start = [], stop
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -287,6 +309,7 @@ def _evaluate_source(
         if per_sample_path
         else None
     )
+    keep_values = any(x is not None for x in (boot, groups, writer)) or bool(settings.top)
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
@@ -294,11 +317,11 @@ def _evaluate_source(
             acc.dropped_rows += typed.dropped
             if len(typed) == 0:
                 continue
-            for values, renormalized, a, b in _evaluate_batch(typed, spec, converter):
-                acc.renormalized_rows += renormalized
+            for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values):
+                if values is None:
+                    continue
                 weights = None if typed.weights is None else typed.weights[a:b]
                 ids = None if typed.ids is None else typed.ids.slice(a, b - a)
-                acc.update(values, weights)
                 row_numbers = typed.rows.array(a, b)
                 if boot is not None:
                     boot.update(values, row_numbers, weights)

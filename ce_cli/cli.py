@@ -678,4 +678,8 @@ def _run(args: list[str], debug: bool) -> int:
 
 def entrypoint() -> None:
     """Console-script entry point."""
+    if not any(a in ("-h", "--help", "--version") for a in sys.argv[1:]):
+        from ce_cli.allocator import keep_freed_memory_for_reuse
+
+        keep_freed_memory_for_reuse()
     sys.exit(main())

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from ce_cli.core.workspace import Workspace
 from ce_cli.errors import (
     AmbiguousPredictionsError,
     LabelError,
@@ -148,17 +149,30 @@ class NumberBlock:
             assert self.columns
             self.n, self.width = int(self.columns[0].shape[0]), len(self.columns)
 
-    def rows(self, start: int = 0, stop: int | None = None) -> Float:
+    def rows(
+        self, start: int = 0, stop: int | None = None, workspace: Workspace | None = None
+    ) -> Float:
+        """Rows ``start:stop`` as one float64 matrix: in ``workspace`` when one is given (a
+        view of scratch memory, valid until the workspace's next use), else freshly allocated."""
         stop = self.n if stop is None else stop
         if self.matrix is not None:
-            return np.asarray(self.matrix[start:stop], dtype=np.float64)
+            block = self.matrix[start:stop]
+            if workspace is None or block.dtype == np.float64:
+                return np.asarray(block, dtype=np.float64)
+            out = workspace.matrix("rows", block.shape)
+            np.copyto(out, block)
+            return out
         assert self.columns is not None
         # Column-major: each column is one contiguous copy (row-major would write with a
         # stride of a whole row), and the kernel's row reductions vectorise across columns.
-        out = np.empty((self.width, stop - start), dtype=np.float64)
+        shape = (self.width, stop - start)
+        if workspace is None:
+            stacked = np.empty(shape, dtype=np.float64)
+        else:
+            stacked = workspace.matrix("rows", shape)
         for j, column in enumerate(self.columns):
-            out[j] = column[start:stop]
-        return out.T
+            stacked[j] = column[start:stop]
+        return stacked.T
 
 
 @dataclass(frozen=True)
@@ -771,22 +785,32 @@ class Converter:
         self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         return matrix
 
-    def predictions(self, typed: TypedBatch, start: int, stop: int) -> tuple[Float, int]:
+    def predictions(
+        self, typed: TypedBatch, start: int, stop: int, workspace: Workspace | None = None
+    ) -> tuple[Float, int]:
         """Rows ``start:stop`` of a batch's predictions, checked (1-D for binary), and how many
-        rows ``--renormalize`` divided by their sum."""
+        rows ``--renormalize`` divided by their sum.
+
+        With a ``workspace`` a multi-class matrix is built in its scratch memory (the kernel
+        keeps no view of it); binary and multi-label values keep views of the predictions, so
+        those are always fresh.
+        """
         assert self.decision is not None
-        matrix = typed.predictions.rows(start, stop)
+        multiclass = self.decision.task == Task.MULTICLASS.value
+        matrix = typed.predictions.rows(start, stop, workspace if multiclass else None)
         first_row = typed.rows.slice(start)
         renormalized = 0
-        # One pass for the common case: min/max in [0, 1] also rules out NaN and ±inf
-        # (a NaN makes both reductions NaN). Only a failing chunk pays for the precise checks.
-        fine = (
-            not self.decision.logits and matrix.size and 0.0 <= matrix.min() <= matrix.max() <= 1.0
-        )
+        # The common case costs one or two reductions over the chunk: a NaN or ±inf makes the
+        # sum (logits) or the min and max (probabilities) NaN or infinite. Only a chunk that
+        # fails the screen pays for the elementwise checks that find the row.
+        if self.decision.logits:
+            fine = bool(np.isfinite(matrix.sum()))
+        else:
+            fine = bool(matrix.size == 0 or 0.0 <= matrix.min() <= matrix.max() <= 1.0)
         if not fine:
             self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         if not self.decision.logits:
-            matrix, renormalized = self._check_probabilities(matrix, first_row)
+            matrix, renormalized = self._check_probabilities(matrix, first_row, in_range=fine)
         if self.decision.task == Task.BINARY.value:
             return matrix[:, 0], renormalized
         return matrix, renormalized
@@ -813,11 +837,13 @@ class Converter:
             )
         return np.asarray(matrix, dtype=np.float64)
 
-    def _check_probabilities(self, matrix: Float, first_row: Rows) -> tuple[Float, int]:
+    def _check_probabilities(
+        self, matrix: Float, first_row: Rows, in_range: bool = False
+    ) -> tuple[Float, int]:
         assert self.decision is not None
         names = self._prediction_names()
-        outside = (matrix < 0.0) | (matrix > 1.0)
-        if outside.any():
+        outside = None if in_range else (matrix < 0.0) | (matrix > 1.0)
+        if outside is not None and outside.any():
             row, col = np.argwhere(outside)[0]
             if self.settings.logits is None:
                 hint = (
