@@ -271,6 +271,23 @@ def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> Non
         )
 
 
+def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
+    """Labels are class indices or names: a column of another type (lists, structs, dates)
+    is refused before any row is read, so no code path meets it (--ignore-label included)."""
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    if not (
+        _is_numeric(value_type)
+        or pa.types.is_string(value_type)
+        or pa.types.is_large_string(value_type)
+    ):
+        raise LabelError(
+            f"labels of type {t} are not understood",
+            file=file,
+            column=column,
+            hint="use integer class indices or class names",
+        )
+
+
 def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan:
     """Choose the columns from the schema and the options (no data is read)."""
     names = schema.names
@@ -298,6 +315,8 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
                 file=file,
                 hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
             )
+    if label is not None and not (targets or target_list):
+        _check_label_type(schema.field(label).type, label, file)
     taken = {
         label,
         settings.weight_col,
