@@ -458,6 +458,9 @@ class Converter:
         )
         logits, reason = self._decide_logits(predictions, task)
         self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot)
+        if task == Task.BINARY.value:
+            # One column, P(class 1), and two outcomes, with hard labels or soft targets alike.
+            self.classes = ("0", "1")
         self._prepare_labels(batch)
         return self.decision
 
@@ -576,7 +579,6 @@ class Converter:
         assert self.decision is not None
         self._label_lookup = {name: i for i, name in enumerate(self.classes)}
         if self.decision.task == Task.BINARY.value:
-            self.classes = ("0", "1")
             self._label_lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
             return
         names = self.classes
