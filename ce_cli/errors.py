@@ -113,6 +113,10 @@ class WeightError(CeEvalError):
     """A sample or class weight is negative, or all weights are zero."""
 
 
+class OutputError(CeEvalError):
+    """An output path cannot be written: a directory, a missing directory, or refused."""
+
+
 class InternalError(CeEvalError):
     """A bug in ce-eval, not in the user's data (exit code 3)."""
 
