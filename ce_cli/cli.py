@@ -658,6 +658,21 @@ def _parse_error_types() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
+def _given_value(args: list[str], param: Any) -> str | None:
+    """The text given on the command line for an option that failed to parse (the last one
+    given wins, as in parsing), so the error can show it; None when not found."""
+    names = [*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())]
+    names = [n for n in names if n.startswith("-")]
+    value = None
+    for i, arg in enumerate(args):
+        for option in names:
+            if arg == option and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(option + "=") and option.startswith("--"):
+                value = arg[len(option) + 1 :]
+    return value
+
+
 def _run(args: list[str], debug: bool) -> int:
     from ce_cli.errors import CeEvalError
 
@@ -688,6 +703,9 @@ def _run(args: list[str], debug: bool) -> int:
             raise
         format_message = getattr(error, "format_message", None)
         message = (format_message() if format_message else str(error)).replace("\n", " ")
+        given = _given_value(args, getattr(error, "param", None))
+        if given is not None and repr(given) not in message:
+            message += f" (got {given!r})"
         return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
