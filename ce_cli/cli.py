@@ -624,8 +624,10 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
 
 
 def _fail(message: str, code: int) -> int:
+    from ce_cli.printable import printable
+
     sys.stdout.flush()
-    print(f"ce-eval: error: {message}", file=sys.stderr)
+    print(f"ce-eval: error: {printable(message)}", file=sys.stderr)
     return code
 
 
