@@ -1,7 +1,8 @@
 """Atomic file output: write beside the target, then ``os.replace``; never a half-written file.
 
 If anything fails before :meth:`AtomicOutput.commit`, the temporary file is removed and an existing
-file at the target path is left exactly as it was.
+file at the target path is left exactly as it was. :func:`check_destination` says up front,
+before any work, whether a path can be written at all.
 """
 
 from __future__ import annotations
@@ -15,18 +16,48 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from ce_cli.errors import OutputError
+
+
+def check_destination(path: str, option: str = "the output") -> None:
+    """Raise :class:`~ce_cli.errors.OutputError` unless ``path`` (``-``: stdout) can be written:
+    not a directory, in a directory that exists and is writable."""
+    if path == "-":
+        return
+    if os.path.isdir(path):
+        raise OutputError(
+            f"{option} names a directory", file=path, hint="give a file name inside it"
+        )
+    directory = Path(path).resolve().parent
+    if not directory.is_dir():
+        raise OutputError(
+            f"{option} is in a directory that does not exist",
+            file=path,
+            hint=f"create {directory} first",
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} is in a directory that cannot be written", file=path)
+
 
 class AtomicOutput:
-    """A temporary file that becomes ``path`` on :meth:`commit` (``-`` copies it to stdout)."""
+    """A temporary file that becomes ``path`` on :meth:`commit` (``-`` copies it to stdout).
 
-    def __init__(self, path: str) -> None:
+    The temporary file keeps ``path``'s suffix (``-``: ``suffix``), so a writer that picks its
+    format by extension can be handed :attr:`temp_path`.
+    """
+
+    def __init__(self, path: str, option: str = "the output", suffix: str = ".tmp") -> None:
+        check_destination(path, option)
         self.path = path
-        directory = tempfile.gettempdir() if path == "-" else str(Path(path).resolve().parent)
-        if path != "-" and not os.path.isdir(directory):
-            from ce_cli.errors import UsageError
-
-            raise UsageError("the output's directory does not exist", file=path)
-        fd, self.temp_path = tempfile.mkstemp(prefix=".ce-eval-", suffix=".tmp", dir=directory)
+        if path == "-":
+            directory = tempfile.gettempdir()
+        else:
+            directory = str(Path(path).resolve().parent)
+            suffix = _suffix(path) or suffix
+        try:
+            fd, self.temp_path = tempfile.mkstemp(prefix=".ce-eval-", suffix=suffix, dir=directory)
+        except OSError as exc:
+            raise OutputError(f"cannot write there ({exc.strerror})", file=path) from None
         os.close(fd)
         self._done = False
 
@@ -46,7 +77,11 @@ class AtomicOutput:
                     shutil.copymode(self.path, self.temp_path)
             else:
                 os.chmod(self.temp_path, 0o644)
-            os.replace(self.temp_path, self.path)
+            try:
+                os.replace(self.temp_path, self.path)
+            except OSError as exc:
+                self.abort()
+                raise OutputError(f"cannot write there ({exc.strerror})", file=self.path) from None
         self._done = True
 
     def abort(self) -> None:
@@ -74,11 +109,19 @@ class AtomicOutput:
         return open(self.temp_path, "wb")
 
 
-def write_text_atomically(path: str, text: str) -> None:
+def _suffix(path: str) -> str:
+    """``report.json`` → ``.json``; ``s.csv.gz`` → ``.csv.gz``; no suffix → ``''``."""
+    suffixes = Path(path).suffixes
+    if len(suffixes) >= 2 and suffixes[-1].lower() == ".gz":
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
+
+
+def write_text_atomically(path: str, text: str, option: str = "the output") -> None:
     """Write ``text`` to ``path`` (``-``: stdout) so that readers see all of it or nothing."""
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    with AtomicOutput(path) as out, open(out.temp_path, "w", encoding="utf-8") as f:
+    with AtomicOutput(path, option) as out, open(out.temp_path, "w", encoding="utf-8") as f:
         f.write(text)

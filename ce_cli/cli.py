@@ -312,6 +312,7 @@ def evaluate_command(
     version: Version = None,
 ) -> None:
     from ce_cli.api import evaluate
+    from ce_cli.atomic import check_destination
     from ce_cli.errors import UsageError
     from ce_cli.progress import ProgressReporter
 
@@ -356,16 +357,43 @@ def evaluate_command(
         from ce_cli.gates import load_baseline
 
         baseline_report = load_baseline(baseline)
-    progress = ProgressReporter(enabled=not quiet)
+    if output is not None:
+        check_destination(output, "-o")
+    samples = _stage_per_sample(per_sample)
     try:
-        report = evaluate(predictions, settings=settings, per_sample=per_sample, progress=progress)
-    finally:
-        progress.close()
-    report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-    _emit(report, output_format, output)
+        progress = ProgressReporter(enabled=not quiet)
+        try:
+            report = evaluate(
+                predictions,
+                settings=settings,
+                per_sample=None if samples is None else samples.temp_path,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
+        _emit(report, output_format, output)
+        if samples is not None:
+            samples.commit()
+    except BaseException:
+        if samples is not None:
+            samples.abort()
+        raise
     if failed:
         _annotate(failed)
         raise typer.Exit(1)
+
+
+def _stage_per_sample(path: str | None) -> Any:
+    """The --per-sample file, written to a temporary file and put in place only once the
+    report is written too, so a run that fails anywhere leaves an existing file untouched."""
+    if path is None:
+        return None
+    from ce_cli.atomic import AtomicOutput
+    from ce_cli.samples_out import format_for
+
+    format_for(path)  # an unknown extension fails now, before the input is read
+    return AtomicOutput(path, "--per-sample", suffix=".csv")
 
 
 compare_app = typer.Typer(
@@ -410,12 +438,14 @@ def compare_command(
     config: Config = None,
     debug: Debug = False,
 ) -> None:
-    from ce_cli.atomic import write_text_atomically
+    from ce_cli.atomic import check_destination, write_text_atomically
     from ce_cli.compare import compare, render_compare_table
     from ce_cli.errors import UsageError
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
+    if output is not None:
+        check_destination(output, "-o")
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -443,7 +473,7 @@ def compare_command(
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
         raise UsageError("compare writes --format table or json", value=output_format.value)
-    write_text_atomically(output or "-", text)
+    write_text_atomically(output or "-", text, "-o")
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
@@ -549,7 +579,7 @@ def _emit(report: Any, output_format: FormatChoice, output: str | None) -> None:
         from ce_cli.render.table import render_table
 
         text = render_table(report, color=_color(output), width=_width(output))
-    write_text_atomically(output or "-", text)
+    write_text_atomically(output or "-", text, "-o")
 
 
 class _NoPandas:
@@ -594,8 +624,10 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
 
 
 def _fail(message: str, code: int) -> int:
+    from ce_cli.printable import printable
+
     sys.stdout.flush()
-    print(f"ce-eval: error: {message}", file=sys.stderr)
+    print(f"ce-eval: error: {printable(message)}", file=sys.stderr)
     return code
 
 
@@ -628,6 +660,21 @@ def _parse_error_types() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
+def _given_value(args: list[str], param: Any) -> str | None:
+    """The text given on the command line for an option that failed to parse (the last one
+    given wins, as in parsing), so the error can show it; None when not found."""
+    names = [*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())]
+    names = [n for n in names if n.startswith("-")]
+    value = None
+    for i, arg in enumerate(args):
+        for option in names:
+            if arg == option and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(option + "=") and option.startswith("--"):
+                value = arg[len(option) + 1 :]
+    return value
+
+
 def _run(args: list[str], debug: bool) -> int:
     from ce_cli.errors import CeEvalError
 
@@ -658,6 +705,9 @@ def _run(args: list[str], debug: bool) -> int:
             raise
         format_message = getattr(error, "format_message", None)
         message = (format_message() if format_message else str(error)).replace("\n", " ")
+        given = _given_value(args, getattr(error, "param", None))
+        if given is not None and repr(given) not in message:
+            message += f" (got {given!r})"
         return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ce_cli.printable import printable
+
 _MAX_VALUE_CHARS = 60
-# Control characters (from column names, file names, cell values) would break the promise of
-# one line on stderr; they are shown escaped.
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f"}
-_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def _short(value: Any) -> str:
@@ -66,7 +64,9 @@ class CeEvalError(Exception):
             text += f" (got {_short(self.value)})"
         if self.hint:
             text += f"; {self.hint}"
-        return text.translate(_CONTROL)
+        # Control characters (from file, column and cell text) would break the promise of one
+        # line on stderr, or drive the terminal; they are shown escaped.
+        return printable(text)
 
 
 class UsageError(CeEvalError):
@@ -111,6 +111,10 @@ class AmbiguousPredictionsError(CeEvalError):
 
 class WeightError(CeEvalError):
     """A sample or class weight is negative, or all weights are zero."""
+
+
+class OutputError(CeEvalError):
+    """An output path cannot be written: a directory, a missing directory, or refused."""
 
 
 class InternalError(CeEvalError):

@@ -11,6 +11,7 @@ advisory); extension types are refused, and nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from ce_cli.errors import (
     MissingColumnError,
     NonNumericError,
 )
+from ce_cli.locate import check_text, first_ragged_csv_row, locate_json_error
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
@@ -73,21 +75,28 @@ class Source:
         ``float_columns`` are parsed as float64 where the format has no types (CSV), so a
         column whose first block looks like integers does not fail on a later ``0.5``.
         """
-        try:
-            yield from self._stream(columns, float_columns)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
-            raise _arrow_error(exc, self.name) from None
-        except UnicodeDecodeError:
-            raise InputFormatError(
-                "the input holds text that is not UTF-8",
-                file=self.name,
-                hint="re-encode it as UTF-8",
-            ) from None
+        first = 1
+        with reading(self.name):
+            for batch in self._stream(columns, float_columns):
+                if self.format not in ("csv", "tsv"):  # pyarrow checks UTF-8 only in CSV
+                    check_text(batch, first, self.name)
+                first += batch.num_rows
+                yield batch
 
     def close(self) -> None:
         if self._cleanup is not None:
             self._cleanup()
             self._cleanup = None
+
+
+@contextlib.contextmanager
+def reading(name: str) -> Iterator[None]:
+    """The reader boundary: whatever pyarrow or decoding raises while ``name`` is read becomes
+    the :class:`~ce_cli.errors.CeEvalError` that says what is wrong with the input."""
+    try:
+        yield
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise read_error(exc, name) from None
 
 
 def detect_format(path: str, declared: str | None = None) -> str:
@@ -144,13 +153,17 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     if path == "-":
         return _open_stdin(input_format)
     if os.path.isdir(path) or (not os.path.exists(path) and any(c in path for c in "*?[")):
-        return _open_parquet_files(path)
+        with reading(path):
+            dataset = _open_parquet_files(path)
+        _check_schema(dataset)
+        return dataset
     if not os.path.exists(path):
         raise InputFormatError("no such file", file=path, hint="check the path")
     fmt = detect_format(path, input_format)
-    source = _OPENERS[fmt](path, path)
+    with reading(path):
+        source = _OPENERS[fmt](path, path)
     source.size_bytes = os.path.getsize(path)
-    _refuse_extension_types(source)
+    _check_schema(source)
     return source
 
 
@@ -168,17 +181,30 @@ def _open_stdin(input_format: str | None) -> Source:
             gz = handle.name + ".gz"
             os.replace(handle.name, gz)
             handle.name = gz
-        source = _OPENERS[fmt](handle.name, "<stdin>")
+        with reading("<stdin>"):
+            source = _OPENERS[fmt](handle.name, "<stdin>")
     except BaseException:
         os.unlink(handle.name)
         raise
     source._cleanup = lambda: os.unlink(handle.name) if os.path.exists(handle.name) else None
     source.size_bytes = os.path.getsize(handle.name)
-    _refuse_extension_types(source)
+    _check_schema(source)
     return source
 
 
-def _refuse_extension_types(source: Source) -> None:
+def _check_schema(source: Source) -> None:
+    """Column names must be UTF-8 (pyarrow decodes them only when asked), and extension
+    types are refused."""
+    for i in range(len(source.schema)):
+        try:
+            source.schema.field(i).name  # noqa: B018 - decoding is the check
+        except UnicodeDecodeError:
+            source.close()
+            raise InputFormatError(
+                f"the name of column #{i + 1} is not UTF-8 text",
+                file=source.name,
+                hint="rename the column, or check that the file is not damaged",
+            ) from None
     for field in source.schema:
         if isinstance(field.type, pa.ExtensionType) or "extension" in str(field.type):
             source.close()
@@ -273,7 +299,7 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
         except (pa.ArrowInvalid, OSError) as exc:
             if "Empty CSV file" in str(exc):
                 raise EmptyInputError("the file is empty (no header, no rows)", file=name) from None
-            raise _arrow_error(exc, name) from None
+            raise _locate_csv_error(exc, path, name, delimiter, []) from None
         try:
             _check_header(schema, name)
         except UnicodeDecodeError:
@@ -311,11 +337,14 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
 
 
 def _locate_csv_error(
-    exc: pa.ArrowInvalid, path: str, name: str, delimiter: str, names: list[str]
+    exc: BaseException, path: str, name: str, delimiter: str, names: list[str]
 ) -> CeEvalError:
     """The parse error with its column named and, when pyarrow did not say, its row found by
     scanning the text (only on this error path)."""
     error = _arrow_error(exc, name)
+    if _CSV_RAGGED.search(str(exc)) and error.row is None:
+        error.row = first_ragged_csv_row(path, delimiter)
+        return error
     match = _CSV_CONVERSION.search(str(exc))
     if not isinstance(error, NonNumericError) or match is None:
         return error
@@ -459,13 +488,16 @@ def _open_jsonl(path: str, name: str) -> Source:
     try:
         schema = pjson.open_json(path, read_options=options).schema
     except (pa.ArrowInvalid, OSError) as exc:
-        raise _arrow_error(exc, name) from None
+        raise _json_error(exc, path, name, None) from None
 
     def stream(columns: Sequence[str] | None, floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
         fields = [pa.field(f.name, pa.float64() if f.name in floats else f.type) for f in schema]
         parse = pjson.ParseOptions(explicit_schema=pa.schema(fields))
-        for batch in pjson.open_json(path, read_options=options, parse_options=parse):
-            yield batch if columns is None else batch.select(list(columns))
+        try:
+            for batch in pjson.open_json(path, read_options=options, parse_options=parse):
+                yield batch if columns is None else batch.select(list(columns))
+        except pa.ArrowInvalid as exc:
+            raise _json_error(exc, path, name, pa.schema(fields)) from None
 
     return Source(name, "jsonl", schema, stream)
 
@@ -489,6 +521,29 @@ _CSV_CONVERSION = re.compile(
     r"invalid value '(?P<value>.*)'"
 )
 _CSV_RAGGED = re.compile(r"Expected (?P<want>\d+) columns, got (?P<got>\d+): (?P<line>.*)")
+
+
+def read_error(exc: BaseException, name: str) -> CeEvalError:
+    """The one mapping of what reading can raise (pyarrow, I/O, decoding) to a CeEvalError."""
+    if isinstance(exc, UnicodeDecodeError):
+        return InputFormatError(
+            "the input holds text that is not UTF-8",
+            file=name,
+            hint="re-encode it as UTF-8, or check that the file is not damaged",
+        )
+    if isinstance(exc, pa.ArrowMemoryError):
+        return InputFormatError(
+            f"reading it needs more memory than there is ({_first_line(exc)})",
+            file=name,
+            hint="the file is damaged (it declares impossible sizes) or too large for this machine",
+        )
+    return _arrow_error(exc, name)
+
+
+def _json_error(exc: BaseException, path: str, name: str, schema: pa.Schema | None) -> CeEvalError:
+    """A JSON Lines parse error at its 1-based row (pyarrow counts from 0 within a block)."""
+    located = locate_json_error(path, name, schema) if isinstance(exc, pa.ArrowInvalid) else None
+    return located or _arrow_error(exc, name)
 
 
 def _arrow_error(exc: BaseException, name: str) -> CeEvalError:

@@ -285,6 +285,23 @@ def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> Non
         )
 
 
+def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
+    """Labels are class indices or names: a column of another type (lists, structs, dates)
+    is refused before any row is read, so no code path meets it (--ignore-label included)."""
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    if not (
+        _is_numeric(value_type)
+        or pa.types.is_string(value_type)
+        or pa.types.is_large_string(value_type)
+    ):
+        raise LabelError(
+            f"labels of type {t} are not understood",
+            file=file,
+            column=column,
+            hint="use integer class indices or class names",
+        )
+
+
 def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan:
     """Choose the columns from the schema and the options (no data is read)."""
     names = schema.names
@@ -312,6 +329,8 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
                 file=file,
                 hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
             )
+    if label is not None and not (targets or target_list):
+        _check_label_type(schema.field(label).type, label, file)
     taken = {
         label,
         settings.weight_col,
@@ -453,6 +472,9 @@ class Converter:
         )
         logits, reason = self._decide_logits(predictions, task)
         self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot)
+        if task == Task.BINARY.value:
+            # One column, P(class 1), and two outcomes, with hard labels or soft targets alike.
+            self.classes = ("0", "1")
         self._prepare_labels(batch)
         return self.decision
 
@@ -571,7 +593,6 @@ class Converter:
         assert self.decision is not None
         self._label_lookup = {name: i for i, name in enumerate(self.classes)}
         if self.decision.task == Task.BINARY.value:
-            self.classes = ("0", "1")
             self._label_lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
             return
         names = self.classes

@@ -26,7 +26,8 @@ from ce_cli.errors import UsageError
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _format_for(path: str) -> str:
+def format_for(path: str) -> str:
+    """The per-sample format ``path`` asks for by its extension (``-``: CSV)."""
     lower = path.lower()
     if path == "-" or lower.endswith((".csv", ".csv.gz")):
         return "csv"
@@ -52,10 +53,10 @@ class PerSampleWriter:
     """Streams per-sample tables to a temporary file; :meth:`commit` puts it in place."""
 
     def __init__(self, path: str, classes: tuple[str, ...], base_divisor: float) -> None:
-        self.format = _format_for(path)
+        self.format = format_for(path)
         self.classes = np.asarray(classes, dtype=object)
         self.base_divisor = base_divisor
-        self._out = AtomicOutput(path)
+        self._out = AtomicOutput(path, "--per-sample")
         self._writer: Any = None
         self._file: Any = None
 

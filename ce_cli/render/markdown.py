@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ce_cli.printable import printable
+
 MAX_ROWS = 25
 
 
@@ -18,7 +20,7 @@ def _num(value: Any) -> str:
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return printable(str(text).replace("|", "\\|").replace("\n", " "))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

@@ -1,6 +1,9 @@
 """The Rich table report: what was detected, the summary, per-class rows and calibration bins.
 
 Returns text (with ANSI styles only when ``color`` is true); the caller decides where it goes.
+Text that comes from the data (file, class and group names, ids) goes in as :func:`_data`:
+never parsed as Rich markup, control characters escaped, so a file cannot style the report
+or send escape sequences to the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ce_cli.printable import printable
 from ce_cli.report import Report
 
 MAX_CLASS_ROWS = 25
@@ -23,6 +27,11 @@ _LOG_NAMES = {
     "label_entropy": "label entropy",
     "kl_divergence": "KL divergence",
 }
+
+
+def _data(value: object) -> Text:
+    """A cell from the data: plain text (no markup), control characters escaped."""
+    return Text(printable(value))
 
 
 def _num(value: float | None, digits: int = 6) -> str:
@@ -57,11 +66,11 @@ def _loss_name(report: Report) -> str:
 
 def _header(report: Report) -> Text:
     d = report.detection
-    classes = ", ".join(d.classes[:8]) + (", …" if len(d.classes) > 8 else "")
+    classes = ", ".join(map(printable, d.classes[:8])) + (", …" if len(d.classes) > 8 else "")
     kind = "logits" if d.logits else "probabilities"
     text = Text()
     text.append("ce-eval ", style="bold")
-    text.append(report.source, style="bold cyan")
+    text.append(printable(report.source), style="bold cyan")
     text.append("\n")
     task = d.task + (" (soft labels)" if d.soft_targets else "")
     text.append(f"{report.n_samples:,} rows · {task} · {len(d.classes)} classes ({classes})\n")
@@ -129,7 +138,7 @@ def _gates(report: Report) -> Table | None:
         if g.get("bound") not in (None, "point"):
             rule += f" ({g['bound']})"
         result = Text("pass", style="green") if g["passed"] else Text("FAIL", style="bold red")
-        table.add_row(g["metric"], rule, _num(g["value"]), result)
+        table.add_row(_data(g["metric"]), rule, _num(g["value"]), result)
     return table
 
 
@@ -149,7 +158,7 @@ def _baseline(report: Report) -> Table | None:
             )
         delta = r.get("delta")
         table.add_row(
-            r["metric"],
+            _data(r["metric"]),
             _num(r.get("baseline")),
             _num(r.get("current")),
             "–" if delta is None else f"{delta:+.4g}",
@@ -169,7 +178,7 @@ def _groups(report: Report) -> Table | None:
     for g in groups[:MAX_CLASS_ROWS]:
         m = g["metrics"]
         table.add_row(
-            str(g["group"]),
+            _data(g["group"]),
             f"{g['n_samples']:,}",
             _num(m["loss"], 5),
             _num(m["cross_entropy"], 5),
@@ -189,7 +198,7 @@ def _worst(report: Report) -> Table | None:
     for key in keys:
         table.add_column(key, justify="right" if key in ("row", "p_true", "loss") else "left")
     for r in rows:
-        table.add_row(*(_num(r[k], 4) if isinstance(r[k], float) else str(r[k]) for k in keys))
+        table.add_row(*(_num(r[k], 4) if isinstance(r[k], float) else _data(r[k]) for k in keys))
     return table
 
 
@@ -209,7 +218,7 @@ def _per_class(report: Report) -> Table:
     table.add_column("predicted", justify="right")
     for row in rows[:MAX_CLASS_ROWS]:
         table.add_row(
-            str(row["class"]),
+            _data(row["class"]),
             f"{row['support']:,}",
             _num(row["loss"], 5),
             _pct(row["accuracy"]),
