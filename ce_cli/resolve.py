@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ce_cli.core.workspace import Workspace
@@ -703,6 +702,8 @@ class Converter:
             array = array.combine_chunks()
         t = array.type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
+            import pyarrow.compute as pc  # ~25 ms to import: only where used
+
             try:
                 array = pc.cast(array, pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -739,6 +740,8 @@ class Converter:
     def _list_matrix(
         self, batch: pa.RecordBatch, name: str, first_row: Rows
     ) -> NDArray[np.floating]:
+        import pyarrow.compute as pc  # ~25 ms to import: only where used
+
         array = batch.column(name)
         if array.null_count:
             raise NonFiniteError(
@@ -998,6 +1001,8 @@ def _is_one_hot(targets: Float) -> NDArray[np.bool_]:
 
 def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
     """Rows of a label column equal to ``text`` (compared as a number for numeric columns)."""
+    import pyarrow.compute as pc  # ~25 ms to import: only where used
+
     t = array.type
     if pa.types.is_dictionary(t):
         array = array.cast(t.value_type)
@@ -1018,6 +1023,8 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
 
 def _missing_rows(array: pa.Array) -> NDArray[np.bool_]:
     """Rows of a column that are null, NaN or infinite (any element, for list columns)."""
+    import pyarrow.compute as pc  # ~25 ms to import: only where used
+
     n = len(array)
     missing = ~np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if _is_list(array.type):
