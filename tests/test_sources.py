@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import ce_cli
+import ce_cli.errors
+import ce_cli.readers
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -182,3 +184,30 @@ def test_per_sample_rows_keep_input_numbering_after_ignored_rows(
     samples = pcsv.read_csv(io.BytesIO(out.read_bytes()))
     labels = pq.read_table(data["parquet"]).column("label").to_numpy(zero_copy_only=False)
     assert samples.column("row").to_pylist() == [i + 1 for i, v in enumerate(labels) if v != "cat"]
+
+
+@pytest.mark.parametrize("layout", ["csv", "tsv", "csv.gz"])
+def test_large_file_readers_match_the_whole_file_read(
+    data: dict[str, Path], layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past CSV_WHOLE_FILE_BYTES a CSV is parsed in newline-aligned blocks on all cores (a
+    gzip file streamed); small blocks here make a 900-row file take those paths."""
+    whole = metrics(data[layout])
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 4096)
+    assert_same(whole, metrics(data[layout]))
+
+
+def test_block_parse_error_names_its_row_in_the_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = ["label,p_a,p_b"] + [f"{i % 2},0.25,0.75" for i in range(2000)]
+    rows[1500] = "1,0.25,oops"  # data row 1500: line 1501 of the file
+    path = tmp_path / "late_error.csv"
+    path.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 4096)
+    with pytest.raises(ce_cli.errors.CeEvalError) as caught:
+        ce_cli.evaluate(str(path))
+    message = str(caught.value)
+    assert "row 1500" in message and "p_b" in message and "oops" in message, message
