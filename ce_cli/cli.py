@@ -361,7 +361,7 @@ def evaluate_command(
         check_destination(output, "-o")
     samples = _stage_per_sample(per_sample)
     try:
-        progress = ProgressReporter(enabled=not quiet)
+        progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
         try:
             report = evaluate(
                 predictions,
@@ -621,6 +621,14 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
     path, table = found
     known = {p.name for p in command.params if p.name}
     return to_default_map(table, path, known)
+
+
+def _file_size(path: str) -> int | None:
+    """Size of a regular file, for the progress bar (``None`` for stdin, globs, directories)."""
+    try:
+        return os.path.getsize(path) if os.path.isfile(path) else None
+    except OSError:
+        return None
 
 
 def _fail(message: str, code: int) -> int:
