@@ -222,24 +222,17 @@ def _multiclass_logits_hard(
     entropy = np.log(total) - e_shifted / total
     q_true = e_true / total
     brier = (rest / total) ** 2 + rest_squares / (total * total)
-    correct = (predicted == true_class).astype(np.float64)
-    confidence = 1.0 / total
-    return SampleValues(
+    return _hard_label_values(
         loss=cross_entropy,
         loss_weight=None,
         cross_entropy=cross_entropy,
         entropy=entropy,
-        label_entropy=None,
-        kl_divergence=cross_entropy,
         brier=brier,
-        correct=correct,
-        confidence=confidence,
-        calib_conf=confidence,
-        calib_hit=correct,
-        clipped=np.zeros(n, dtype=bool),
+        confidence=1.0 / total,
         predicted=predicted,
         true_class=true_class,
         true_prob=q_true,
+        clipped=np.zeros(n, dtype=bool),
     )
 
 
@@ -283,10 +276,39 @@ def _multiclass_probabilities_hard(
     squares[rows, true_class] = 0.0
     brier = (1.0 - q_true) ** 2 + np.einsum("ij->i", squares)
     loss = cross_entropy if plain else _modified_loss(log_q, q, spec, true_class, None)
+    return _hard_label_values(
+        loss=loss,
+        loss_weight=hard_label_weights(true_class, spec.class_weights),
+        cross_entropy=cross_entropy,
+        entropy=entropy,
+        brier=brier,
+        confidence=confidence,
+        predicted=predicted,
+        true_class=true_class,
+        true_prob=q_true,
+        clipped=clipped,
+    )
+
+
+def _hard_label_values(
+    *,
+    loss: Float,
+    loss_weight: Float | None,
+    cross_entropy: Float,
+    entropy: Float,
+    brier: Float,
+    confidence: Float,
+    predicted: Int,
+    true_class: Int,
+    true_prob: Float,
+    clipped: NDArray[np.bool_],
+) -> SampleValues:
+    """A multi-class row with a hard label: KL is the cross-entropy (the label's entropy is
+    0), and calibration sees the top-label confidence against correctness."""
     correct = (predicted == true_class).astype(np.float64)
     return SampleValues(
         loss=loss,
-        loss_weight=hard_label_weights(true_class, spec.class_weights),
+        loss_weight=loss_weight,
         cross_entropy=cross_entropy,
         entropy=entropy,
         label_entropy=None,
@@ -299,7 +321,7 @@ def _multiclass_probabilities_hard(
         clipped=clipped,
         predicted=predicted,
         true_class=true_class,
-        true_prob=q_true,
+        true_prob=true_prob,
     )
 
 
