@@ -21,7 +21,7 @@ import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -148,14 +148,36 @@ class NumberBlock:
             assert self.columns
             self.n, self.width = int(self.columns[0].shape[0]), len(self.columns)
 
+    @overload
     def rows(
-        self, start: int = 0, stop: int | None = None, workspace: Workspace | None = None
-    ) -> Float:
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        workspace: Workspace | None = None,
+        float32: Literal[False] = False,
+    ) -> Float: ...
+
+    @overload
+    def rows(
+        self, start: int, stop: int | None, workspace: Workspace | None, float32: bool
+    ) -> NDArray[np.floating]: ...
+
+    def rows(
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        workspace: Workspace | None = None,
+        float32: bool = False,
+    ) -> NDArray[np.floating]:
         """Rows ``start:stop`` as one float64 matrix: in ``workspace`` when one is given (a
-        view of scratch memory, valid until the workspace's next use), else freshly allocated."""
+        view of scratch memory, valid until the workspace's next use), else freshly allocated.
+        With ``float32`` a float32 matrix is handed over as it is (for a kernel that widens as
+        it reads, saving a copy)."""
         stop = self.n if stop is None else stop
         if self.matrix is not None:
             block = self.matrix[start:stop]
+            if float32 and block.dtype == np.float32:
+                return block
             if workspace is None or block.dtype == np.float64:
                 return np.asarray(block, dtype=np.float64)
             out = workspace.matrix("rows", block.shape)
@@ -811,7 +833,7 @@ class Converter:
 
     def predictions(
         self, typed: TypedBatch, start: int, stop: int, workspace: Workspace | None = None
-    ) -> tuple[Float, int]:
+    ) -> tuple[NDArray[np.floating], int]:
         """Rows ``start:stop`` of a batch's predictions, checked (1-D for binary), and how many
         rows ``--renormalize`` divided by their sum.
 
@@ -821,7 +843,13 @@ class Converter:
         """
         assert self.decision is not None
         multiclass = self.decision.task == Task.MULTICLASS.value
-        matrix = typed.predictions.rows(start, stop, workspace if multiclass else None)
+        # Multi-class logits go to a kernel that forms z - max z in float64 from float32 rows.
+        matrix = typed.predictions.rows(
+            start,
+            stop,
+            workspace if multiclass else None,
+            float32=multiclass and self.decision.logits,
+        )
         first_row = typed.rows.slice(start)
         renormalized = 0
         # The common case costs one or two reductions over the chunk: a NaN or ±inf makes the
@@ -862,8 +890,8 @@ class Converter:
         return np.asarray(matrix, dtype=np.float64)
 
     def _check_probabilities(
-        self, matrix: Float, first_row: Rows, in_range: bool = False
-    ) -> tuple[Float, int]:
+        self, matrix: NDArray[np.floating], first_row: Rows, in_range: bool = False
+    ) -> tuple[NDArray[np.floating], int]:
         assert self.decision is not None
         names = self._prediction_names()
         outside = None if in_range else (matrix < 0.0) | (matrix > 1.0)

@@ -211,3 +211,21 @@ def test_block_parse_error_names_its_row_in_the_whole_file(
         ce_cli.evaluate(str(path))
     message = str(caught.value)
     assert "row 1500" in message and "p_b" in message and "oops" in message, message
+
+
+def test_float32_list_logits_match_float64_columns() -> None:
+    """A float32 list column reaches the logits kernel without a float64 copy; the numbers are
+    those of the same values widened to float64 columns."""
+    rng = np.random.default_rng(5)
+    z = (rng.normal(size=(700, 4)) * 3).astype(np.float32)
+    labels = rng.integers(0, 4, 700)
+    as_list = pa.table(
+        {"label": labels, "logits": pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(-1)), 4)}
+    )
+    as_columns = pa.table(
+        {"label": labels, **{f"logit_{j}": z[:, j].astype(np.float64) for j in range(4)}}
+    )
+    assert_same(
+        dict(ce_cli.evaluate(as_columns, logits=True).metrics),
+        dict(ce_cli.evaluate(as_list, logits=True).metrics),
+    )
