@@ -47,10 +47,13 @@ SCALAR_METRICS = (
 
 def loss_bin_index(loss: Float) -> NDArray[np.intp]:
     """Bin of each non-negative loss in the log-spaced loss histogram."""
-    with np.errstate(divide="ignore"):
-        position = (np.log10(np.maximum(loss, 0.0)) - LOSS_LOG10_MIN) * LOSS_BINS_PER_DECADE
-    index = np.floor(np.nan_to_num(position, neginf=-1.0)).astype(np.intp) + 1
-    return np.clip(index, 0, LOSS_BINS - 1)
+    # Losses below 1e-300 (0 included) land far below the first log-spaced bin: bin 0.
+    position = np.log10(np.maximum(loss, 1e-300))
+    position -= LOSS_LOG10_MIN
+    position *= LOSS_BINS_PER_DECADE
+    index = np.floor(position).astype(np.intp)
+    index += 1
+    return np.clip(index, 0, LOSS_BINS - 1, out=index)
 
 
 def loss_bin_bounds(index: int) -> tuple[float, float]:

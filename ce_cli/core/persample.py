@@ -215,11 +215,10 @@ def _multiclass_logits_hard(
     rest = np.einsum("ij->i", e)  # twice as fast as e.sum(axis=1) on C-ordered rows
     rest_squares = np.einsum("ij,ij->i", e, e)
     total = e_true + rest
+    log_total = np.log(total)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cross_entropy = np.where(
-            e_true > 0.0, np.log1p(rest / e_true), np.log(total) - shifted_true
-        )
-    entropy = np.log(total) - e_shifted / total
+        cross_entropy = np.where(e_true > 0.0, np.log1p(rest / e_true), log_total - shifted_true)
+    entropy = log_total - e_shifted / total
     q_true = e_true / total
     brier = (rest / total) ** 2 + rest_squares / (total * total)
     return _hard_label_values(
