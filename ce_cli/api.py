@@ -90,7 +90,7 @@ def _evaluate_batch(
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
-    step = max(256, CHUNK_VALUES // width)
+    step = max(1, CHUNK_VALUES // width)  # rows; a chunk holds max(CHUNK_VALUES, width) values
     task_rows = step * max(1, TASK_VALUES // (step * width))
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 

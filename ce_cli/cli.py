@@ -626,7 +626,7 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
 def _file_size(path: str) -> int | None:
     """Size of a regular file, for the progress bar (``None`` for stdin, globs, directories)."""
     try:
-        return os.path.getsize(path) if os.path.isfile(path) else None
+        return os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
     except OSError:
         return None
 

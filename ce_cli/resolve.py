@@ -169,10 +169,10 @@ class NumberBlock:
         workspace: Workspace | None = None,
         float32: bool = False,
     ) -> NDArray[np.floating]:
-        """Rows ``start:stop`` as one float64 matrix: in ``workspace`` when one is given (a
-        view of scratch memory, valid until the workspace's next use), else freshly allocated.
-        With ``float32`` a float32 matrix is handed over as it is (for a kernel that widens as
-        it reads, saving a copy)."""
+        """Rows ``start:stop`` as one float64 matrix: a view of a float64 input matrix, else
+        a copy in ``workspace`` when one is given (valid until the workspace's next use) or a
+        fresh array. With ``float32`` a float32 matrix is handed over as it is (for a kernel
+        that widens as it reads, saving a copy). Nothing returned may be written to."""
         stop = self.n if stop is None else stop
         if self.matrix is not None:
             block = self.matrix[start:stop]
@@ -855,10 +855,11 @@ class Converter:
         # The common case costs one or two reductions over the chunk: a NaN or ±inf makes the
         # sum (logits) or the min and max (probabilities) NaN or infinite. Only a chunk that
         # fails the screen pays for the elementwise checks that find the row.
-        if self.decision.logits:
-            fine = bool(np.isfinite(matrix.sum()))
-        else:
-            fine = bool(matrix.size == 0 or 0.0 <= matrix.min() <= matrix.max() <= 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is a false alarm
+            if self.decision.logits:
+                fine = bool(np.isfinite(matrix.sum()))
+            else:
+                fine = bool(matrix.size == 0 or 0.0 <= matrix.min() <= matrix.max() <= 1.0)
         if not fine:
             self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
         if not self.decision.logits:

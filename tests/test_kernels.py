@@ -147,3 +147,14 @@ def test_unweighted_update_equals_unit_weights_and_absorb_equals_merge() -> None
         np.testing.assert_allclose(a, b, rtol=1e-12, err_msg=f.name)
         np.testing.assert_allclose(a, c, rtol=1e-12, err_msg=f.name)
         np.testing.assert_array_equal(c, d, err_msg=f.name)
+
+
+def test_a_true_class_far_below_the_maximum_gives_a_finite_loss() -> None:
+    """r / e_t overflows once z_t is ~710 below the maximum; the loss is log s - (z_t - m)."""
+    z = np.array([[0.0, -710.0], [0.0, -700.0], [0.0, -1000.0]])
+    got = evaluate_rows(z, LossSpec("multiclass", logits=True), labels=np.array([1, 1, 1]))
+    np.testing.assert_allclose(got.cross_entropy, [710.0, 700.0, 1000.0], rtol=1e-15)
+    general = evaluate_rows(
+        z, LossSpec("multiclass", logits=True, smoothing=1e-300), labels=np.array([1, 1, 1])
+    )
+    np.testing.assert_allclose(got.cross_entropy, general.cross_entropy, rtol=1e-15)

@@ -229,3 +229,16 @@ def test_float32_list_logits_match_float64_columns() -> None:
         dict(ce_cli.evaluate(as_columns, logits=True).metrics),
         dict(ce_cli.evaluate(as_list, logits=True).metrics),
     )
+
+
+def test_huge_finite_logits_pass_the_screen_without_warnings() -> None:
+    """The chunk screen sums the logits; a sum that overflows is a false alarm, not a warning
+    (the tests run with warnings as errors) and not an error: every value is finite."""
+    z = np.zeros((300, 2))
+    z[200] = [1e308, 1e308]
+    table = pa.table({"label": np.arange(300) % 2, "logit_a": z[:, 0], "logit_b": z[:, 1]})
+    assert ce_cli.evaluate(table).n_samples == 300
+    z[250] = [np.inf, -np.inf]
+    table = pa.table({"label": np.arange(300) % 2, "logit_a": z[:, 0], "logit_b": z[:, 1]})
+    with pytest.raises(ce_cli.errors.CeEvalError, match="row 251"):
+        ce_cli.evaluate(table)

@@ -37,25 +37,23 @@ def categorical_entropy(lp: CategoricalLogProbs) -> Float:
     >>> float(categorical_entropy(log_probabilities(np.array([[0.5, 0.5]]), 1e-16))[0] / np.log(2))
     1.0
     """
-    terms = lp.q * lp.log_q
+    entropy = -np.einsum("...j,...j->...", lp.q, lp.log_q)
     if lp.clipped.any():
         rows = lp.clipped
-        terms[rows] = xlogx(lp.q[rows])
-    return np.asarray(-terms.sum(axis=-1), dtype=np.float64)
+        entropy[rows] = -xlogx(lp.q[rows]).sum(axis=-1)
+    return np.asarray(entropy, dtype=np.float64)
 
 
-def softmax_entropy(shifted: Float, exp_shifted: Float, total: Float) -> Float:
-    """``H(softmax(z))`` from ``z - max z``, its ``exp`` and their row sums, with no log matrix.
+def softmax_entropy(total: Float, weighted_shift: Float) -> Float:
+    """``H(softmax(z)) = log s - Σ_j e_j (z_j - m) / s`` per row, with no log matrix.
 
-    ``H = log s - Σ_j e_j (z_j - m) / s`` where ``e = exp(z - m)`` and ``s = Σ e``.
+    From ``s = Σ_j e_j`` and ``Σ_j e_j (z_j - m)``, where ``e = exp(z - m)`` and ``m = max z``.
 
     >>> z = np.array([[1.0, 2.0, 3.0]]); sh = z - 3.0; e = np.exp(sh)
-    >>> round(float(softmax_entropy(sh, e, e.sum(axis=1))[0]), 6)
+    >>> round(float(softmax_entropy(e.sum(axis=1), (e * sh).sum(axis=1))[0]), 6)
     0.832396
     """
-    return np.asarray(
-        np.log(total) - np.einsum("ij,ij->i", exp_shifted, shifted) / total, dtype=np.float64
-    )
+    return np.asarray(np.log(total) - weighted_shift / total, dtype=np.float64)
 
 
 def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:

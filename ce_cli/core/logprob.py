@@ -69,15 +69,28 @@ def log_softmax(logits: NDArray[np.floating]) -> CategoricalLogProbs:
     return CategoricalLogProbs(log_q, q, np.zeros(z.shape[:-1], dtype=bool))
 
 
-def log_probabilities(probs: NDArray[np.floating], eps: float) -> CategoricalLogProbs:
-    """``log(clip(q, eps, 1 - eps))`` for probability rows, flagging rows where a clip happened."""
+def log_probabilities(
+    probs: NDArray[np.floating], eps: float, out: Float | None = None
+) -> CategoricalLogProbs:
+    """``log(clip(q, eps, 1 - eps))`` for probability rows, flagging rows where a clip happened.
+
+    ``out`` (float64, the shape of ``probs``) receives ``log q`` instead of a new array. The
+    chunk's minimum and maximum tell whether any value needs the clip; only then are the rows
+    found and clipped.
+
+    >>> lp = log_probabilities(np.array([[0.5, 0.5], [1.0, 0.0]]), 1e-7)
+    >>> lp.clipped.tolist(), lp.log_q[1].round(6).tolist()
+    ([False, True], [-0.0, -16.118096])
+    """
     q = np.asarray(probs, dtype=np.float64)
-    # Row minima and maxima find the rows to clip without elementwise masks over every value.
-    clipped = (q.min(axis=-1) < eps) | (q.max(axis=-1) > 1.0 - eps)
+    log_q = np.empty_like(q) if out is None else out
     with np.errstate(divide="ignore"):
-        log_q = np.log(q)
-    if clipped.any():
+        np.log(q, out=log_q)
+    if q.size and (q.min() < eps or q.max() > 1.0 - eps):
+        clipped = (q.min(axis=-1) < eps) | (q.max(axis=-1) > 1.0 - eps)
         log_q[clipped] = np.log(np.clip(q[clipped], eps, 1.0 - eps))
+    else:
+        clipped = np.zeros(q.shape[:-1], dtype=bool)
     return CategoricalLogProbs(log_q, q, clipped)
 
 

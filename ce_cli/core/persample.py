@@ -192,11 +192,12 @@ def _multiclass_logits_hard(
     """Plain cross-entropy from logits with hard labels, in as few passes as possible.
 
     The same numbers as the general path, from ``e = exp(z - max z)`` alone. With ``r`` the sum
-    of ``e`` over the classes other than ``t`` and ``s = e_t + r``: ``CE = log1p(r / e_t)``,
-    ``H = log s - Σ e (z - m) / s``, top confidence ``1 / s`` and
-    ``Brier = (r / s)² + Σ_{j≠t} e_j² / s²`` — no subtraction of nearly equal numbers, so a
-    confident row keeps all its digits. ``z`` may be float32: the argmax is taken on the input
-    and ``z - max z`` is formed in float64 (exact), so nothing is rounded to float32.
+    of ``e`` over the classes other than ``t`` and ``s = e_t + r``: ``CE = log1p(r / e_t)``
+    where ``r < e_t``, else ``log s - (z_t - m)``; ``H = log s - Σ e (z - m) / s``; top
+    confidence ``1 / s``; ``Brier = (r / s)² + Σ_{j≠t} e_j² / s²`` — no subtraction of nearly
+    equal numbers, so a confident row keeps all its digits. ``z`` may be float32: the argmax
+    is taken on the input and ``z - max z`` is formed in float64 (exact), so nothing is rounded
+    to float32.
     """
     n = z.shape[0]
     rows = np.arange(n)
@@ -215,10 +216,13 @@ def _multiclass_logits_hard(
     rest = np.einsum("ij->i", e)  # twice as fast as e.sum(axis=1) on C-ordered rows
     rest_squares = np.einsum("ij,ij->i", e, e)
     total = e_true + rest
-    log_total = np.log(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cross_entropy = np.where(e_true > 0.0, np.log1p(rest / e_true), log_total - shifted_true)
-    entropy = log_total - e_shifted / total
+    entropy = info.softmax_entropy(total, e_shifted)
+    # log1p(r / e_t) keeps a confident row's digits; where r >= e_t (q_t <= 1/2, loss >= log 2)
+    # log s - (z_t - m) has no cancellation, and r / e_t could overflow.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        cross_entropy = np.where(
+            rest < e_true, np.log1p(rest / e_true), np.log(total) - shifted_true
+        )
     q_true = e_true / total
     brier = (rest / total) ** 2 + rest_squares / (total * total)
     return _hard_label_values(
@@ -243,29 +247,16 @@ def _multiclass_probabilities_hard(
     workspace: Workspace | None,
 ) -> SampleValues:
     """Probability rows with hard labels: the general path's numbers with no rows × classes
-    allocation and one log pass.
+    allocation (the log and the squares go to the workspace).
 
-    Whether any value needs the clip is read off the chunk's minimum and maximum; only when one
-    does are the rows found. Brier is ``(1 - q_t)² + Σ_{j≠t} q_j²`` with the true class masked
-    out of the squares, not ``Σ q² - 2 q_t + 1``, so a confident row keeps all its digits.
+    Brier is ``(1 - q_t)² + Σ_{j≠t} q_j²`` with the true class masked out of the squares, not
+    ``Σ q² - 2 q_t + 1``, so a confident row keeps all its digits.
     """
-    q = np.asarray(probabilities, dtype=np.float64)
-    n = q.shape[0]
-    rows = np.arange(n)
+    lp = log_probabilities(probabilities, spec.eps, out=scratch(workspace, "log_q", probabilities))
+    q, log_q = lp.q, lp.log_q
+    rows = np.arange(q.shape[0])
     true_class = labels.astype(np.int64, copy=False)
-    eps = spec.eps
-    log_q = scratch(workspace, "log_q", q)
-    with np.errstate(divide="ignore"):
-        np.log(q, out=log_q)
-    if q.min() < eps or q.max() > 1.0 - eps:
-        clipped = (q.min(axis=1) < eps) | (q.max(axis=1) > 1.0 - eps)
-        log_q[clipped] = np.log(np.clip(q[clipped], eps, 1.0 - eps))
-    else:
-        clipped = np.zeros(n, dtype=bool)
-    entropy = -np.einsum("ij,ij->i", q, log_q)
-    if clipped.any():
-        # The unclipped q log q (0 log 0 = 0), so a one-hot prediction has entropy exactly 0.
-        entropy[clipped] = -info.xlogx(q[clipped]).sum(axis=1)
+    entropy = info.categorical_entropy(lp)
     predicted = np.argmax(q, axis=1).astype(np.int64, copy=False)
     confidence = q[rows, predicted]
     q_true = q[rows, true_class]
@@ -285,7 +276,7 @@ def _multiclass_probabilities_hard(
         predicted=predicted,
         true_class=true_class,
         true_prob=q_true,
-        clipped=clipped,
+        clipped=lp.clipped,
     )
 
 
