@@ -45,7 +45,7 @@ ProgressCallback = Callable[[int, int | None], None]
 CHUNK_VALUES = 1 << 18
 # A worker takes this many values' rows at a time (several chunks) and sums them into one
 # accumulator: the accumulator's many small NumPy calls hold the GIL, and summing per chunk
-# kept the second core waiting (1M x 100 logits: 1.36x from two threads, 1.8x this way).
+# kept the second core waiting (1M x 100 logits on two threads: 0.33 s -> 0.28 s).
 TASK_VALUES = 1 << 20
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
