@@ -49,10 +49,13 @@ class AtomicOutput:
     def __init__(self, path: str, option: str = "the output", suffix: str = ".tmp") -> None:
         check_destination(path, option)
         self.path = path
+        # A symlink is written through: the file it points to is replaced, from a temporary
+        # file beside it (os.replace cannot cross file systems).
+        self.target = path if path == "-" else str(Path(path).resolve())
         if path == "-":
             directory = tempfile.gettempdir()
         else:
-            directory = str(Path(path).resolve().parent)
+            directory = os.path.dirname(self.target)
             suffix = _suffix(path) or suffix
         try:
             fd, self.temp_path = tempfile.mkstemp(prefix=".ce-eval-", suffix=suffix, dir=directory)
@@ -72,13 +75,13 @@ class AtomicOutput:
             sys.stdout.buffer.flush()
             os.unlink(self.temp_path)
         else:
-            if os.path.exists(self.path):
+            if os.path.exists(self.target):
                 with contextlib.suppress(OSError):
-                    shutil.copymode(self.path, self.temp_path)
+                    shutil.copymode(self.target, self.temp_path)
             else:
                 os.chmod(self.temp_path, 0o644)
             try:
-                os.replace(self.temp_path, self.path)
+                os.replace(self.temp_path, self.target)
             except OSError as exc:
                 self.abort()
                 raise OutputError(f"cannot write there ({exc.strerror})", file=self.path) from None

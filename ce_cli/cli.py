@@ -372,9 +372,7 @@ def evaluate_command(
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        _emit(report, output_format, output)
-        if samples is not None:
-            samples.commit()
+        _emit(_render(report, output_format, output), output, samples)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -560,26 +558,39 @@ def _width(output: str | None) -> int:
     return 100
 
 
-def _emit(report: Any, output_format: FormatChoice, output: str | None) -> None:
-    from ce_cli.atomic import write_text_atomically
+def _render(report: Any, output_format: FormatChoice, output: str | None) -> str:
     from ce_cli.render.json import clean, render_json
 
     if output_format is FormatChoice.json:
-        text = render_json(report)
-    elif output_format is FormatChoice.markdown:
+        return render_json(report)
+    if output_format is FormatChoice.markdown:
         from ce_cli.render.markdown import render_markdown
 
-        text = render_markdown(clean(report.to_dict()))
-    elif output_format is FormatChoice.junit:
+        return render_markdown(clean(report.to_dict()))
+    if output_format is FormatChoice.junit:
         from ce_cli.render.junit import render_junit
 
         data = clean(report.to_dict())
-        text = render_junit(data, data.get("gates", []))
-    else:
-        from ce_cli.render.table import render_table
+        return render_junit(data, data.get("gates", []))
+    from ce_cli.render.table import render_table
 
-        text = render_table(report, color=_color(output), width=_width(output))
-    write_text_atomically(output or "-", text, "-o")
+    return render_table(report, color=_color(output), width=_width(output))
+
+
+def _emit(text: str, output: str | None, samples: Any = None) -> None:
+    """Write the report text and put the staged --per-sample file in place: files first,
+    stdout last, so an output that fails leaves nothing on stdout."""
+    from ce_cli.atomic import write_text_atomically
+
+    report_path = output or "-"
+    if samples is not None and samples.path != "-":
+        samples.commit()
+    if report_path != "-":
+        write_text_atomically(report_path, text, "-o")
+    if samples is not None:
+        samples.commit()  # to stdout; already done for a file
+    if report_path == "-":
+        write_text_atomically("-", text, "-o")
 
 
 class _NoPandas:

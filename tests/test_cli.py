@@ -619,3 +619,46 @@ def test_usage_error_through_cli_runner_exits_2(binary_csv: Path) -> None:
     result = CliRunner().invoke(app, [str(binary_csv), "--format", "xml"])
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+def test_per_sample_through_a_symlink_to_another_file_system(
+    binary_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file a symlink points to is replaced from a temporary file beside it: the link
+    stays a link, and no rename crosses file systems (/dev/shm is tmpfs where it exists)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second file system at /dev/shm")
+    target = shm / f"ce-eval-test-{os.getpid()}.csv"
+    target.write_text("old\n")
+    link = tmp_path / "samples.csv"
+    link.symlink_to(target)
+    try:
+        code, _out, err = run([binary_csv, "--per-sample", link, "--format", "json"], capsys)
+        assert code == 0, err
+        assert link.is_symlink()
+        assert target.read_text().splitlines()[0].startswith('"row","label","loss"')
+    finally:
+        target.unlink()
+
+
+def test_a_failing_per_sample_file_leaves_nothing_on_stdout(
+    binary_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """Files are put in place before the report goes to stdout, so an output that fails at
+    the last moment leaves stdout empty and exits 2."""
+    import ce_cli.atomic
+
+    real_replace = os.replace
+
+    def refuse_samples(src: str, dst: str) -> None:
+        if dst.endswith("samples.csv"):
+            raise OSError(18, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ce_cli.atomic.os, "replace", refuse_samples)
+    code, out, err = run([binary_csv, "--per-sample", tmp_path / "samples.csv"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("ce-eval: error: ") and "samples.csv" in err
+    assert not (tmp_path / "samples.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ce-eval-")]
