@@ -101,4 +101,6 @@ def join_labels(predictions: Source, labels: Source, id_column: str | None) -> S
         predictions.close()
         labels.close()
 
-    return Source(predictions.name, predictions.format, schema, stream, _cleanup=close)
+    return Source(
+        predictions.name, predictions.format, schema, stream, _cleanup=close, text_checked=True
+    )

@@ -3,7 +3,7 @@
 pyarrow's parse errors do not always say where: a ragged CSV row comes without its row number,
 and a JSON Lines error counts rows from 0 within a block. The text scans here run only after a
 parse has failed, so they cost nothing on good input. Rows are 1-based data rows (a CSV header
-is not a row; a blank JSON line is not a row). :func:`check_text` is the one check run on good
+is not a row; a blank JSON line is not a row). :class:`TextCheck` is the one check run on good
 input: text columns must be UTF-8, which pyarrow checks in CSV only.
 """
 
@@ -157,18 +157,39 @@ def locate_json_error(path: str, name: str, schema: pa.Schema | None) -> CeEvalE
     )
 
 
-def check_text(batch: pa.RecordBatch, first_row: int, name: str) -> None:
-    """Text columns must hold UTF-8 (pyarrow checks it in CSV, not in JSON, Parquet or Arrow);
-    ``first_row`` is the batch's first 1-based row."""
-    for index, array in enumerate(batch.columns):
-        t = array.type
-        value_type = t.value_type if pa.types.is_dictionary(t) else t
-        if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
-            continue
-        try:
-            array.validate(full=True)
-        except pa.ArrowInvalid as exc:
-            raise _bad_text(array, exc, batch.schema.field(index).name, first_row, name) from None
+class TextCheck:
+    """Text columns must hold UTF-8 (pyarrow checks it in CSV, not in JSON, Parquet or Arrow).
+
+    Called once per batch of one stream. A dictionary-encoded column hands every batch the same
+    dictionary (Parquet, Arrow IPC): each distinct dictionary is validated once, not once a
+    batch, which made the check grow with the square of the file's length.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._dictionaries: set[tuple[int, ...]] = set()
+
+    def __call__(self, batch: pa.RecordBatch, first_row: int) -> None:
+        """Check ``batch``, whose first row is the stream's 1-based ``first_row``."""
+        for index, array in enumerate(batch.columns):
+            t = array.type
+            dictionary = pa.types.is_dictionary(t)
+            value_type = t.value_type if dictionary else t
+            if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+                continue
+            try:
+                if not dictionary:
+                    array.validate(full=True)
+                    continue
+                array.indices.validate(full=True)
+                key = tuple(b.address if b is not None else 0 for b in array.dictionary.buffers())
+                key += (array.dictionary.offset, len(array.dictionary))
+                if key not in self._dictionaries:
+                    array.dictionary.validate(full=True)
+                    self._dictionaries.add(key)
+            except pa.ArrowInvalid as exc:
+                column = batch.schema.field(index).name
+                raise _bad_text(array, exc, column, first_row, self.name) from None
 
 
 def _bad_text(

@@ -31,7 +31,7 @@ from ce_cli.errors import (
     MissingColumnError,
     NonNumericError,
 )
-from ce_cli.locate import check_text, first_ragged_csv_row, locate_json_error
+from ce_cli.locate import TextCheck, first_ragged_csv_row, locate_json_error
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
@@ -66,6 +66,8 @@ class Source:
     size_bytes: int | None = None
     total_rows: int | None = None
     _cleanup: Callable[[], None] | None = None
+    # Set where the stream is made of other sources' checked batches (datasets, joins).
+    text_checked: bool = False
 
     def batches(
         self, columns: Sequence[str] | None = None, float_columns: Sequence[str] = ()
@@ -76,10 +78,12 @@ class Source:
         column whose first block looks like integers does not fail on a later ``0.5``.
         """
         first = 1
+        # pyarrow checks UTF-8 in CSV itself.
+        check = None if self.text_checked or self.format in ("csv", "tsv") else TextCheck(self.name)
         with reading(self.name):
             for batch in self._stream(columns, float_columns):
-                if self.format not in ("csv", "tsv"):  # pyarrow checks UTF-8 only in CSV
-                    check_text(batch, first, self.name)
+                if check is not None:
+                    check(batch, first)
                 first += batch.num_rows
                 yield batch
 
@@ -272,7 +276,7 @@ def _open_parquet_files(path: str) -> Source:
             for batch in part.batches(columns, floats):
                 yield batch if columns is None else batch.select(list(columns))
 
-    source = Source(path, "parquet", schema, stream)
+    source = Source(path, "parquet", schema, stream, text_checked=True)
     source.total_rows = sum(p.total_rows or 0 for p in parts)
     source.size_bytes = sum(os.path.getsize(f) for f in files)
     return source

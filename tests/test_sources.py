@@ -242,3 +242,25 @@ def test_huge_finite_logits_pass_the_screen_without_warnings() -> None:
     table = pa.table({"label": np.arange(300) % 2, "logit_a": z[:, 0], "logit_b": z[:, 1]})
     with pytest.raises(ce_cli.errors.CeEvalError, match="row 251"):
         ce_cli.evaluate(table)
+
+
+def test_a_dictionary_shared_by_every_batch_is_checked_once() -> None:
+    """Parquet and Arrow hand every batch the same dictionary: validating it once per batch
+    made the UTF-8 check quadratic in the file's length. A new dictionary is still checked."""
+    from ce_cli.locate import TextCheck
+
+    ids = pa.array(["a", "b", "c"] * 4).dictionary_encode()
+    batches = [pa.record_batch([ids.slice(3 * i, 3)], names=["id"]) for i in range(4)]
+    check = TextCheck("ids.parquet")
+    for i, batch in enumerate(batches):
+        check(batch, 1 + 3 * i)
+    assert len(check._dictionaries) == 1
+
+    bad_text = pa.Array.from_buffers(
+        pa.string(),
+        2,
+        [None, pa.py_buffer(np.array([0, 1, 2], dtype=np.int32)), pa.py_buffer(b"x\xff")],
+    )
+    bad = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), bad_text)
+    with pytest.raises(ce_cli.errors.InputFormatError, match="not UTF-8"):
+        check(pa.record_batch([bad], names=["id"]), 13)
