@@ -348,6 +348,16 @@ def evaluate_command(
             "--per-sample - and the report would both go to stdout",
             hint="add -o report.json (or -o report.txt) to send the report to a file",
         )
+    if (
+        per_sample not in (None, "-")
+        and output not in (None, "-")
+        and os.path.realpath(per_sample) == os.path.realpath(output)
+    ):
+        raise UsageError(
+            "-o and --per-sample name the same file; one would overwrite the other",
+            value=output,
+            hint="give each its own path",
+        )
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)

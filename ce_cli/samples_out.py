@@ -3,9 +3,9 @@
 Columns: the id column (when given), ``row`` (1-based), ``label``, ``loss`` (in the report's base),
 ``cross_entropy``, ``p_true`` (probability of the true class; binary: of the true outcome),
 ``predicted``, ``confidence``, ``correct``, ``entropy``, ``brier`` and (with ``--weight-col``)
-``weight``. Multi-label rows have no single true
-class: they carry ``accuracy`` (fraction of labels right) instead of ``p_true``/``predicted``.
-The format follows the extension (``.parquet``, ``.csv``, ``.jsonl``; ``-`` is CSV on stdout), the
+``weight``. Multi-label rows have no single true class: they carry ``accuracy`` (fraction of
+labels right) instead of ``p_true``/``predicted``. The format follows the extension
+(``.parquet``, ``.csv``, ``.csv.gz`` gzip-compressed, ``.jsonl``; ``-`` is CSV on stdout), the
 file is written atomically, and text cells that a spreadsheet would run as a formula are quoted
 with a leading apostrophe in CSV.
 """
@@ -115,7 +115,10 @@ class PerSampleWriter:
                 ]
                 table = table.set_column(0, "id", pa.array(safe, pa.string()))
             if self._writer is None:
-                self._file = open(self._out.temp_path, "wb")
+                if self._out.temp_path.lower().endswith(".gz"):
+                    self._file = pa.CompressedOutputStream(self._out.temp_path, "gzip")
+                else:
+                    self._file = open(self._out.temp_path, "wb")
                 self._writer = pcsv.CSVWriter(self._file, table.schema)
             self._writer.write_table(table)
         else:

@@ -662,3 +662,25 @@ def test_a_failing_per_sample_file_leaves_nothing_on_stdout(
     assert err.startswith("ce-eval: error: ") and "samples.csv" in err
     assert not (tmp_path / "samples.csv").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ce-eval-")]
+
+
+def test_per_sample_csv_gz_is_compressed(
+    binary_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    path = tmp_path / "samples.csv.gz"
+    code, _out, err = run([binary_csv, "--per-sample", path, "--format", "json"], capsys)
+    assert code == 0, err
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    assert lines[0].startswith('"row"') and len(lines) == 1 + 200
+
+
+def test_report_and_per_sample_cannot_share_a_path(
+    binary_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "out.csv"
+    code, out, err = run([binary_csv, "-o", path, "--per-sample", path], capsys)
+    assert code == 2 and out == ""
+    assert "same file" in err and err.count("\n") == 1
+    assert not path.exists()
