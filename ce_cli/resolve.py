@@ -469,6 +469,12 @@ class Converter:
         batch, rows, _, _ = self.filter(table.combine_chunks().to_batches()[0], 1)
         if batch.num_rows == 0:
             batch, rows = table.combine_chunks().to_batches()[0], Rows(1)
+        if self.plan.prediction_list is not None:
+            # The stream's window was sized before the list's width was known; the decision
+            # reads as many rows as it would from the same values in separate columns.
+            batch = batch.slice(
+                0, window_rows(_list_width(batch.column(self.plan.prediction_list)))
+            )
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
@@ -1020,6 +1026,16 @@ class Converter:
                 hint="pass --task multiclass to read every target row as soft labels",
             )
         return np.asarray(np.argmax(targets, axis=1), dtype=np.int64)
+
+
+def _list_width(array: pa.Array) -> int:
+    """Values a row of a list column: the fixed size, else the first row's length."""
+    if pa.types.is_fixed_size_list(array.type):
+        return int(array.type.list_size)
+    for row in range(len(array)):
+        if array[row].is_valid:
+            return len(array[row])
+    return 1
 
 
 def _is_one_hot(targets: Float) -> NDArray[np.bool_]:

@@ -264,3 +264,25 @@ def test_a_dictionary_shared_by_every_batch_is_checked_once() -> None:
     bad = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), bad_text)
     with pytest.raises(ce_cli.errors.InputFormatError, match="not UTF-8"):
         check(pa.record_batch([bad], names=["id"]), 13)
+
+
+def test_a_list_column_is_decided_on_the_rows_its_columns_would_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decision window holds a number of rows that depends on the width alone: the same
+    values as a list column or as separate columns are read as the same kind of prediction
+    (here: probabilities from the first 10 rows, so a later value above 1 is an error)."""
+    import ce_cli.resolve
+
+    monkeypatch.setattr(ce_cli.resolve, "WINDOW_VALUES", 40)  # 4 classes: 10 rows
+    rng = np.random.default_rng(9)
+    probs = rng.dirichlet(np.ones(4), 50)
+    probs[30] = [3.0, -1.0, 0.5, 0.2]
+    labels = rng.integers(0, 4, 50)
+    columns = pa.table({"label": labels, **{f"p_{j}": probs[:, j] for j in range(4)}})
+    as_list = pa.table(
+        {"label": labels, "p": pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), 4)}
+    )
+    for table in (columns, as_list):
+        with pytest.raises(ce_cli.errors.CeEvalError, match="row 31"):
+            ce_cli.evaluate(table)
