@@ -402,12 +402,15 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
             raise NonNumericError(
                 f"holds {t}, not numbers", file=file, column=column, hint="pass numeric columns"
             )
+    for list_column in (prediction_list, target_list):
+        if list_column is not None:
+            value_type = schema.field(list_column).type.value_type
+            if not _is_numeric(value_type):
+                raise NonNumericError(
+                    f"is a list of {value_type}, not of numbers", file=file, column=list_column
+                )
     if prediction_list is not None:
         value_type = schema.field(prediction_list).type.value_type
-        if not _is_numeric(value_type):
-            raise NonNumericError(
-                f"is a list of {value_type}, not of numbers", file=file, column=prediction_list
-            )
         classes: tuple[str, ...] = ()
         float32 = pa.types.is_float32(value_type) or pa.types.is_float16(value_type)
         pred_names: Sequence[str] = (prediction_list,)

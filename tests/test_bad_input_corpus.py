@@ -433,6 +433,18 @@ CASES: list[Case] = [
         [],
         ["probs", "row 2"],
     ),
+    Case(
+        "a prediction list column of strings",
+        parquet_file({"label": [0, 1, 0], "probs": [["0.5", "0.5"], ["1", "0"], ["0.5", "x"]]}),
+        [],
+        ["probs", "list of string", "not of numbers"],
+    ),
+    Case(
+        "a target list column of strings",
+        parquet_file({"p_a": [0.5, 0.2], "p_b": [0.5, 0.8], "t": [["0", "1"], ["1", ""]]}),
+        ["--target-cols", "t"],
+        ["'t'", "list of string", "not of numbers"],
+    ),
     # -- bad labels ------------------------------------------------------------------------------
     Case(
         "label 5 with 3 classes",

@@ -147,23 +147,19 @@ def _multiclass(
         brier_diff -= p
         loss_weight = None
     loss = cross_entropy if plain else _modified_loss(lp.log_q, lp.q, spec, labels, targets)
-    correct = (predicted == true_class).astype(np.float64)
-    return SampleValues(
+    return _multiclass_values(
         loss=loss,
         loss_weight=loss_weight,
         cross_entropy=cross_entropy,
         entropy=entropy,
-        label_entropy=label_entropy,
-        kl_divergence=kl,
         brier=np.einsum("ij,ij->i", brier_diff, brier_diff),
-        correct=correct,
         confidence=confidence,
-        calib_conf=confidence,
-        calib_hit=correct,
-        clipped=lp.clipped,
         predicted=predicted,
         true_class=true_class,
         true_prob=lp.q[rows, true_class],
+        clipped=lp.clipped,
+        label_entropy=label_entropy,
+        kl_divergence=kl,
     )
 
 
@@ -225,7 +221,7 @@ def _multiclass_logits_hard(
         )
     q_true = e_true / total
     brier = (rest / total) ** 2 + rest_squares / (total * total)
-    return _hard_label_values(
+    return _multiclass_values(
         loss=cross_entropy,
         loss_weight=None,
         cross_entropy=cross_entropy,
@@ -266,7 +262,7 @@ def _multiclass_probabilities_hard(
     squares[rows, true_class] = 0.0
     brier = (1.0 - q_true) ** 2 + np.einsum("ij->i", squares)
     loss = cross_entropy if plain else _modified_loss(log_q, q, spec, true_class, None)
-    return _hard_label_values(
+    return _multiclass_values(
         loss=loss,
         loss_weight=hard_label_weights(true_class, spec.class_weights),
         cross_entropy=cross_entropy,
@@ -280,7 +276,7 @@ def _multiclass_probabilities_hard(
     )
 
 
-def _hard_label_values(
+def _multiclass_values(
     *,
     loss: Float,
     loss_weight: Float | None,
@@ -292,17 +288,19 @@ def _hard_label_values(
     true_class: Int,
     true_prob: Float,
     clipped: NDArray[np.bool_],
+    label_entropy: Float | None = None,
+    kl_divergence: Float | None = None,
 ) -> SampleValues:
-    """A multi-class row with a hard label: KL is the cross-entropy (the label's entropy is
-    0), and calibration sees the top-label confidence against correctness."""
+    """A batch of multi-class rows. Calibration sees the top-label confidence against
+    correctness; with hard labels (no ``label_entropy``) KL is the cross-entropy."""
     correct = (predicted == true_class).astype(np.float64)
     return SampleValues(
         loss=loss,
         loss_weight=loss_weight,
         cross_entropy=cross_entropy,
         entropy=entropy,
-        label_entropy=None,
-        kl_divergence=cross_entropy,
+        label_entropy=label_entropy,
+        kl_divergence=cross_entropy if kl_divergence is None else kl_divergence,
         brier=brier,
         correct=correct,
         confidence=confidence,
