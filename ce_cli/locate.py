@@ -138,22 +138,12 @@ def locate_json_error(path: str, name: str, schema: pa.Schema | None) -> CeEvalE
     value = problem.value
     if isinstance(value, str):
         value = value[:60]
+    error_type: type[CeEvalError] = InputFormatError
+    hint = "each line must be one JSON object, with one kind of value per key"
     if problem.not_a_number:
-        return NonNumericError(
-            problem.message,
-            file=name,
-            column=problem.column,
-            row=problem.row,
-            value=value,
-            hint="prediction, target and weight columns must be numeric",
-        )
-    return InputFormatError(
-        problem.message,
-        file=name,
-        column=problem.column,
-        row=problem.row,
-        value=value,
-        hint="each line must be one JSON object, with one kind of value per key",
+        error_type, hint = NonNumericError, "prediction, target and weight columns must be numeric"
+    return error_type(
+        problem.message, file=name, column=problem.column, row=problem.row, value=value, hint=hint
     )
 
 
