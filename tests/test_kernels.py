@@ -7,7 +7,9 @@ SPEC.md written out directly, and a workspace reused across chunks must never le
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import fields
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -158,3 +160,61 @@ def test_a_true_class_far_below_the_maximum_gives_a_finite_loss() -> None:
         z, LossSpec("multiclass", logits=True, smoothing=1e-300), labels=np.array([1, 1, 1])
     )
     np.testing.assert_allclose(got.cross_entropy, general.cross_entropy, rtol=1e-15)
+
+
+def _logit_definition(z: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+    """The SPEC's per-row numbers for logits, in 250-digit decimal arithmetic (enough that
+    1 + e^-320 is not rounded to 1)."""
+    out: dict[str, list[float]] = {
+        k: [] for k in ("cross_entropy", "entropy", "brier", "confidence", "true_prob")
+    }
+    with decimal.localcontext() as ctx:
+        ctx.prec = 250
+        for row, true in zip(z.tolist(), t.tolist(), strict=True):
+            top = max(row)
+            shifted = [Decimal(v) - Decimal(top) for v in row]
+            exps = [v.exp() for v in shifted]
+            log_s = sum(exps).ln()
+            log_q = [v - log_s for v in shifted]
+            q = [v.exp() for v in log_q]
+            out["cross_entropy"].append(float(-log_q[true]))
+            out["entropy"].append(float(-sum(a * b for a, b in zip(q, log_q, strict=True))))
+            out["brier"].append(float(sum((v - (j == true)) ** 2 for j, v in enumerate(q))))
+            out["confidence"].append(float(max(q)))
+            out["true_prob"].append(float(q[true]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 30),
+    c=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    temperature=st.sampled_from([0.01, 1.0, 8.0, 40.0]),
+    offset=st.sampled_from([0.0, 250.0, -280.0, 320.0, -5000.0, 1e6]),
+)
+def test_logit_kernel_matches_the_definitions_at_any_offset(
+    n: int, c: int, seed: int, temperature: float, offset: float
+) -> None:
+    """Logits within ±300 are exponentiated unshifted, others after subtracting the row
+    maximum: either way every number matches the definition to 1e-12 (relative)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, c)) * temperature + offset
+    t = rng.integers(0, c, n)
+    got = evaluate_rows(z, LossSpec("multiclass", logits=True), labels=t, workspace=Workspace())
+    assert np.array_equal(got.predicted, z.argmax(axis=1))
+    for name, expected in _logit_definition(z, t).items():
+        np.testing.assert_allclose(
+            getattr(got, name), expected, rtol=1e-12, atol=1e-300, err_msg=name
+        )
+
+
+def test_a_confident_row_keeps_the_digits_of_its_entropy() -> None:
+    """H ≈ 99·31·e^-30 here: tiny, and computed from non-negative terms only."""
+    for shift in (0.0, -200.0, 500.0):  # unshifted and shifted paths
+        z = np.zeros((1, 100)) + shift
+        z[0, 0] += 30.0
+        got = evaluate_rows(z, LossSpec("multiclass", logits=True), labels=np.array([0]))
+        want = _logit_definition(z, np.array([0]))
+        for name in ("entropy", "cross_entropy", "brier"):
+            np.testing.assert_allclose(getattr(got, name), want[name], rtol=1e-13)

@@ -44,16 +44,19 @@ def categorical_entropy(lp: CategoricalLogProbs) -> Float:
     return np.asarray(entropy, dtype=np.float64)
 
 
-def softmax_entropy(total: Float, weighted_shift: Float) -> Float:
-    """``H(softmax(z)) = log s - Σ_j e_j (z_j - m) / s`` per row, with no log matrix.
+def softmax_entropy(rest_over_top: Float, weighted_gap: Float, total: Float) -> Float:
+    """``H(softmax(z)) = log(s / e_p) - Σ_{j≠p} e_j (z_j - m) / s`` per row, with no log matrix.
 
-    From ``s = Σ_j e_j`` and ``Σ_j e_j (z_j - m)``, where ``e = exp(z - m)`` and ``m = max z``.
+    ``p`` is the row's argmax, ``m = z_p``, ``e_j = exp(z_j - c)`` for any shift ``c`` of the row
+    and ``s = Σ_j e_j``. From ``r / e_p`` (``r = s - e_p``), the weighted gap
+    ``Σ_{j≠p} e_j (z_j - m)`` (≤ 0) and ``s``: two non-negative terms, so a confident row, whose
+    entropy is tiny, keeps its digits.
 
-    >>> z = np.array([[1.0, 2.0, 3.0]]); sh = z - 3.0; e = np.exp(sh)
-    >>> round(float(softmax_entropy(e.sum(axis=1), (e * sh).sum(axis=1))[0]), 6)
+    >>> z = np.array([[1.0, 2.0, 3.0]]); e = np.exp(z); gap = e[:, :2] @ (z[0, :2] - 3.0)
+    >>> round(float(softmax_entropy(e[:, :2].sum(axis=1) / e[:, 2], gap, e.sum(axis=1))[0]), 6)
     0.832396
     """
-    return np.asarray(np.log(total) - weighted_shift / total, dtype=np.float64)
+    return np.asarray(np.log1p(rest_over_top) - weighted_gap / total, dtype=np.float64)
 
 
 def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:

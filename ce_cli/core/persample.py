@@ -7,6 +7,7 @@ float64 arrays in nats, which the accumulator sums. It reads no files and prints
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -20,12 +21,20 @@ from ce_cli.core.logprob import (
     log_softmax,
 )
 from ce_cli.core.losses import bernoulli_loss, categorical_loss, hard_label_weights
+from ce_cli.core.rowwise import row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 
 Float = NDArray[np.float64]
 Int = NDArray[np.int64]
 
 BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"
+# A block whose logits all lie within ±EXP_SAFE is exponentiated as it is: exp(z) and its square
+# are then normal doubles (none overflows, none loses digits to underflow), and a row sum of them
+# overflows only past e^100 classes.
+EXP_SAFE = 300.0
+# The fused kernels work through a chunk in blocks of about this many values, so that a block's
+# scratch matrices stay in the core's cache while the per-row arithmetic runs once per chunk.
+BLOCK_VALUES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,7 @@ def _multiclass(
         loss_weight=loss_weight,
         cross_entropy=cross_entropy,
         entropy=entropy,
-        brier=np.einsum("ij,ij->i", brier_diff, brier_diff),
+        brier=row_dot(brier_diff, brier_diff),
         confidence=confidence,
         predicted=predicted,
         true_class=true_class,
@@ -187,52 +196,109 @@ def _multiclass_logits_hard(
 ) -> SampleValues:
     """Plain cross-entropy from logits with hard labels, in as few passes as possible.
 
-    The same numbers as the general path, from ``e = exp(z - max z)`` alone. With ``r`` the sum
-    of ``e`` over the classes other than ``t`` and ``s = e_t + r``: ``CE = log1p(r / e_t)``
-    where ``r < e_t``, else ``log s - (z_t - m)``; ``H = log s - Σ e (z - m) / s``; top
-    confidence ``1 / s``; ``Brier = (r / s)² + Σ_{j≠t} e_j² / s²`` — no subtraction of nearly
-    equal numbers, so a confident row keeps all its digits. ``z`` may be float32: the argmax
-    is taken on the input and ``z - max z`` is formed in float64 (exact), so nothing is rounded
-    to float32.
+    The same numbers as the general path, from ``e_j = exp(z_j - c)`` alone, where the shift
+    ``c`` is 0 when every logit of the block lies within ±:data:`EXP_SAFE` (a pass saved) and
+    the row's maximum ``m`` otherwise: every number below is a ratio of sums of ``e``, so ``c``
+    cancels. With ``p`` the argmax, ``t`` the true class, ``r_t`` (``r_p``) the sum of ``e``
+    over the classes other than ``t`` (``p``) and ``s`` the sum over all:
+
+    * ``CE = log1p(r_t / e_t)`` where ``r_t < e_t``, else ``log1p(r_p / e_p) + (m - z_t)``;
+    * ``H = log1p(r_p / e_p) - Σ_{j≠p} e_j (z_j - m) / s``;
+    * top confidence ``e_p / s``; ``Brier = (r_t / s)² + Σ_{j≠t} e_j² / s²``.
+
+    No subtraction of nearly equal numbers but one: ``Σ_{j≠p} e_j (z_j - m)`` is formed as
+    ``Σ e_j z_j - m Σ e_j`` over ``j ∉ {t, p}``, which costs at most about ``|m|`` ulps of the
+    entropy (≤ 1e-13 relative with ``|m| ≤ 300``; the other numbers keep all their digits).
+    ``z`` may be float32: it is widened to float64 (exactly) first, so nothing is rounded to
+    float32.
     """
     n = z.shape[0]
-    rows = np.arange(n)
     true_class = labels.astype(np.int64, copy=False)
-    predicted = np.argmax(z, axis=1).astype(np.int64, copy=False)
-    # The row maximum is the value at the argmax: one reduction instead of two.
-    top = z[rows, predicted].astype(np.float64)
-    shifted = scratch(workspace, "shifted", z)
-    np.subtract(z, top[:, None], out=shifted)
-    e = scratch(workspace, "exp", z)
-    np.exp(shifted, out=e)
-    e_shifted = np.einsum("ij,ij->i", e, shifted)
-    shifted_true = shifted[rows, true_class]
-    e_true = e[rows, true_class]
-    e[rows, true_class] = 0.0
-    rest = np.einsum("ij->i", e)  # twice as fast as e.sum(axis=1) on C-ordered rows
-    rest_squares = np.einsum("ij,ij->i", e, e)
-    total = e_true + rest
-    entropy = info.softmax_entropy(total, e_shifted)
-    # log1p(r / e_t) keeps a confident row's digits; where r >= e_t (q_t <= 1/2, loss >= log 2)
-    # log s - (z_t - m) has no cancellation, and r / e_t could overflow.
+    sums = _LogitSums.empty(n)
+    for part in _blocks(z):
+        _logit_block_sums(z[part], true_class[part], workspace, sums, part)
+    predicted, top, z_true = sums.predicted, sums.top, sums.z_true
+    e_top, e_true, others = sums.e_top, sums.e_true, sums.others
+    others_squares, others_z = sums.others_squares, sums.others_z
+    wrong = predicted != true_class
+    rest_true = others + np.where(wrong, e_top, 0.0)
+    rest_top = others + np.where(wrong, e_true, 0.0)
+    weighted_gap = others_z - top * others + np.where(wrong, e_true * (z_true - top), 0.0)
+    total = e_true + rest_true
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        top_term = np.log1p(rest_top / e_top)
+        # log1p(r_t / e_t) keeps a confident row's digits; where r_t >= e_t (q_t <= 1/2,
+        # loss >= log 2) the other form has no cancellation, and r_t / e_t could overflow.
         cross_entropy = np.where(
-            rest < e_true, np.log1p(rest / e_true), np.log(total) - shifted_true
+            rest_true < e_true, np.log1p(rest_true / e_true), top_term + (top - z_true)
         )
-    q_true = e_true / total
-    brier = (rest / total) ** 2 + rest_squares / (total * total)
+    entropy = info.softmax_entropy(rest_top / e_top, weighted_gap, total)
+    brier = (rest_true / total) ** 2 + (others_squares + np.where(wrong, e_top * e_top, 0.0)) / (
+        total * total
+    )
     return _multiclass_values(
         loss=cross_entropy,
         loss_weight=None,
         cross_entropy=cross_entropy,
         entropy=entropy,
         brier=brier,
-        confidence=1.0 / total,
+        confidence=e_top / total,
         predicted=predicted,
         true_class=true_class,
-        true_prob=q_true,
+        true_prob=e_true / total,
         clipped=np.zeros(n, dtype=bool),
     )
+
+
+@dataclass(frozen=True)
+class _LogitSums:
+    """Per-row sums of logits, each row's in its block's shift (0, or the row's maximum)."""
+
+    predicted: Int
+    top: Float
+    z_true: Float
+    e_top: Float
+    e_true: Float
+    others: Float
+    others_squares: Float
+    others_z: Float
+
+    @staticmethod
+    def empty(n: int) -> _LogitSums:
+        return _LogitSums(np.empty(n, dtype=np.int64), *(np.empty(n) for _ in range(7)))
+
+
+def _logit_block_sums(
+    z: NDArray[np.floating], t: Int, workspace: Workspace | None, out: _LogitSums, part: slice
+) -> None:
+    """The row sums of :func:`_multiclass_logits_hard` for a block of rows small enough that
+    its scratch matrices stay in cache, written to rows ``part`` of ``out``."""
+    rows = np.arange(z.shape[0])
+    wide = scratch(workspace, "wide", z)
+    if z.dtype != np.float64:
+        # Widened first and searched in the copy, which is in cache: fewer slow passes.
+        np.copyto(wide, z)
+        z = wide
+    predicted = np.argmax(z, axis=1)
+    out.predicted[part] = predicted
+    # The row maximum is the value at the argmax: one reduction instead of two.
+    top = z[rows, predicted]
+    if top.max() <= EXP_SAFE and z.min() >= -EXP_SAFE:
+        out.top[part] = top
+    else:
+        np.subtract(z, top[:, None], out=wide)
+        z = wide
+        out.top[part] = 0.0
+    out.z_true[part] = z[rows, t]
+    e = scratch(workspace, "exp", z)
+    np.exp(z, out=e)
+    out.e_top[part] = e[rows, predicted]
+    out.e_true[part] = e[rows, t]
+    e[rows, t] = 0.0
+    e[rows, predicted] = 0.0
+    row_sum(e, out=out.others[part])  # the sums over j ∉ {t, p}
+    row_dot(e, e, out=out.others_squares[part])
+    row_dot(e, z, out=out.others_z[part])
 
 
 def _multiclass_probabilities_hard(
@@ -243,37 +309,56 @@ def _multiclass_probabilities_hard(
     workspace: Workspace | None,
 ) -> SampleValues:
     """Probability rows with hard labels: the general path's numbers with no rows × classes
-    allocation (the log and the squares go to the workspace).
+    allocation (the log and the squares go to the workspace, a cache-sized block at a time).
 
     Brier is ``(1 - q_t)² + Σ_{j≠t} q_j²`` with the true class masked out of the squares, not
     ``Σ q² - 2 q_t + 1``, so a confident row keeps all its digits.
     """
-    lp = log_probabilities(probabilities, spec.eps, out=scratch(workspace, "log_q", probabilities))
-    q, log_q = lp.q, lp.log_q
-    rows = np.arange(q.shape[0])
+    n = probabilities.shape[0]
     true_class = labels.astype(np.int64, copy=False)
-    entropy = info.categorical_entropy(lp)
-    predicted = np.argmax(q, axis=1).astype(np.int64, copy=False)
-    confidence = q[rows, predicted]
-    q_true = q[rows, true_class]
-    cross_entropy = -log_q[rows, true_class]
-    squares = scratch(workspace, "squares", q)
-    np.multiply(q, q, out=squares)
-    squares[rows, true_class] = 0.0
-    brier = (1.0 - q_true) ** 2 + np.einsum("ij->i", squares)
-    loss = cross_entropy if plain else _modified_loss(log_q, q, spec, true_class, None)
+    predicted = np.empty(n, dtype=np.int64)
+    clipped = np.empty(n, dtype=bool)
+    entropy, confidence, q_true, cross_entropy, rest_squares = (np.empty(n) for _ in range(5))
+    loss = cross_entropy if plain else np.empty(n)
+    for part in _blocks(probabilities):
+        q = probabilities[part]
+        t = true_class[part]
+        lp = log_probabilities(q, spec.eps, out=scratch(workspace, "log_q", q))
+        q, log_q = lp.q, lp.log_q
+        rows = np.arange(q.shape[0])
+        clipped[part] = lp.clipped
+        entropy[part] = info.categorical_entropy(lp)
+        top = np.argmax(q, axis=1)
+        predicted[part] = top
+        confidence[part] = q[rows, top]
+        q_true[part] = q[rows, t]
+        np.negative(log_q[rows, t], out=cross_entropy[part])
+        squares = scratch(workspace, "squares", q)
+        np.multiply(q, q, out=squares)
+        squares[rows, t] = 0.0
+        row_sum(squares, out=rest_squares[part])
+        if not plain:
+            loss[part] = _modified_loss(log_q, q, spec, t, None)
     return _multiclass_values(
         loss=loss,
         loss_weight=hard_label_weights(true_class, spec.class_weights),
         cross_entropy=cross_entropy,
         entropy=entropy,
-        brier=brier,
+        brier=(1.0 - q_true) ** 2 + rest_squares,
         confidence=confidence,
         predicted=predicted,
         true_class=true_class,
         true_prob=q_true,
-        clipped=lp.clipped,
+        clipped=clipped,
     )
+
+
+def _blocks(matrix: NDArray[np.floating]) -> Iterator[slice]:
+    """Consecutive row ranges of ``matrix`` of about :data:`BLOCK_VALUES` values each."""
+    n, width = matrix.shape
+    step = max(1, BLOCK_VALUES // max(width, 1))
+    for a in range(0, n, step):
+        yield slice(a, min(a + step, n))
 
 
 def _multiclass_values(
@@ -419,13 +504,25 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
 
 
 def concat_values(parts: list[SampleValues]) -> SampleValues:
-    """Rows of several :class:`SampleValues` (in order) as one."""
+    """Rows of several :class:`SampleValues` (in order) as one.
+
+    Fields that are one array in every part (``cross_entropy`` is ``loss`` for plain
+    cross-entropy, ``calib_conf`` is ``confidence`` for multi-class) are joined once and stay
+    one array, so the accumulator can tell.
+    """
     if len(parts) == 1:
         return parts[0]
-    joined = {}
+    joined: dict[str, object] = {}
+    done: dict[tuple[int, ...], object] = {}
     for f in fields(SampleValues):
         arrays = [getattr(p, f.name) for p in parts]
-        joined[f.name] = None if arrays[0] is None else np.concatenate(arrays, axis=0)
+        if arrays[0] is None:
+            joined[f.name] = None
+            continue
+        key = tuple(id(a) for a in arrays)
+        if key not in done:
+            done[key] = np.concatenate(arrays, axis=0)
+        joined[f.name] = done[key]
     return SampleValues(**joined)  # type: ignore[arg-type]
 
 
