@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import bin_index, weighted_bin_sums
+from ce_cli.core.calibration import bin_index, indexed_sum, weighted_bin_sums
 from ce_cli.core.persample import MULTILABEL, SampleValues
 
 Float = NDArray[np.float64]
@@ -124,17 +124,20 @@ class Accumulator:
         self.weight += float(n if s is None else s.sum())
         d = _weighted(s, values.loss_weight)
         self.loss_denominator += float(n if d is None else d.sum())
+        summed: dict[int, float] = {}  # loss, cross-entropy and KL are often one array
         for k, name in enumerate(SCALAR_METRICS):
             column = getattr(values, name)
             if column is not None:
-                self.sums[k] += float(column.sum() if s is None else np.dot(s, column))
+                if id(column) not in summed:
+                    summed[id(column)] = float(column.sum() if s is None else np.dot(s, column))
+                self.sums[k] += summed[id(column)]
         if self.task == MULTILABEL:
             self._update_labels(values, s)
         else:
             self._update_classes(values, s, d)
         self._update_calibration(values, s)
         loss_index = loss_bin_index(values.loss)
-        self.loss_histogram += np.bincount(loss_index, weights=s, minlength=LOSS_BINS)
+        self.loss_histogram += indexed_sum(loss_index, s, LOSS_BINS)
         self.loss_min = min(self.loss_min, float(values.loss.min()))
         self.loss_max = max(self.loss_max, float(values.loss.max()))
 
@@ -144,18 +147,22 @@ class Accumulator:
         t, c = values.true_class, self.n_classes
 
         def by_class(per_row: Float | None) -> Float:
-            return np.asarray(np.bincount(t, weights=per_row, minlength=c)[:c], dtype=np.float64)
+            return indexed_sum(t, per_row, c)
 
-        rows = np.bincount(t, minlength=c)[:c]
+        rows = by_class(None)
         self.class_rows += rows
         self.class_weight += rows if s is None else by_class(s)
-        self.class_loss += by_class(_weighted(s, values.loss))
+        loss = by_class(_weighted(s, values.loss))
+        self.class_loss += loss
         self.class_loss_denominator += rows if d is None else by_class(d)
-        self.class_cross_entropy += by_class(_weighted(s, values.cross_entropy))
+        if values.cross_entropy is values.loss:  # plain cross-entropy: the same sums
+            self.class_cross_entropy += loss
+        else:
+            self.class_cross_entropy += by_class(_weighted(s, values.cross_entropy))
         self.class_correct += by_class(_weighted(s, values.correct))
         self.class_confidence += by_class(_weighted(s, values.confidence))
         self.class_true_prob += by_class(_weighted(s, values.true_prob))
-        self.class_predicted += np.bincount(values.predicted, weights=s, minlength=c)[:c]
+        self.class_predicted += indexed_sum(values.predicted, s, c)
 
     def _update_labels(self, values: SampleValues, s: Float | None) -> None:
         assert values.label_y is not None and values.label_q is not None
@@ -186,7 +193,7 @@ class Accumulator:
         self.bin_weight += total
         self.bin_confidence += conf_sum
         self.bin_outcome += hit_sum
-        self.bin_rows += np.bincount(index, minlength=self.n_bins)
+        self.bin_rows += total if w is None else indexed_sum(index, None, self.n_bins)
         index = bin_index(conf, CONF_FINE_BINS)
         total, conf_sum, hit_sum = weighted_bin_sums(index, conf, hit, w, CONF_FINE_BINS)
         self.fine_weight += total
