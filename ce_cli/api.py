@@ -40,12 +40,14 @@ from ce_cli.slices import GroupAccumulators, WorstRows
 
 ProgressCallback = Callable[[int, int | None], None]
 
-# Rows are evaluated in chunks of about this many values, small enough that a chunk's
-# temporaries stay in cache and large enough that NumPy's per-call overhead does not show.
+# Rows that must be copied (columns stacked, float32 widened) are copied and checked in chunks of
+# about this many values, small enough that the copy stays in cache for the kernel.
 CHUNK_VALUES = 1 << 18
 # A worker takes this many values' rows at a time (several chunks) and sums them into one
 # accumulator: the accumulator's many small NumPy calls hold the GIL, and summing per chunk
-# kept the second core waiting (1M x 100 logits on two threads: 0.33 s -> 0.28 s).
+# kept the second core waiting (1M x 100 logits on two threads: 0.33 s -> 0.28 s). Rows the
+# kernel reads in place go to it a task at a time (it works through them in cache-sized blocks
+# itself), so its per-row arithmetic runs once per task, not once per chunk.
 TASK_VALUES = 1 << 20
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
@@ -90,8 +92,9 @@ def _evaluate_batch(
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
-    step = max(1, CHUNK_VALUES // width)  # rows; a chunk holds max(CHUNK_VALUES, width) values
-    task_rows = step * max(1, TASK_VALUES // (step * width))
+    chunk_rows = max(1, CHUNK_VALUES // width)  # a chunk holds max(CHUNK_VALUES, width) values
+    task_rows = chunk_rows * max(1, TASK_VALUES // (chunk_rows * width))
+    step = task_rows if converter.rows_in_place(typed) else chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 
     def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator]:

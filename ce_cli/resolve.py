@@ -148,6 +148,12 @@ class NumberBlock:
             assert self.columns
             self.n, self.width = int(self.columns[0].shape[0]), len(self.columns)
 
+    def in_place(self, float32: bool = False) -> bool:
+        """Whether :meth:`rows` hands over views of the input, copying nothing."""
+        if self.matrix is None:
+            return False
+        return self.matrix.dtype == np.float64 or (float32 and self.matrix.dtype == np.float32)
+
     @overload
     def rows(
         self,
@@ -852,12 +858,8 @@ class Converter:
         """
         assert self.decision is not None
         multiclass = self.decision.task == Task.MULTICLASS.value
-        # Multi-class logits go to a kernel that forms z - max z in float64 from float32 rows.
         matrix = typed.predictions.rows(
-            start,
-            stop,
-            workspace if multiclass else None,
-            float32=multiclass and self.decision.logits,
+            start, stop, workspace if multiclass else None, float32=self._kernel_widens
         )
         first_row = typed.rows.slice(start)
         renormalized = 0
@@ -876,6 +878,16 @@ class Converter:
         if self.decision.task == Task.BINARY.value:
             return matrix[:, 0], renormalized
         return matrix, renormalized
+
+    @property
+    def _kernel_widens(self) -> bool:
+        # Multi-class logits go to a kernel that widens float32 rows to float64 itself.
+        assert self.decision is not None
+        return self.decision.task == Task.MULTICLASS.value and self.decision.logits
+
+    def rows_in_place(self, typed: TypedBatch) -> bool:
+        """Whether :meth:`predictions` hands over views of the batch, copying nothing."""
+        return typed.predictions.in_place(float32=self._kernel_widens)
 
     def _prediction_names(self) -> Sequence[str]:
         if self.plan.prediction_list is not None:
