@@ -49,6 +49,7 @@ CHUNK_VALUES = 1 << 18
 # kernel reads in place go to it a task at a time (it works through them in cache-sized blocks
 # itself), so its per-row arithmetic runs once per task, not once per chunk.
 TASK_VALUES = 1 << 20
+MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
 _pool: ThreadPoolExecutor | None = None
@@ -93,8 +94,16 @@ def _evaluate_batch(
     n = len(typed)
     width = max(typed.predictions.width, 1)
     chunk_rows = max(1, CHUNK_VALUES // width)  # a chunk holds max(CHUNK_VALUES, width) values
-    task_rows = chunk_rows * max(1, TASK_VALUES // (chunk_rows * width))
-    step = task_rows if converter.rows_in_place(typed) else chunk_rows
+    # Tasks of at most TASK_VALUES, and at least two for a batch of 2 x MIN_TASK_VALUES or more,
+    # so that the cores share a small batch too. The split depends on the data alone, never on
+    # the thread count, so neither do the sums.
+    n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
+    task_rows = -(-n // n_tasks)
+    if converter.rows_in_place(typed):
+        step = task_rows
+    else:  # whole chunks, the last one of the batch excepted
+        step = chunk_rows
+        task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 
     def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator]:

@@ -21,7 +21,7 @@ from ce_cli.core.logprob import (
     log_softmax,
 )
 from ce_cli.core.losses import bernoulli_loss, categorical_loss, hard_label_weights
-from ce_cli.core.rowwise import row_dot, row_sum
+from ce_cli.core.rowwise import row_argmax, row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 
 Float = NDArray[np.float64]
@@ -279,7 +279,7 @@ def _logit_block_sums(
         # Widened first and searched in the copy, which is in cache: fewer slow passes.
         np.copyto(wide, z)
         z = wide
-    predicted = np.argmax(z, axis=1)
+    predicted = row_argmax(z)
     out.predicted[part] = predicted
     # The row maximum is the value at the argmax: one reduction instead of two.
     top = z[rows, predicted]
@@ -328,7 +328,7 @@ def _multiclass_probabilities_hard(
         rows = np.arange(q.shape[0])
         clipped[part] = lp.clipped
         entropy[part] = info.categorical_entropy(lp)
-        top = np.argmax(q, axis=1)
+        top = row_argmax(q)
         predicted[part] = top
         confidence[part] = q[rows, top]
         q_true[part] = q[rows, t]

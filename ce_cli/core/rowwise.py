@@ -1,11 +1,12 @@
-"""Row reductions of rows × classes matrices: ``Σ_j a_ij b_ij`` and ``Σ_j a_ij``, per row.
+"""Row reductions of rows × classes matrices: ``Σ_j a_ij b_ij``, ``Σ_j a_ij`` and the argmax.
 
 The kernel spends a good part of its time in these, and NumPy's fastest routine depends on the
 memory order: on C-ordered float64 rows ``vecdot`` (BLAS ``ddot`` per row, NumPy ≥ 2.0) is about
 a quarter faster than ``einsum``; on column-major matrices (Parquet columns stacked side by side)
 ``einsum`` walks down the columns, vectorised across rows, where ``vecdot`` would stride.
 Both sum each row in an order fixed by the row's length alone, so a row gives the same bits in
-whatever chunk it sits.
+whatever chunk it sits. ``argmax`` along the rows of a column-major matrix copies it to row-major
+first, and on narrow rows its per-row call dominates: a sweep over the columns is faster there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from numpy.typing import NDArray
 Float = NDArray[np.float64]
 
 _vecdot = getattr(np, "vecdot", None)
+# Column-major matrices up to this many columns find their argmax by sweeping the columns (on
+# 20 columns 2.5x faster than np.argmax; on 100, 2.3x slower).
+SWEEP_COLUMNS = 32
 
 
 def _rows_contiguous(*arrays: NDArray[np.floating]) -> bool:
@@ -40,3 +44,20 @@ def row_sum(a: NDArray[np.floating], out: Float | None = None) -> Float:
     [3.0, 7.5]
     """
     return np.asarray(np.einsum("ij->i", a, out=out), dtype=np.float64)
+
+
+def row_argmax(a: NDArray[np.floating]) -> NDArray[np.int64]:
+    """The first column holding each row's maximum, as ``np.argmax(a, axis=1)`` (no NaN).
+
+    >>> m = np.asfortranarray([[0.2, 0.5, 0.5], [0.9, 0.1, 0.0]])
+    >>> row_argmax(m).tolist()
+    [1, 0]
+    """
+    n, width = a.shape
+    if width > SWEEP_COLUMNS or a.flags.c_contiguous or not a.flags.f_contiguous:
+        return np.asarray(np.argmax(a, axis=1), dtype=np.int64)
+    top = a.max(axis=1)
+    index = np.zeros(n, dtype=np.int64)
+    for j in range(width - 1, 0, -1):  # from the last column, so the first maximum wins
+        np.putmask(index, a[:, j] == top, j)
+    return index
