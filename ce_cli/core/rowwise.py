@@ -58,6 +58,6 @@ def row_argmax(a: NDArray[np.floating]) -> NDArray[np.int64]:
         return np.asarray(np.argmax(a, axis=1), dtype=np.int64)
     top = a.max(axis=1)
     index = np.zeros(n, dtype=np.int64)
-    for j in range(width - 1, 0, -1):  # from the last column, so the first maximum wins
+    for j in range(width - 1, -1, -1):  # from the last column, so the first maximum wins
         np.putmask(index, a[:, j] == top, j)
     return index
