@@ -5,8 +5,9 @@
     .venv/bin/python benchmarks/bench.py --torch-python /path/to/python-with-torch
 
 It makes seeded inputs under ``benchmarks/data/`` and prints, for each comparison, the median wall
-time and peak resident memory of each side over ``--repeat`` runs (whole processes: start-up,
-reading and computing included) and the ratio ce-eval / other:
+time and peak resident memory of each side over ``--repeat`` runs taken in turn (whole processes:
+start-up, reading and computing included) and the ratio ce-eval / other, the median of the
+pair-by-pair ratios (robust to the machine's speed drifting during the run):
 
 * the whole report on a Parquet file of float32 probabilities, against (a) pandas +
   scikit-learn computing the same report and (c) the floor, pyarrow reading the file plus one
@@ -52,6 +53,24 @@ def measure(argv: list[str], repeat: int) -> tuple[float, float]:
     run_process(argv)
     runs = [run_process(argv) for _ in range(repeat)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def measure_paired(
+    ours: list[str], other: list[str], repeat: int
+) -> tuple[float, float, float, float, float]:
+    """Both commands in turn (ours, other, ours, other, ...) after a warm-up of each: the median
+    wall time and peak memory of each, and the median of the pair-by-pair wall ratios, which
+    holds when the machine's speed drifts during the run."""
+    run_process(ours)
+    run_process(other)
+    pairs = [(run_process(ours), run_process(other)) for _ in range(repeat)]
+    return (
+        statistics.median(a[0] for a, _ in pairs),
+        statistics.median(a[1] for a, _ in pairs),
+        statistics.median(b[0] for _, b in pairs),
+        statistics.median(b[1] for _, b in pairs),
+        statistics.median(a[0] / b[0] for a, b in pairs),
+    )
 
 
 def python_snippet(code: str) -> list[str]:
@@ -187,15 +206,26 @@ def in_process_seconds(argv: list[str]) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def row(name: str, ours: float, other: float, unit: str = "s") -> str:
-    return f"  {name:<46} {ours:>9.3f} {unit:<3} {other:>9.3f} {unit:<3} {ours / other:>7.2f}x"
+def in_process_paired(ours: list[str], other: list[str], repeat: int) -> tuple[float, float, float]:
+    """Medians of two in-process timings taken in turn, and the median pair-by-pair ratio."""
+    pairs = [(in_process_seconds(ours), in_process_seconds(other)) for _ in range(repeat)]
+    return (
+        statistics.median(a for a, _ in pairs),
+        statistics.median(b for _, b in pairs),
+        statistics.median(a / b for a, b in pairs),
+    )
+
+
+def row(name: str, ours: float, other: float, unit: str = "s", ratio: float | None = None) -> str:
+    ratio = ours / other if ratio is None else ratio
+    return f"  {name:<46} {ours:>9.3f} {unit:<3} {other:>9.3f} {unit:<3} {ratio:>7.2f}x"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--torch-python", help="a Python interpreter that has torch installed")
     parser.add_argument("--make-inputs-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,37 +250,56 @@ def main() -> None:
     size = paths["parquet"].stat().st_size / 1e6
     print(
         f"inputs: {args.rows:,} x {args.classes} float32 ({size:.0f} MB Parquet), "
-        f"{os.cpu_count()} cores, median of {args.repeat} runs after a warm-up\n"
+        f"{os.cpu_count()} cores; medians of {args.repeat} runs of each side, taken in turn "
+        "after a warm-up; ratios are the medians of the pair-by-pair ratios\n"
     )
     print(f"  {'comparison (ce-eval vs other)':<46} {'ce-eval':>13} {'other':>13} {'ratio':>8}")
 
     report = [CE_EVAL, str(paths["parquet"]), "--format", "json", "-q"]
-    ours_wall, ours_mem = measure(report, args.repeat)
-    sk_wall, sk_mem = measure([*python_snippet(SKLEARN_REPORT), str(paths["parquet"])], 1)
-    floor_wall, floor_mem = measure([*python_snippet(FLOOR), str(paths["parquet"])], args.repeat)
-    print(row("report vs pandas + scikit-learn (wall)", ours_wall, sk_wall))
+    sklearn = [*python_snippet(SKLEARN_REPORT), str(paths["parquet"])]
+    ours_wall, ours_mem, sk_wall, sk_mem, sk_ratio = measure_paired(report, sklearn, 1)
+    print(row("report vs pandas + scikit-learn (wall)", ours_wall, sk_wall, ratio=sk_ratio))
     print(row("report vs pandas + scikit-learn (peak RSS)", ours_mem, sk_mem, "MiB"))
-    print(row("report vs floor: pyarrow read + log pass (wall)", ours_wall, floor_wall))
+    floor = [*python_snippet(FLOOR), str(paths["parquet"])]
+    ours_wall, ours_mem, floor_wall, floor_mem, floor_ratio = measure_paired(
+        report, floor, args.repeat
+    )
+    print(
+        row(
+            "report vs floor: pyarrow read + log pass (wall)",
+            ours_wall,
+            floor_wall,
+            ratio=floor_ratio,
+        )
+    )
     print(row("report vs floor (peak RSS)", ours_mem, floor_mem, "MiB"))
 
     core_args = [str(paths["logits"]), str(paths["labels"])]
-    core = in_process_seconds(python_snippet(CORE_CE_EVAL) + core_args)
-    numpy_core = in_process_seconds(python_snippet(CORE_NUMPY) + core_args)
-    print(row("core on in-memory logits vs NumPy log-softmax", core, numpy_core))
+    core = python_snippet(CORE_CE_EVAL) + core_args
+    ours, other, ratio = in_process_paired(
+        core, python_snippet(CORE_NUMPY) + core_args, args.repeat
+    )
+    print(row("core on in-memory logits vs NumPy log-softmax", ours, other, ratio=ratio))
     if args.torch_python:
-        torch_core = in_process_seconds(
-            [args.torch_python, "-c", textwrap.dedent(CORE_TORCH), *core_args]
-        )
-        print(row("core on in-memory logits vs PyTorch cross_entropy", core, torch_core))
+        torch_core = [args.torch_python, "-c", textwrap.dedent(CORE_TORCH), *core_args]
+        ours, other, ratio = in_process_paired(core, torch_core, args.repeat)
+        print(row("core on in-memory logits vs PyTorch cross_entropy", ours, other, ratio=ratio))
     else:
         print("  (PyTorch: pass --torch-python PYTHON to compare against F.cross_entropy)")
 
     for key in ("csv", "csv_large"):
         csv = [CE_EVAL, str(paths[key]), "--format", "json", "-q"]
-        csv_wall, _ = measure(csv, args.repeat)
-        csv_floor, _ = measure([*python_snippet(CSV_FLOOR), str(paths[key])], args.repeat)
+        csv_floor = [*python_snippet(CSV_FLOOR), str(paths[key])]
+        csv_wall, _, floor_wall, _, ratio = measure_paired(csv, csv_floor, args.repeat)
         size = paths[key].stat().st_size / 1e6
-        print(row(f"CSV ({size:.0f} MB) report vs pyarrow.csv read alone", csv_wall, csv_floor))
+        print(
+            row(
+                f"CSV ({size:.0f} MB) report vs pyarrow.csv read alone",
+                csv_wall,
+                floor_wall,
+                ratio=ratio,
+            )
+        )
 
     help_wall, _ = measure([CE_EVAL, "--help"], 5)
     version_wall, _ = measure([CE_EVAL, "--version"], 5)

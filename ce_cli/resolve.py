@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -128,6 +128,15 @@ class Rows:
         return np.arange(self.first + self.offset + start, self.first + self.offset + stop)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One value of a :class:`NumberBlock`: 0-based row and column, and the value."""
+
+    row: int
+    col: int
+    value: float
+
+
 class NumberBlock:
     """Rows × columns of numbers held as the input's own column arrays (no copy yet).
 
@@ -147,6 +156,38 @@ class NumberBlock:
         else:
             assert self.columns
             self.n, self.width = int(self.columns[0].shape[0]), len(self.columns)
+
+    def first_where(self, outside: Callable[[NDArray[Any]], NDArray[np.bool_]]) -> Cell | None:
+        """The first cell (in row-major order) where ``outside`` holds, or ``None``.
+
+        Stacked columns are screened one column at a time, with no rows × columns copy: the
+        decision window reads a million values this way.
+        """
+        if self.matrix is not None:
+            mask = outside(self.matrix)
+            if not mask.any():
+                return None
+            row, col = np.argwhere(mask)[0]
+            return Cell(int(row), int(col), float(self.matrix[row, col]))
+        assert self.columns is not None
+        found: Cell | None = None
+        for col, values in enumerate(self.columns):
+            mask = outside(values[: found.row] if found is not None else values)
+            if mask.any():
+                row = int(np.argmax(mask))
+                found = Cell(row, col, float(values[row]))
+        return found
+
+    def row_sums(self) -> Float:
+        """``Σ_j x_ij`` per row, in float64 (column by column for stacked columns, in the same
+        order as a column-major stack's ``sum(axis=1)``)."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix.sum(axis=1, dtype=np.float64), dtype=np.float64)
+        assert self.columns is not None
+        total = np.array(self.columns[0], dtype=np.float64)
+        for values in self.columns[1:]:
+            total += values
+        return total
 
     def in_place(self, float32: bool = False) -> bool:
         """Whether :meth:`rows` hands over views of the input, copying nothing."""
@@ -487,14 +528,14 @@ class Converter:
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
-            if names and len(names) != predictions.shape[1]:
+            if names and len(names) != predictions.width:
                 raise UsageError(
                     f"--classes names {len(names)} classes but the list column holds "
-                    f"{predictions.shape[1]} values a row",
+                    f"{predictions.width} values a row",
                     file=self.file,
                 )
-            self.classes = tuple(names) if names else tuple(map(str, range(predictions.shape[1])))
-        n_columns = self.width = predictions.shape[1]
+            self.classes = tuple(names) if names else tuple(map(str, range(predictions.width)))
+        n_columns = self.width = predictions.width
         has_targets = bool(self.plan.targets or self.plan.target_list)
         targets = self._targets(batch, rows) if has_targets else None
         task = self._decide_task(n_columns, targets, batch)
@@ -595,19 +636,18 @@ class Converter:
             return Task.BINARY.value
         return Task.MULTICLASS.value
 
-    def _decide_logits(self, predictions: Float, task: str) -> tuple[bool, str]:
+    def _decide_logits(self, predictions: NumberBlock, task: str) -> tuple[bool, str]:
         if self.settings.logits is not None:
             kind = "--logits" if self.settings.logits else "--probs"
             return self.settings.logits, f"{kind} given"
         if self.plan.logits_by_name:
             return True, "columns are named logit*"
-        outside = (predictions < 0.0) | (predictions > 1.0)
-        if outside.any():
-            row, col = np.argwhere(outside)[0]
-            return True, f"values outside [0, 1] (row {row + 1}: {predictions[row, col]:g})"
+        outside = predictions.first_where(lambda x: (x < 0.0) | (x > 1.0))
+        if outside is not None:
+            return True, f"values outside [0, 1] (row {outside.row + 1}: {outside.value:g})"
         if task != Task.MULTICLASS.value:
             return False, "every value lies in [0, 1]"
-        sums = predictions.sum(axis=1)
+        sums = predictions.row_sums()
         bad = np.abs(sums - 1.0) > SUM_TOLERANCE
         if not bad.any():
             return False, "every value lies in [0, 1] and rows sum to 1"
@@ -838,13 +878,22 @@ class Converter:
                 hint="fill or drop the row",
             )
 
-    def _predictions(self, batch: pa.RecordBatch, first_row: Rows) -> Float:
-        """All predictions of a batch as a checked matrix (used for the decision window)."""
+    def _predictions(self, batch: pa.RecordBatch, first_row: Rows) -> NumberBlock:
+        """All predictions of a batch, checked finite (used for the decision window)."""
         plan = self.plan
         block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
-        matrix = block.rows()
-        self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
-        return matrix
+        bad = block.first_where(lambda x: ~np.isfinite(x))
+        if bad is not None:
+            names = self._prediction_names()
+            raise NonFiniteError(
+                "prediction is not finite",
+                file=self.file,
+                column=names[bad.col] if len(names) > bad.col else None,
+                row=first_row + bad.row,
+                value=bad.value,
+                hint="fill or drop the row",
+            )
+        return block
 
     def predictions(
         self, typed: TypedBatch, start: int, stop: int, workspace: Workspace | None = None
