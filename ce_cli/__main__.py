@@ -1,5 +1,5 @@
 """``python -m ce_cli``: the same as the ``ce-eval`` command."""
 
-from ce_cli.cli import entrypoint
+from ce_cli.launcher import main
 
-entrypoint()
+main()

@@ -719,6 +719,8 @@ def _run(args: list[str], debug: bool) -> int:
             defaults = _config_defaults(args, command)
         # Without standalone mode, click hands back an Exit's code instead of raising it.
         code = command.main(args=args, prog_name=name, standalone_mode=False, default_map=defaults)
+        if code == 130:  # typer turns Ctrl-C into a silent exit code 130; ce-eval has no other
+            return _fail("interrupted", 130)
         if isinstance(code, int):
             return code
     except CeEvalError as error:

@@ -306,3 +306,47 @@ def test_readme_examples_run(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
         args = shlex.split(line.split("#")[0])[1:]
         code, _, err = run([*args, "-q"], capsys)
         assert code == 0, (line, err)
+
+
+def test_ctrl_c_says_interrupted_in_one_line_and_leaves_no_file(tmp_path: Path) -> None:
+    """Standard input that never ends keeps the command reading; SIGINT then stops it."""
+    import signal
+    import time
+
+    report = tmp_path / "report.json"
+    env = {**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ce_cli", "-", "-o", str(report)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"label,p\n0,0.25\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not any(tmp_path.glob("ce-eval-stdin-*")):  # spooling: the command is running
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert out == b"" and err.decode() == "ce-eval: error: interrupted\n"
+    assert list(tmp_path.iterdir()) == []  # neither the spooled input nor a report
+
+
+def test_an_interrupt_while_the_command_loads_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import ce_cli.cli
+    from ce_cli import launcher
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ce_cli.cli, "entrypoint", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        launcher.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "ce-eval: error: interrupted\n"
