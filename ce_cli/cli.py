@@ -757,10 +757,21 @@ def _run(args: list[str], debug: bool) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled or timed out) unwinds like Ctrl-C, so temporary files go."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(_fail("terminated", 128 + signum))
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def entrypoint() -> None:
     """Console-script entry point."""
     if not any(a in ("-h", "--help", "--version") for a in sys.argv[1:]):
         from ce_cli.allocator import keep_freed_memory_for_reuse
 
         keep_freed_memory_for_reuse()
+        _stop_on_sigterm()
     sys.exit(main())

@@ -308,8 +308,14 @@ def test_readme_examples_run(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
         assert code == 0, (line, err)
 
 
-def test_ctrl_c_says_interrupted_in_one_line_and_leaves_no_file(tmp_path: Path) -> None:
-    """Standard input that never ends keeps the command reading; SIGINT then stops it."""
+@pytest.mark.parametrize(
+    ("signal_name", "code", "message"),
+    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")],
+)
+def test_a_signal_stops_the_command_in_one_line_and_leaves_no_file(
+    tmp_path: Path, signal_name: str, code: int, message: str
+) -> None:
+    """Standard input that never ends keeps the command reading; the signal then stops it."""
     import signal
     import time
 
@@ -329,10 +335,10 @@ def test_ctrl_c_says_interrupted_in_one_line_and_leaves_no_file(tmp_path: Path) 
     while not any(tmp_path.glob("ce-eval-stdin-*")):  # spooling: the command is running
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 130
-    assert out == b"" and err.decode() == "ce-eval: error: interrupted\n"
+    assert process.returncode == code
+    assert out == b"" and err.decode() == f"ce-eval: error: {message}\n"
     assert list(tmp_path.iterdir()) == []  # neither the spooled input nor a report
 
 
@@ -350,3 +356,42 @@ def test_an_interrupt_while_the_command_loads_is_one_line_too(
         launcher.main()
     assert stop.value.code == 130
     assert capsys.readouterr().err == "ce-eval: error: interrupted\n"
+
+
+def test_sigterm_mid_run_leaves_neither_output_nor_temporary_file(tmp_path: Path) -> None:
+    """The per-sample file is staged while the rows stream; SIGTERM removes what was staged."""
+    import signal
+    import time
+
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    n = 2_000_000
+    table = pa.table(
+        {"label": rng.integers(0, 4, n), **{f"logit_{j}": rng.standard_normal(n) for j in range(4)}}
+    )
+    source = tmp_path / "in" / "big.parquet"
+    source.parent.mkdir()
+    pq.write_table(table, source, row_group_size=50_000)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ce_cli", str(source), "-q", "-o", str(out / "report.json"),
+         "--per-sample", str(out / "rows.csv")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(out.iterdir()):  # the staged per-sample file appears once rows flow
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.skip("the run ended before it could be interrupted")
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run ended before the signal arrived")
+    assert process.returncode == 143
+    assert err.decode() == "ce-eval: error: terminated\n"
+    assert list(out.iterdir()) == []
