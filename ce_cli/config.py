@@ -15,7 +15,6 @@ Keys are option names (``label-col`` or ``label_col``); gates may be tables
 from __future__ import annotations
 
 import os
-import tomllib
 from typing import Any
 
 from ce_cli.errors import UsageError
@@ -36,12 +35,18 @@ def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, An
             if explicit is not None:
                 raise UsageError("--config names a file that does not exist", file=path)
             continue
+        with open(path, "rb") as f:
+            text = f.read()
+        implicit_pyproject = path.endswith("pyproject.toml") and explicit is None
+        if implicit_pyproject and b"ce-eval" not in text:
+            continue  # another project's file: no need to parse it (or import tomllib)
+        import tomllib
+
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
+            data = tomllib.loads(text.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"the config file is not valid TOML ({exc})", file=path) from None
-        if path.endswith("pyproject.toml") and explicit is None:
+        if implicit_pyproject:
             table = data.get("tool", {}).get("ce-eval")
             if table is None:
                 continue

@@ -395,3 +395,20 @@ def test_sigterm_mid_run_leaves_neither_output_nor_temporary_file(tmp_path: Path
     assert process.returncode == 143
     assert err.decode() == "ce-eval: error: terminated\n"
     assert list(out.iterdir()) == []
+
+
+def test_config_files_found_read_or_passed_over(tmp_path: Path) -> None:
+    from ce_cli.config import find_config
+    from ce_cli.errors import UsageError
+
+    assert find_config(None, str(tmp_path)) is None
+    # Another project's pyproject.toml, even a broken one, is passed over unparsed.
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'other'\n")
+    assert find_config(None, str(tmp_path)) is None
+    (tmp_path / "pyproject.toml").write_text('[tool."ce-eval"]\nloss = "focal"\n')
+    assert find_config(None, str(tmp_path)) == (str(tmp_path / "pyproject.toml"), {"loss": "focal"})
+    # ce-eval.toml comes first, and a broken one is an error naming the file.
+    (tmp_path / "ce-eval.toml").write_text("loss = \n")
+    with pytest.raises(UsageError, match="not valid TOML") as error:
+        find_config(None, str(tmp_path))
+    assert error.value.file == str(tmp_path / "ce-eval.toml")
