@@ -35,6 +35,9 @@ from ce_cli.locate import TextCheck, first_ragged_csv_row, locate_json_error
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
+# A file read whole is parsed in pyarrow's default 1 MiB blocks: more blocks to share among the
+# cores, each in cache (an 84 MB file: 94 ms against 135 ms in 8 MiB blocks).
+CSV_WHOLE_FILE_BLOCK_BYTES = 1 << 20
 # Text files up to this size are parsed whole on all cores (fastest); larger ones in
 # newline-aligned blocks on all cores, so memory stays bounded at any size.
 CSV_WHOLE_FILE_BYTES = 256 << 20
@@ -322,10 +325,11 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
             )
             try:
                 if os.path.getsize(path) <= CSV_WHOLE_FILE_BYTES:
+                    whole = pcsv.ReadOptions(block_size=CSV_WHOLE_FILE_BLOCK_BYTES)
                     table = pcsv.read_csv(
-                        path, read_options=read, parse_options=parse, convert_options=convert
+                        path, read_options=whole, parse_options=parse, convert_options=convert
                     )
-                    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+                    yield from _batches_of(table, BATCH_ROWS)
                 elif path.endswith(".gz") or not _plain_lines(path):
                     yield from pcsv.open_csv(
                         path, read_options=read, parse_options=parse, convert_options=convert
@@ -439,6 +443,14 @@ def _finish(lines_before: int, future: Any) -> Iterator[pa.RecordBatch]:
         text = re.sub(r"Row #(\d+)", lambda m: f"Row #{int(m[1]) + lines_before}", str(exc))
         raise pa.ArrowInvalid(text) from None
     yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _batches_of(table: pa.Table, rows: int) -> Iterator[pa.RecordBatch]:
+    """The table in record batches of ``rows`` rows (the last one shorter), whatever its chunks:
+    small parse blocks would otherwise make as many small batches."""
+    for start in range(0, table.num_rows, rows):
+        # Joining copies only where the slice spans several chunks.
+        yield from table.slice(start, rows).combine_chunks().to_batches()
 
 
 def _check_header(schema: pa.Schema, name: str) -> None:
