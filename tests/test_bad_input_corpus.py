@@ -273,6 +273,13 @@ CASES: list[Case] = [
         ["text.parquet", "parquet"],
     ),
     Case("binary garbage .csv", random_bytes("garbage.csv"), [], ["garbage.csv"]),
+    Case(
+        "truncated gzip csv",
+        text_file("cut.csv.gz", gzip.compress(GOOD_BINARY.encode() * 20, mtime=0)[:40]),
+        [],
+        ["cut.csv.gz"],
+    ),
+    Case("plain text named .csv.gz", text_file("plain.csv.gz", GOOD_BINARY), [], ["plain.csv.gz"]),
     Case("binary garbage .parquet", random_bytes("garbage.parquet"), [], ["garbage.parquet"]),
     Case(
         "garbage with parquet magic",

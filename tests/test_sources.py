@@ -190,11 +190,12 @@ def test_per_sample_rows_keep_input_numbering_after_ignored_rows(
 def test_large_file_readers_match_the_whole_file_read(
     data: dict[str, Path], layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past CSV_WHOLE_FILE_BYTES a CSV is parsed in newline-aligned blocks on all cores (a
-    gzip file streamed); small blocks here make a 900-row file take those paths."""
+    """Past CSV_WHOLE_FILE_BYTES (and gzip'd at any size) a CSV is streamed block by block;
+    small blocks here make a 900-row file take that path, in many batches joined again."""
     whole = metrics(data[layout])
     monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
     monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(ce_cli.readers, "BATCH_ROWS", 100)
     assert_same(whole, metrics(data[layout]))
 
 
@@ -286,3 +287,43 @@ def test_a_list_column_is_decided_on_the_rows_its_columns_would_be(
     for table in (columns, as_list):
         with pytest.raises(ce_cli.errors.CeEvalError, match="row 31"):
             ce_cli.evaluate(table)
+
+
+def test_a_line_longer_than_a_block_is_parsed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row longer than a parse block is read whole."""
+    width = 400  # a line of about 4 KB, with blocks of 1 KB
+    rng = np.random.default_rng(2)
+    q = rng.dirichlet(np.ones(width), 30)
+    header = "label," + ",".join(f"p_{j}" for j in range(width))
+    lines = [f"{i % width}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(q)]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    whole = metrics(path)
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 1024)
+    assert_same(whole, metrics(path))
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_quoted_line_breaks_survive_small_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """Ids with a quoted line break in every third row: wherever a parse block ends, the rows
+    stay whole, read whole (parsed again with the quote-aware chunker) or streamed."""
+    rng = np.random.default_rng(4)
+    lines = ["id,label,p_a,p_b"]
+    for i in range(3000):
+        q = float(rng.random())
+        ident = f'"row {i}\nsecond line"' if i % 3 == 0 else f"r{i}"
+        lines.append(f"{ident},{i % 2},{1 - q!r},{q!r}")
+    path = tmp_path / "quoted.csv"
+    path.write_text("\n".join(lines) + "\n")
+    expected = metrics(path, id_col="id")
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 2048)
+    if streamed:
+        monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    report = ce_cli.evaluate(str(path), id_col="id")
+    assert report.n_samples == 3000
+    assert_same(expected, metrics(path, id_col="id"))
