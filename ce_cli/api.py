@@ -98,7 +98,7 @@ def _evaluate_batch(
     # so that the cores share a small batch too. The split depends on the data alone, never on
     # the thread count, so neither do the sums.
     n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
-    task_rows = -(-n // n_tasks)
+    task_rows = max(1, -(-n // n_tasks))
     if converter.rows_in_place(typed):
         step = task_rows
     else:  # whole chunks, the last one of the batch excepted
