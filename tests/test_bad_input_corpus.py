@@ -229,6 +229,14 @@ def no_argument(root: Path) -> None:
     return None
 
 
+def damaged_gzip(root: Path) -> str:
+    data = bytearray(gzip.compress((GOOD_BINARY * 50).encode(), mtime=0))
+    for i in range(20, 60):
+        data[i] ^= 0xFF  # the deflate stream itself, past the header
+    (root / "damaged.csv.gz").write_bytes(bytes(data))
+    return "damaged.csv.gz"
+
+
 def gz_csv(content: str) -> Maker:
     return text_file("bad.csv.gz", gzip.compress(content.encode(), mtime=0))
 
@@ -280,6 +288,7 @@ CASES: list[Case] = [
         ["cut.csv.gz"],
     ),
     Case("plain text named .csv.gz", text_file("plain.csv.gz", GOOD_BINARY), [], ["plain.csv.gz"]),
+    Case("damaged gzip csv", damaged_gzip, [], ["damaged.csv.gz"]),
     Case("binary garbage .parquet", random_bytes("garbage.parquet"), [], ["garbage.parquet"]),
     Case(
         "garbage with parquet magic",

@@ -327,3 +327,52 @@ def test_quoted_line_breaks_survive_small_blocks(
     report = ce_cli.evaluate(str(path), id_col="id")
     assert report.n_samples == 3000
     assert_same(expected, metrics(path, id_col="id"))
+
+
+def test_a_block_cut_right_after_a_quoted_line_break_is_no_extra_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text after a quoted line break here reads like a row of its own: a fast chunker
+    cutting a block there would count it silently. Every offset of the cut comes up."""
+    rng = np.random.default_rng(6)
+    lines = ["id,label,p_a,p_b"]
+    for i in range(1500):
+        q = float(rng.random())
+        ident = f'"note {i}\n1,0.5,0.5,x"' if i % 7 == 3 else f"r{i}"
+        lines.append(f"{ident},{i % 2},{1 - q!r},{q!r}")
+    path = tmp_path / "tricky.csv"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 997)  # cuts fall everywhere
+    whole = ce_cli.evaluate(str(path), id_col="id")
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    streamed = ce_cli.evaluate(str(path), id_col="id")
+    assert whole.n_samples == streamed.n_samples == 1500
+    assert whole.to_dict()["metrics"] == streamed.to_dict()["metrics"]
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+def test_carriage_return_line_ends_read_as_newlines(tmp_path: Path, newline: str) -> None:
+    rng = np.random.default_rng(8)
+    q = rng.dirichlet(np.ones(3), 400)
+    lines = ["label,p_a,p_b,p_c"] + [
+        f"{i % 3}," + ",".join(map(repr, r)) for i, r in enumerate(q.tolist())
+    ]
+    plain, other = tmp_path / "lf.csv", tmp_path / "other.csv"
+    plain.write_text("\n".join(lines) + "\n")
+    other.write_bytes((newline.join(lines) + newline).encode())
+    assert ce_cli.readers._longest_first_line(str(other)) < 100  # lines, not the whole file
+    assert metrics(other) == metrics(plain)
+
+
+def test_whole_and_streamed_reads_give_the_same_report_to_the_last_digit(
+    data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both cut the rows into batches of exactly BATCH_ROWS, and every row's numbers depend on
+    its own values only."""
+    monkeypatch.setattr(ce_cli.readers, "BATCH_ROWS", 128)
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 3000)
+    whole = ce_cli.evaluate(str(data["csv"])).to_dict()
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    streamed = ce_cli.evaluate(str(data["csv"])).to_dict()
+    assert whole["metrics"] == streamed["metrics"]
+    assert whole["calibration"] == streamed["calibration"]
