@@ -140,8 +140,12 @@ class PerSampleWriter:
             self._file = None
 
     def commit(self) -> None:
-        self._close()
-        self._out.commit()
+        try:
+            self._close()
+            self._out.commit()
+        except BaseException:  # a signal as the file is finished: remove what was staged
+            self._out.abort()
+            raise
 
     def abort(self) -> None:
         try:

@@ -412,3 +412,21 @@ def test_config_files_found_read_or_passed_over(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not valid TOML") as error:
         find_config(None, str(tmp_path))
     assert error.value.file == str(tmp_path / "ce-eval.toml")
+
+
+def test_an_interrupt_while_the_per_sample_file_is_finished_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ce_cli
+    from ce_cli.samples_out import PerSampleWriter
+
+    close = PerSampleWriter._close
+
+    def close_then_interrupt(self: PerSampleWriter) -> None:
+        close(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PerSampleWriter, "_close", close_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ce_cli.evaluate(str(SAMPLES / "binary.csv"), per_sample=str(tmp_path / "rows.csv"))
+    assert list(tmp_path.iterdir()) == []

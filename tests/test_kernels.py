@@ -218,3 +218,20 @@ def test_a_confident_row_keeps_the_digits_of_its_entropy() -> None:
         want = _logit_definition(z, np.array([0]))
         for name in ("entropy", "cross_entropy", "brier"):
             np.testing.assert_allclose(getattr(got, name), want[name], rtol=1e-13)
+
+
+def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it() -> None:
+    """Rows past ±300 are shifted by their maximum, the others not, each on its own values: a
+    row gives the same bits alone and beside such a row."""
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((50, 8)) * 5 + 250
+    z[7] += 100  # past EXP_SAFE: shifted
+    t = rng.integers(0, 8, 50)
+    spec = LossSpec("multiclass", logits=True)
+    together = evaluate_rows(z, spec, labels=t, workspace=Workspace())
+    for i in (0, 6, 7, 8, 49):
+        alone = evaluate_rows(z[i : i + 1], spec, labels=t[i : i + 1], workspace=Workspace())
+        for f in fields(SampleValues):
+            a, b = getattr(alone, f.name), getattr(together, f.name)
+            if a is not None:
+                np.testing.assert_array_equal(a, b[i : i + 1], err_msg=f"{f.name}, row {i}")

@@ -28,7 +28,7 @@ Float = NDArray[np.float64]
 Int = NDArray[np.int64]
 
 BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"
-# A block whose logits all lie within ±EXP_SAFE is exponentiated as it is: exp(z) and its square
+# A row whose logits all lie within ±EXP_SAFE is exponentiated as it is: exp(z) and its square
 # are then normal doubles (none overflows, none loses digits to underflow), and a row sum of them
 # overflows only past e^100 classes.
 EXP_SAFE = 300.0
@@ -197,8 +197,8 @@ def _multiclass_logits_hard(
     """Plain cross-entropy from logits with hard labels, in as few passes as possible.
 
     The same numbers as the general path, from ``e_j = exp(z_j - c)`` alone, where the shift
-    ``c`` is 0 when every logit of the block lies within ±:data:`EXP_SAFE` (a pass saved) and
-    the row's maximum ``m`` otherwise: every number below is a ratio of sums of ``e``, so ``c``
+    ``c`` is 0 for a row whose logits all lie within ±:data:`EXP_SAFE` (a pass saved) and the
+    row's maximum ``m`` otherwise: every number below is a ratio of sums of ``e``, so ``c``
     cancels. With ``p`` the argmax, ``t`` the true class, ``r_t`` (``r_p``) the sum of ``e``
     over the classes other than ``t`` (``p``) and ``s`` the sum over all:
 
@@ -252,7 +252,7 @@ def _multiclass_logits_hard(
 
 @dataclass(frozen=True)
 class _LogitSums:
-    """Per-row sums of logits, each row's in its block's shift (0, or the row's maximum)."""
+    """Per-row sums of logits, each row's in its own shift (0, or the row's maximum)."""
 
     predicted: Int
     top: Float
@@ -283,12 +283,16 @@ def _logit_block_sums(
     out.predicted[part] = predicted
     # The row maximum is the value at the argmax: one reduction instead of two.
     top = z[rows, predicted]
-    if top.max() <= EXP_SAFE and z.min() >= -EXP_SAFE:
-        out.top[part] = top
-    else:
-        np.subtract(z, top[:, None], out=wide)
-        z = wide
-        out.top[part] = 0.0
+    if not (top.max() <= EXP_SAFE and z.min() >= -EXP_SAFE):
+        # Rows reaching past ±EXP_SAFE are shifted by their maximum, each decided on its own
+        # values, so a row's numbers never depend on the rows beside it.
+        far = (top > EXP_SAFE) | (z.min(axis=1) < -EXP_SAFE)
+        if z is not wide:
+            np.copyto(wide, z)
+            z = wide
+        z[far] -= top[far, None]
+        top = np.where(far, 0.0, top)
+    out.top[part] = top
     out.z_true[part] = z[rows, t]
     e = scratch(workspace, "exp", z)
     np.exp(z, out=e)

@@ -1,12 +1,13 @@
 """Row reductions of rows × classes matrices: ``Σ_j a_ij b_ij``, ``Σ_j a_ij`` and the argmax.
 
 The kernel spends a good part of its time in these, and NumPy's fastest routine depends on the
-memory order: on C-ordered float64 rows ``vecdot`` (BLAS ``ddot`` per row, NumPy ≥ 2.0) is about
-a quarter faster than ``einsum``; on column-major matrices (Parquet columns stacked side by side)
-``einsum`` walks down the columns, vectorised across rows, where ``vecdot`` would stride.
-Both sum each row in an order fixed by the row's length alone, so a row gives the same bits in
-whatever chunk it sits. ``argmax`` along the rows of a column-major matrix copies it to row-major
-first, and on narrow rows its per-row call dominates: a sweep over the columns is faster there.
+memory order: on C-ordered float64 rows of up to :data:`VECDOT_MAX_WIDTH` columns ``vecdot``
+(BLAS ``ddot`` per row, NumPy ≥ 2.0) is about a quarter faster than ``einsum``; on column-major
+matrices (Parquet columns stacked side by side) ``einsum`` walks down the columns, vectorised
+across rows, where ``vecdot`` would stride. Both sum each row in an order fixed by the row's
+length alone, so a row gives the same bits in whatever chunk it sits. ``argmax`` along the rows
+of a column-major matrix copies it to row-major first, and on narrow rows its per-row call
+dominates: a sweep over the columns is faster there.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ _vecdot = getattr(np, "vecdot", None)
 SWEEP_COLUMNS = 32
 
 
+# OpenBLAS splits a ddot longer than 10,000 over its own threads, which would make a row's bits
+# depend on OPENBLAS_NUM_THREADS (and oversubscribe the cores ce-eval already uses).
+VECDOT_MAX_WIDTH = 8192
+
+
 def _rows_contiguous(*arrays: NDArray[np.floating]) -> bool:
-    return all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays)
+    return all(
+        a.flags.c_contiguous and a.dtype == np.float64 and a.shape[-1] <= VECDOT_MAX_WIDTH
+        for a in arrays
+    )
 
 
 def row_dot(a: NDArray[np.floating], b: NDArray[np.floating], out: Float | None = None) -> Float:
