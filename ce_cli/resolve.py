@@ -913,15 +913,22 @@ class Converter:
         first_row = typed.rows.slice(start)
         renormalized = 0
         # The common case costs one or two reductions over the chunk: a NaN or ±inf makes the
-        # sum (logits) or the min and max (probabilities) NaN or infinite. Only a chunk that
-        # fails the screen pays for the elementwise checks that find the row.
+        # sum (binary and multi-label logits) or the min and max (the rest) NaN or infinite.
+        # Only a chunk that fails the screen pays for the elementwise checks that find the row.
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is a false alarm
-            if self.decision.logits:
+            if self.decision.logits and not multiclass:
                 fine = bool(np.isfinite(matrix.sum()))
+            elif matrix.size == 0:
+                fine = True
+            elif self.decision.logits:
+                # Softmax subtracts the row maximum: the spread must fit a float64 too.
+                fine = bool(np.isfinite(float(matrix.max()) - float(matrix.min())))
             else:
-                fine = bool(matrix.size == 0 or 0.0 <= matrix.min() <= matrix.max() <= 1.0)
+                fine = bool(0.0 <= matrix.min() <= matrix.max() <= 1.0)
         if not fine:
             self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
+            if self.decision.logits and multiclass:
+                self._check_spread(matrix, first_row)
         if not self.decision.logits:
             matrix, renormalized = self._check_probabilities(matrix, first_row, in_range=fine)
         if self.decision.task == Task.BINARY.value:
@@ -937,6 +944,25 @@ class Converter:
     def rows_in_place(self, typed: TypedBatch) -> bool:
         """Whether :meth:`predictions` hands over views of the batch, copying nothing."""
         return typed.predictions.in_place(float32=self._kernel_widens)
+
+    def _check_spread(self, matrix: NDArray[np.floating], first_row: Rows) -> None:
+        """Finite logits whose row spans more than a float64 holds (1e308 and -1e308): the
+        shifted logits, and the loss, would overflow."""
+        with np.errstate(over="ignore"):
+            spread = matrix.max(axis=1).astype(np.float64) - matrix.min(axis=1)
+        bad = ~np.isfinite(spread)
+        if bad.any():
+            row = int(np.argmax(bad))
+            col = int(np.argmax(matrix[row]))
+            names = self._prediction_names()
+            raise NonFiniteError(
+                "logits of one row span more than a float64 holds, so softmax overflows",
+                file=self.file,
+                column=names[col] if len(names) > col else None,
+                row=first_row + row,
+                value=float(matrix[row, col]),
+                hint="clip or rescale the logits",
+            )
 
     def _prediction_names(self) -> Sequence[str]:
         if self.plan.prediction_list is not None:
@@ -1116,18 +1142,40 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
     if pa.types.is_dictionary(t):
         array = array.cast(t.value_type)
         t = array.type
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
+    nothing = np.zeros(len(array), dtype=bool)
+    if pa.types.is_integer(t):
+        # Compared as integers: past 2^53 a float64 cast is refused, or would round.
+        number = _integer(text)
+        if number is None:
+            return nothing
         try:
-            value: object = float(text)
+            scalar = pa.scalar(number, type=t)
+        except (pa.ArrowInvalid, OverflowError):  # outside the column's type: no row equals
+            return nothing
+    elif pa.types.is_floating(t):
+        try:
+            scalar = pa.scalar(float(text), type=pa.float64())
         except ValueError:
-            return np.zeros(len(array), dtype=bool)
-        array = array.cast(pa.float64())
+            return nothing
     else:
-        value = text
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             array = array.cast(pa.string())
-    equal = pc.fill_null(pc.equal(array, pa.scalar(value, type=array.type)), False)
+        scalar = pa.scalar(text, type=array.type)
+    equal = pc.fill_null(pc.equal(array, scalar), False)
     return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _integer(text: str) -> int | None:
+    """``text`` as an integer (``-100``, ``1e2``), or ``None`` when it names no integer."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def _missing_rows(array: pa.Array) -> NDArray[np.bool_]:

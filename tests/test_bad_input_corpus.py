@@ -378,6 +378,15 @@ CASES: list[Case] = [
         ["logits.csv", "row 5", "logit_2", ("inf", "not finite")],
     ),
     Case(
+        "logits of one row spanning more than a float64",
+        text_file(
+            "spread.csv",
+            "label,logit_a,logit_b\n0,0.5,0.25\n1,1e308,-1e308\n0,0.1,0.2\n",
+        ),
+        [],
+        ["spread.csv", "row 2", "logit_a", "1e+308", "float64"],
+    ),
+    Case(
         "empty cell in a probability column",
         csv3({(6, "p_c"): ""}),
         [],

@@ -376,3 +376,18 @@ def test_whole_and_streamed_reads_give_the_same_report_to_the_last_digit(
     streamed = ce_cli.evaluate(str(data["csv"])).to_dict()
     assert whole["metrics"] == streamed["metrics"]
     assert whole["calibration"] == streamed["calibration"]
+
+
+def test_ignore_label_compares_integers_exactly_past_2_to_the_53(tmp_path: Path) -> None:
+    """A float64 cast of such labels was refused (exit 3), and would have rounded them."""
+    big = 2**53 + 1
+    path = tmp_path / "big_labels.csv"
+    path.write_text(f"label,p_a,p_b\n0,0.2,0.8\n{big},0.5,0.5\n1,0.3,0.7\n{big - 1},0.4,0.6\n")
+    with pytest.raises(ce_cli.errors.LabelError, match="row 4"):  # 2^53 is not ignored
+        ce_cli.evaluate(str(path), ignore_label=str(big))
+    path.write_text(f"label,p_a,p_b\n0,0.2,0.8\n{big},0.5,0.5\n1,0.3,0.7\n")
+    report = ce_cli.evaluate(str(path), ignore_label=str(big))
+    assert report.n_samples == 2 and report.counts["ignored_rows"] == 1
+    # A float spelling of an integer label matches it too.
+    path.write_text("label,p_a,p_b\n0,0.2,0.8\n1,0.5,0.5\n1,0.3,0.7\n")
+    assert ce_cli.evaluate(str(path), ignore_label="1e0").n_samples == 1
