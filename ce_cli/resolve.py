@@ -884,7 +884,7 @@ class Converter:
         block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
         bad = block.first_where(lambda x: ~np.isfinite(x))
         if bad is not None:
-            names = self._prediction_names()
+            names = self._prediction_names(block.width)
             raise NonFiniteError(
                 "prediction is not finite",
                 file=self.file,
@@ -964,9 +964,11 @@ class Converter:
                 hint="clip or rescale the logits",
             )
 
-    def _prediction_names(self) -> Sequence[str]:
+    def _prediction_names(self, width: int | None = None) -> Sequence[str]:
+        """The column that holds each prediction value (a list column's name for all of its
+        ``width`` values; the width is known from the converter once decided)."""
         if self.plan.prediction_list is not None:
-            return [self.plan.prediction_list] * max(self.width, 1)
+            return [self.plan.prediction_list] * max(self.width if width is None else width, 1)
         return self.plan.predictions
 
     def _targets(self, batch: pa.RecordBatch, first_row: Rows) -> Float:

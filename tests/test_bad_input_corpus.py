@@ -347,6 +347,15 @@ CASES: list[Case] = [
     ),
     Case("ragged list column", ragged_list, [], ["probs", "row 4"]),
     Case(
+        "inf in a list column's third value",
+        parquet_file(
+            {"label": [0, 1, 2], "logits": [[0.5, 1.0, 2.0], [1.0, 2.0, float("inf")], [0.0] * 3]},
+            "lists_inf.parquet",
+        ),
+        [],
+        ["lists_inf.parquet", "logits", "row 2", ("inf", "not finite")],
+    ),
+    Case(
         "duplicate header names",
         text_file("dup.csv", "label,p_a,p_a\n0,0.5,0.5\n"),
         [],
