@@ -129,7 +129,7 @@ class Accumulator:
             column = getattr(values, name)
             if column is not None:
                 if id(column) not in summed:
-                    summed[id(column)] = float(column.sum() if s is None else np.dot(s, column))
+                    summed[id(column)] = float(column.sum() if s is None else _dot(s, column))
                 self.sums[k] += summed[id(column)]
         if self.task == MULTILABEL:
             self._update_labels(values, s)
@@ -172,14 +172,14 @@ class Accumulator:
         if s is None:
             s = np.ones(values.loss.shape[0])
         self.class_rows += (y >= 0.5).sum(axis=0)
-        self.class_weight += s @ y
-        self.class_loss += s @ values.label_loss
+        self.class_weight += _dot(s, y)
+        self.class_loss += _dot(s, values.label_loss)
         self.class_loss_denominator += float(s.sum())
-        self.class_cross_entropy += s @ values.label_ce
-        self.class_correct += s @ values.label_correct
-        self.class_confidence += s @ values.label_q
-        self.class_true_prob += s @ (y * values.label_q + (1.0 - y) * (1.0 - values.label_q))
-        self.class_predicted += s @ (values.label_q >= 0.5)
+        self.class_cross_entropy += _dot(s, values.label_ce)
+        self.class_correct += _dot(s, values.label_correct)
+        self.class_confidence += _dot(s, values.label_q)
+        self.class_true_prob += _dot(s, (y * values.label_q + (1.0 - y) * (1.0 - values.label_q)))
+        self.class_predicted += _dot(s, (values.label_q >= 0.5))
 
     def _update_calibration(self, values: SampleValues, s: Float | None) -> None:
         conf, hit = values.calib_conf, values.calib_hit
@@ -235,6 +235,13 @@ class Accumulator:
         lower, upper = max(lower, self.loss_min), min(upper, self.loss_max)
         estimate = float(np.sqrt(lower * upper)) if lower > 0 else upper
         return min(max(estimate, self.loss_min), self.loss_max)
+
+
+def _dot(s: Float, values: NDArray[np.generic]) -> Float:
+    """``Σ_i s_i values_i`` (per column for a matrix) without BLAS, which splits long dots over
+    its own threads and would make the sums' last bits depend on OPENBLAS_NUM_THREADS."""
+    spec = "i,i->" if values.ndim == 1 else "i,ij->j"
+    return np.asarray(np.einsum(spec, s, values.astype(np.float64, copy=False)), dtype=np.float64)
 
 
 def _weighted(s: Float | None, per_row: Float | None) -> Float | None:

@@ -324,14 +324,19 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
         def stream(
             columns: Sequence[str] | None, float_columns: Sequence[str]
         ) -> Iterator[pa.RecordBatch]:
+            streamed = path.endswith(".gz") or os.path.getsize(path) > CSV_WHOLE_FILE_BYTES
             types = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
+            if streamed:
+                # The streaming reader keeps the first block's types: a column empty there
+                # (ids filled in later, say) would refuse its first value. Read it as text.
+                types.update({f.name: pa.string() for f in schema if pa.types.is_null(f.type)})
             types.update({c: pa.float64() for c in float_columns})
             convert = pcsv.ConvertOptions(
                 include_columns=list(columns) if columns is not None else None,
                 column_types={c: types[c] for c in (columns or schema.names) if c in types},
             )
             try:
-                if path.endswith(".gz") or os.path.getsize(path) > CSV_WHOLE_FILE_BYTES:
+                if streamed:
                     reader = pcsv.open_csv(
                         path,
                         read_options=read,
@@ -385,29 +390,40 @@ def _longest_first_line(path: str, lines: int = 64, limit: int = 64 << 20) -> in
     import gzip
     import zlib
 
-    head = b""
+    chunks: list[bytes] = []
+    size = breaks = 0
     try:
         with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-            while len(head) < limit:
+            while size < limit and breaks <= 2 * lines:
                 chunk = f.read(1 << 20)
-                head += chunk
-                if not chunk or head.count(b"\n") + head.count(b"\r") > 2 * lines:
+                if not chunk:
                     break
+                chunks.append(chunk)
+                size += len(chunk)
+                breaks += chunk.count(b"\n") + chunk.count(b"\r")
     except (OSError, EOFError, zlib.error):  # a damaged or truncated gzip stream
         return 0
+    head = b"".join(chunks)
     return max((len(line) + 1 for line in re.split(rb"\r\n|\r|\n", head)[:lines]), default=0)
 
 
 def _quotes_after_header(path: str) -> bool:
     """Whether a quote character appears past the header line: only then can a value hold a
     line break (pyarrow's fast chunker cuts blocks at any line break, and a cut inside quotes
-    can even go unnoticed). A memchr scan: about 7 ms for 84 MB."""
+    can even go unnoticed). A memchr scan: about 7 ms for 84 MB. A header that does not end
+    within its first MiB counts as quoted."""
     buffer = bytearray(1 << 20)
     with open(path, "rb") as f:
-        f.readline()
-        while n := f.readinto(buffer):
-            if buffer.find(b'"', 0, n) != -1:
+        n = f.readinto(buffer)
+        ends = [i for i in (buffer.find(b"\n", 0, n), buffer.find(b"\r", 0, n)) if i != -1]
+        if not ends:
+            return n > 0
+        start = min(ends) + 1
+        while n:
+            if buffer.find(b'"', start, n) != -1:
                 return True
+            start = 0
+            n = f.readinto(buffer)
     return False
 
 

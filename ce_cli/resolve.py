@@ -1159,6 +1159,7 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
             scalar = pa.scalar(float(text), type=pa.float64())
         except ValueError:
             return nothing
+        array = array.cast(pa.float64())  # exact; and pyarrow compares no float16 to float64
     else:
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             array = array.cast(pa.string())

@@ -391,3 +391,40 @@ def test_ignore_label_compares_integers_exactly_past_2_to_the_53(tmp_path: Path)
     # A float spelling of an integer label matches it too.
     path.write_text("label,p_a,p_b\n0,0.2,0.8\n1,0.5,0.5\n1,0.3,0.7\n")
     assert ce_cli.evaluate(str(path), ignore_label="1e0").n_samples == 1
+
+
+def test_a_carriage_return_only_file_with_quoted_line_breaks_reads_whole(tmp_path: Path) -> None:
+    """The header ends at its \\r: the quotes after it choose pyarrow's quote-aware chunker."""
+    rows = [f'{i % 2},0.25,0.75,"note {i}\rsecond line"' for i in range(40_000)]
+    path = tmp_path / "cr_quoted.csv"
+    path.write_bytes(("\r".join(["label,p_0,p_1,note", *rows]) + "\r").encode())
+    assert ce_cli.evaluate(str(path)).n_samples == 40_000
+
+
+def test_a_float16_label_column_takes_ignore_label(tmp_path: Path) -> None:
+    import pyarrow.feather as feather
+
+    table = pa.table(
+        {
+            "label": pa.array(np.array([0, 1, -100, 1], dtype=np.float16)),
+            "p_0": [0.2] * 4,
+            "p_1": [0.8] * 4,
+        }
+    )
+    feather.write_feather(table, tmp_path / "half.arrow")
+    assert ce_cli.evaluate(str(tmp_path / "half.arrow"), ignore_label="-100").n_samples == 3
+
+
+def test_a_streamed_column_empty_in_its_first_block_is_read_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids filled in only after the first block: the streaming reader kept the first block's
+    (null) type and refused them."""
+    lines = ["id,label,p_a,p_b"]
+    lines += [f"{'' if i < 6000 else f'r{i}'},{i % 2},0.25,0.75" for i in range(7000)]
+    path = tmp_path / "late_ids.csv"
+    path.write_text("\n".join(lines) + "\n")
+    whole = metrics(path, id_col="id")
+    monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 4096)
+    assert metrics(path, id_col="id") == whole
