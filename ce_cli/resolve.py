@@ -749,7 +749,7 @@ class Converter:
                 file=self.file,
                 column=column,
                 row=first_row + row,
-                value=raw[row].item(),
+                value=raw[row].item() if hasattr(raw[row], "item") else str(raw[row]),
                 hint=hint,
             )
         if self._int_label_map is not None:

@@ -9,6 +9,7 @@ with no temporary files left beside them.
 
 from __future__ import annotations
 
+import decimal
 import gzip
 import io
 import os
@@ -346,6 +347,19 @@ CASES: list[Case] = [
         ["ragged.csv", "row 5", "fields"],
     ),
     Case("ragged list column", ragged_list, [], ["probs", "row 4"]),
+    Case(
+        "a decimal label outside the classes",
+        parquet_file(
+            {
+                "label": pa.array([decimal.Decimal(0), decimal.Decimal(7)], pa.decimal128(5, 0)),
+                "p_0": [0.2, 0.2],
+                "p_1": [0.8, 0.8],
+            },
+            "decimal.parquet",
+        ),
+        [],
+        ["decimal.parquet", "row 2", "7", "outside the classes"],
+    ),
     Case(
         "inf in a list column's third value",
         parquet_file(

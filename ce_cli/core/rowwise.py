@@ -4,8 +4,9 @@ The kernel spends a good part of its time in these, and NumPy's fastest routine 
 memory order: on C-ordered float64 rows of up to :data:`VECDOT_MAX_WIDTH` columns ``vecdot``
 (BLAS ``ddot`` per row, NumPy ≥ 2.0) is about a quarter faster than ``einsum``; on column-major
 matrices (Parquet columns stacked side by side) ``einsum`` walks down the columns, vectorised
-across rows, where ``vecdot`` would stride. Both sum each row in an order fixed by the row's
-length alone, so a row gives the same bits in whatever chunk it sits. ``argmax`` along the rows
+across rows, where ``vecdot`` would stride. Each sums a row in an order set by its length and
+the memory layout (a one-row chunk of a column-major stack is row-major too, and can round one
+ulp apart). ``argmax`` along the rows
 of a column-major matrix copies it to row-major first, and on narrow rows its per-row call
 dominates: a sweep over the columns is faster there.
 """
