@@ -326,10 +326,6 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
         ) -> Iterator[pa.RecordBatch]:
             streamed = path.endswith(".gz") or os.path.getsize(path) > CSV_WHOLE_FILE_BYTES
             types = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
-            if streamed:
-                # The streaming reader keeps the first block's types: a column empty there
-                # (ids filled in later, say) would refuse its first value. Read it as text.
-                types.update({f.name: pa.string() for f in schema if pa.types.is_null(f.type)})
             types.update({c: pa.float64() for c in float_columns})
             convert = pcsv.ConvertOptions(
                 include_columns=list(columns) if columns is not None else None,
@@ -369,6 +365,13 @@ def _locate_csv_error(
     index = int(match["col"])
     error.column = names[index] if index < len(names) else None
     error.message = "not a number"
+    if match["type"] == "null":
+        # The streaming reader keeps the types of its first rows, where this column was empty.
+        error.message = "a value in a column that is empty in the first rows"
+        error.hint = (
+            "a gzip'd or large CSV file takes each column's type from its first rows: fill the "
+            "column there, or convert the file to Parquet"
+        )
     if error.row is None:
         import csv
         import gzip

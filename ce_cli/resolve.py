@@ -577,9 +577,7 @@ class Converter:
             for name in names:
                 dropped_mask |= _missing_rows(batch.column(name))
             if label is not None:
-                dropped_mask |= ~np.asarray(
-                    batch.column(label).is_valid().to_numpy(zero_copy_only=False), dtype=bool
-                )
+                dropped_mask |= _missing_label(batch.column(label))
             dropped_mask &= ~ignored_mask
         leave_out = ignored_mask | dropped_mask
         if not leave_out.any():
@@ -714,6 +712,9 @@ class Converter:
             return mapped[inverse.reshape(-1)]
         if pa.types.is_boolean(t):
             return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if pa.types.is_decimal(t):  # checked as float64 numbers: 1.5 is no class index
+            array = array.cast(pa.float64())
+            t = array.type
         if not _is_numeric(t):
             raise LabelError(
                 f"labels of type {t} are not understood",
@@ -1144,6 +1145,9 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
     if pa.types.is_dictionary(t):
         array = array.cast(t.value_type)
         t = array.type
+    if pa.types.is_decimal(t):
+        array = array.cast(pa.float64())
+        t = array.type
     nothing = np.zeros(len(array), dtype=bool)
     if pa.types.is_integer(t):
         # Compared as integers: past 2^53 a float64 cast is refused, or would round.
@@ -1202,6 +1206,20 @@ def _missing_rows(array: pa.Array) -> NDArray[np.bool_]:
         for i, v in enumerate(values):
             with contextlib.suppress(ValueError):
                 missing[i] |= v is None or not np.isfinite(float(v))
+    return missing
+
+
+def _missing_label(array: pa.Array) -> NDArray[np.bool_]:
+    """Rows without a label: null, or an empty class name (CSV reads an empty text cell as
+    ``""``, where an empty number cell is null)."""
+    import pyarrow.compute as pc  # ~25 ms to import: only where used
+
+    missing = ~np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    t = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = array.cast(t) if pa.types.is_dictionary(array.type) else array
+        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), False)
+        missing |= np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
     return missing
 
 

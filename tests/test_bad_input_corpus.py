@@ -348,6 +348,22 @@ CASES: list[Case] = [
     ),
     Case("ragged list column", ragged_list, [], ["probs", "row 4"]),
     Case(
+        "a decimal label that is no whole number",
+        parquet_file(
+            {
+                "label": pa.array(
+                    [decimal.Decimal(0), decimal.Decimal("1.5")], pa.decimal128(5, 1)
+                ),
+                "p_0": [0.2, 0.2],
+                "p_1": [0.3, 0.3],
+                "p_2": [0.5, 0.5],
+            },
+            "decimal_half.parquet",
+        ),
+        [],
+        ["decimal_half.parquet", "row 2", "1.5", "whole number"],
+    ),
+    Case(
         "a decimal label outside the classes",
         parquet_file(
             {

@@ -415,16 +415,35 @@ def test_a_float16_label_column_takes_ignore_label(tmp_path: Path) -> None:
     assert ce_cli.evaluate(str(tmp_path / "half.arrow"), ignore_label="-100").n_samples == 3
 
 
-def test_a_streamed_column_empty_in_its_first_block_is_read_as_text(
+def test_a_streamed_column_empty_in_its_first_rows_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ids filled in only after the first block: the streaming reader kept the first block's
-    (null) type and refused them."""
+    """Ids filled in only after the first block: the streaming reader keeps the first rows'
+    types, so the value is refused, with a message that says why and what to do."""
     lines = ["id,label,p_a,p_b"]
     lines += [f"{'' if i < 6000 else f'r{i}'},{i % 2},0.25,0.75" for i in range(7000)]
     path = tmp_path / "late_ids.csv"
     path.write_text("\n".join(lines) + "\n")
-    whole = metrics(path, id_col="id")
+    assert ce_cli.evaluate(str(path), id_col="id").n_samples == 7000  # read whole: fine
     monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
     monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 4096)
-    assert metrics(path, id_col="id") == whole
+    with pytest.raises(ce_cli.errors.CeEvalError) as caught:
+        ce_cli.evaluate(str(path), id_col="id")
+    message = str(caught.value)
+    assert "'id'" in message and "row 6001" in message and "empty in the first rows" in message
+
+
+def test_on_nan_drop_drops_an_empty_class_name_and_decimals_take_ignore_label(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "names.csv"
+    path.write_text("label,p_cat,p_dog\ncat,.4,.6\n,.5,.5\ndog,.1,.9\n")
+    report = ce_cli.evaluate(str(path), on_nan="drop")
+    assert report.n_samples == 2 and report.counts["dropped_rows"] == 1
+    from decimal import Decimal
+
+    labels = pa.array([Decimal(0), Decimal(-100), Decimal(2)], pa.decimal128(6, 2))
+    table = pa.table({"label": labels, "p_0": [0.2] * 3, "p_1": [0.3] * 3, "p_2": [0.5] * 3})
+    pq.write_table(table, tmp_path / "decimal.parquet")
+    report = ce_cli.evaluate(str(tmp_path / "decimal.parquet"), ignore_label="-100")
+    assert report.n_samples == 2 and report.counts["ignored_rows"] == 1
