@@ -712,8 +712,8 @@ class Converter:
             return mapped[inverse.reshape(-1)]
         if pa.types.is_boolean(t):
             return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
-        if pa.types.is_decimal(t):  # checked as float64 numbers: 1.5 is no class index
-            array = array.cast(pa.float64())
+        if pa.types.is_decimal(t):
+            array = self._decimal_labels(array, column, first_row, n_classes)
             t = array.type
         if not _is_numeric(t):
             raise LabelError(
@@ -946,6 +946,29 @@ class Converter:
         """Whether :meth:`predictions` hands over views of the batch, copying nothing."""
         return typed.predictions.in_place(float32=self._kernel_widens)
 
+    def _decimal_labels(
+        self, array: pa.Array, column: str | None, first_row: Rows, n_classes: int
+    ) -> pa.Array:
+        """Decimal labels as int64, exactly: a fraction or a value past int64 names its row."""
+        try:
+            return array.cast(pa.int64())  # a safe cast: refuses any fraction or overflow
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+        for row, value in enumerate(array.to_pylist()):
+            if value is None:
+                continue
+            whole = value == value.to_integral_value()
+            if not whole or not 0 <= value < n_classes:
+                raise LabelError(
+                    "label is not a whole number" if not whole else "label is outside the classes",
+                    file=self.file,
+                    column=column,
+                    row=first_row + row,
+                    value=str(value),
+                    hint=f"labels are class indices 0..{n_classes - 1} or class names",
+                )
+        raise LabelError("labels are not understood", file=self.file, column=column)
+
     def _check_spread(self, matrix: NDArray[np.floating], first_row: Rows) -> None:
         """Finite logits whose row spans more than a float64 holds (1e308 and -1e308): the
         shifted logits, and the loss, would overflow."""
@@ -1145,10 +1168,16 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
     if pa.types.is_dictionary(t):
         array = array.cast(t.value_type)
         t = array.type
-    if pa.types.is_decimal(t):
-        array = array.cast(pa.float64())
-        t = array.type
     nothing = np.zeros(len(array), dtype=bool)
+    if pa.types.is_decimal(t):  # compared exactly, in the column's own type
+        import decimal
+
+        try:
+            scalar = pa.scalar(decimal.Decimal(text.strip()), type=t)
+        except (decimal.InvalidOperation, pa.ArrowInvalid, ValueError, OverflowError):
+            return nothing  # not a number, or not a value of this type: no row equals
+        equal = pc.fill_null(pc.equal(array, scalar), False)
+        return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
     if pa.types.is_integer(t):
         # Compared as integers: past 2^53 a float64 cast is refused, or would round.
         number = _integer(text)

@@ -447,3 +447,24 @@ def test_on_nan_drop_drops_an_empty_class_name_and_decimals_take_ignore_label(
     pq.write_table(table, tmp_path / "decimal.parquet")
     report = ce_cli.evaluate(str(tmp_path / "decimal.parquet"), ignore_label="-100")
     assert report.n_samples == 2 and report.counts["ignored_rows"] == 1
+
+
+def test_decimal_labels_are_compared_exactly(tmp_path: Path) -> None:
+    """Through float64, 1 + 1e-20 was class 1 and --ignore-label matched 10**30 + 1 to 10**30."""
+    from decimal import Decimal
+
+    def evaluate(labels: list[Decimal], kind: pa.DataType, **options: object) -> object:
+        columns = {"label": pa.array(labels, kind), **{f"p_{j}": [0.2, 0.3, 0.5][j : j + 1] * 3
+                   for j in range(3)}}  # fmt: skip
+        pq.write_table(pa.table(columns), tmp_path / "labels.parquet")
+        return ce_cli.evaluate(str(tmp_path / "labels.parquet"), **options)
+
+    tiny = [Decimal(0), Decimal("1.00000000000000000001"), Decimal(2)]
+    with pytest.raises(ce_cli.errors.LabelError, match="whole number"):
+        evaluate(tiny, pa.decimal128(38, 20))
+    big = [Decimal(0), Decimal(1), Decimal(10**30)]
+    with pytest.raises(ce_cli.errors.LabelError, match="outside the classes"):
+        evaluate(big, pa.decimal128(38, 0), ignore_label=str(10**30 + 1))
+    assert evaluate(big, pa.decimal128(38, 0), ignore_label=str(10**30)).n_samples == 2
+    halves = [Decimal(0), Decimal("1.5"), Decimal(2)]
+    assert evaluate(halves, pa.decimal128(5, 2), ignore_label="1.50").n_samples == 2
