@@ -865,17 +865,22 @@ class Converter:
         return values.reshape(len(array), width)
 
     def _check_finite(
-        self, matrix: NDArray[np.floating], columns: Sequence[str], first_row: Rows, what: str
+        self,
+        values: NDArray[np.floating] | NumberBlock,
+        columns: Sequence[str],
+        first_row: Rows,
+        what: str,
     ) -> None:
-        finite = np.isfinite(matrix)
-        if not finite.all():
-            row, col = np.argwhere(~finite)[0]
+        """The first value that is NaN or infinite (in row-major order) is an error naming it."""
+        block = values if isinstance(values, NumberBlock) else NumberBlock(matrix=values)
+        bad = block.first_where(lambda x: ~np.isfinite(x))
+        if bad is not None:
             raise NonFiniteError(
                 f"{what} is not finite",
                 file=self.file,
-                column=columns[col] if len(columns) > col else None,
-                row=first_row + int(row),
-                value=float(matrix[row, col]),
+                column=columns[bad.col] if len(columns) > bad.col else None,
+                row=first_row + bad.row,
+                value=bad.value,
                 hint="fill or drop the row",
             )
 
@@ -883,17 +888,7 @@ class Converter:
         """All predictions of a batch, checked finite (used for the decision window)."""
         plan = self.plan
         block = self._block(batch, plan.predictions, plan.prediction_list, first_row, "prediction")
-        bad = block.first_where(lambda x: ~np.isfinite(x))
-        if bad is not None:
-            names = self._prediction_names(block.width)
-            raise NonFiniteError(
-                "prediction is not finite",
-                file=self.file,
-                column=names[bad.col] if len(names) > bad.col else None,
-                row=first_row + bad.row,
-                value=bad.value,
-                hint="fill or drop the row",
-            )
+        self._check_finite(block, self._prediction_names(block.width), first_row, "prediction")
         return block
 
     def predictions(
