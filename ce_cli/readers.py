@@ -452,14 +452,14 @@ def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
     for batch in batches:
         pending.append(batch)
         held += batch.num_rows
-        while held >= rows:
+        if held >= rows:
             table = pa.Table.from_batches(pending)
-            yield from table.slice(0, rows).combine_chunks().to_batches()
-            rest = table.slice(rows)
-            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-            held -= rows
+            whole = held - held % rows
+            yield from _batches_of(table.slice(0, whole), rows)
+            pending = table.slice(whole).to_batches()  # views; joined with the next ones
+            held -= whole
     if held:
-        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+        yield from _batches_of(pa.Table.from_batches(pending), rows)
 
 
 def _batches_of(table: pa.Table, rows: int) -> Iterator[pa.RecordBatch]:
