@@ -48,9 +48,9 @@ def bin_index(confidence: Float, n_bins: int) -> Int:
     return index
 
 
-def indexed_sum(index: Int, values: Float | None, size: int, out: Float | None = None) -> Float:
-    """``out[k] += Σ_{i: index_i = k} values_i`` (a count where ``values`` is ``None``), in row
-    order; a new array of ``size`` zeros when no ``out`` is given.
+def indexed_sum(index: Int, values: Float | None, size: int) -> Float:
+    """``Σ_{i: index_i = k} values_i`` for ``k < size`` (a count where ``values`` is ``None``),
+    added in row order.
 
     The same sums, in the same order, as ``np.bincount(index, values, minlength=size)``, about a
     third faster (neither lets go of the GIL, so this time is not shared between threads).
@@ -58,8 +58,7 @@ def indexed_sum(index: Int, values: Float | None, size: int, out: Float | None =
     >>> indexed_sum(np.array([0, 2, 2]), np.array([0.5, 1.0, 2.0]), 3).tolist()
     [0.5, 0.0, 3.0]
     """
-    if out is None:
-        out = np.zeros(size, dtype=np.float64)
+    out = np.zeros(size, dtype=np.float64)
     np.add.at(out, index, 1.0 if values is None else values)
     return out
 

@@ -6,9 +6,8 @@ memory order: on C-ordered float64 rows of up to :data:`VECDOT_MAX_WIDTH` column
 matrices (Parquet columns stacked side by side) ``einsum`` walks down the columns, vectorised
 across rows, where ``vecdot`` would stride. Each sums a row in an order set by its length and
 the memory layout (a one-row chunk of a column-major stack is row-major too, and can round one
-ulp apart). ``argmax`` along the rows
-of a column-major matrix copies it to row-major first, and on narrow rows its per-row call
-dominates: a sweep over the columns is faster there.
+ulp apart). ``argmax`` along the rows of a column-major matrix copies it to row-major first, and
+on narrow rows its per-row call dominates: a sweep over the columns is faster there.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ _vecdot = getattr(np, "vecdot", None)
 # Column-major matrices up to this many columns find their argmax by sweeping the columns (on
 # 20 columns 2.5x faster than np.argmax; on 100, 2.3x slower).
 SWEEP_COLUMNS = 32
-
-
 # OpenBLAS splits a ddot longer than 10,000 over its own threads, which would make a row's bits
 # depend on OPENBLAS_NUM_THREADS (and oversubscribe the cores ce-eval already uses).
 VECDOT_MAX_WIDTH = 8192
