@@ -306,20 +306,27 @@ def test_a_line_longer_than_a_block_is_parsed_whole(
     assert_same(whole, metrics(path))
 
 
+def _quoted_ids_csv(path: Path, n: int, every: int, phase: int, after: str, seed: int) -> Path:
+    """A binary CSV whose id holds a quoted line break, then ``after``, in every ``every``-th
+    row (from row ``phase``)."""
+    rng = np.random.default_rng(seed)
+    lines = ["id,label,p_a,p_b"]
+    for i in range(n):
+        q = float(rng.random())
+        ident = f'"row {i}\n{after}"' if i % every == phase else f"r{i}"
+        lines.append(f"{ident},{i % 2},{1 - q!r},{q!r}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 def test_quoted_line_breaks_survive_small_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
 ) -> None:
     """Ids with a quoted line break in every third row: wherever a parse block ends, the rows
-    stay whole, read whole (parsed again with the quote-aware chunker) or streamed."""
-    rng = np.random.default_rng(4)
-    lines = ["id,label,p_a,p_b"]
-    for i in range(3000):
-        q = float(rng.random())
-        ident = f'"row {i}\nsecond line"' if i % 3 == 0 else f"r{i}"
-        lines.append(f"{ident},{i % 2},{1 - q!r},{q!r}")
-    path = tmp_path / "quoted.csv"
-    path.write_text("\n".join(lines) + "\n")
+    stay whole, read whole (with the quote-aware chunker, as quotes follow the header) or
+    streamed."""
+    path = _quoted_ids_csv(tmp_path / "quoted.csv", 3000, 3, 0, "second line", seed=4)
     expected = metrics(path, id_col="id")
     monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 2048)
     if streamed:
@@ -334,14 +341,7 @@ def test_a_block_cut_right_after_a_quoted_line_break_is_no_extra_row(
 ) -> None:
     """The text after a quoted line break here reads like a row of its own: a fast chunker
     cutting a block there would count it silently. Every offset of the cut comes up."""
-    rng = np.random.default_rng(6)
-    lines = ["id,label,p_a,p_b"]
-    for i in range(1500):
-        q = float(rng.random())
-        ident = f'"note {i}\n1,0.5,0.5,x"' if i % 7 == 3 else f"r{i}"
-        lines.append(f"{ident},{i % 2},{1 - q!r},{q!r}")
-    path = tmp_path / "tricky.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = _quoted_ids_csv(tmp_path / "tricky.csv", 1500, 7, 3, "1,0.5,0.5,x", seed=6)
     monkeypatch.setattr(ce_cli.readers, "CSV_BLOCK_BYTES", 997)  # cuts fall everywhere
     whole = ce_cli.evaluate(str(path), id_col="id")
     monkeypatch.setattr(ce_cli.readers, "CSV_WHOLE_FILE_BYTES", 0)
