@@ -26,8 +26,9 @@ import pyarrow as pa
 
 from ce_cli.accumulator import Accumulator
 from ce_cli.bootstrap import BootstrapAccumulator
+from ce_cli.core.calibration import ClasswiseSums, classwise_sums, probabilities
 from ce_cli.core.logprob import machine_eps
-from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluate_rows
+from ce_cli.core.persample import MULTICLASS, LossSpec, SampleValues, concat_values, evaluate_rows
 from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
@@ -110,6 +111,8 @@ def _evaluate_batch(
         workspace = _workspace()
         chunks = []
         renormalized = 0
+        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
+        classwise = ClasswiseSums(acc.n_classes, acc.n_bins) if spec.task == MULTICLASS else None
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
@@ -123,10 +126,19 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
+            if classwise is not None:  # the chunk's buffer is reused: sum it now
+                classwise.add(
+                    classwise_sums(
+                        probabilities(predictions, spec.logits),
+                        None if weights is None else weights[a - task[0] : b - task[0]],
+                        acc.n_bins,
+                        labels=None if typed.labels is None else typed.labels[a:b],
+                        targets=None if typed.targets is None else typed.targets[a:b],
+                    )
+                )
         values = concat_values(chunks)
         part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
-        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        part.update(values, weights)
+        part.update(values, weights, classwise)
         part.renormalized_rows = renormalized
         return values, part
 
