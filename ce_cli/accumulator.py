@@ -89,6 +89,9 @@ class Accumulator:
     n_bins: int
     # Groups (--group-col) keep no fine histogram and no classwise bins: memory stays bounded.
     detail: bool = True
+    # A worker's part leaves the fine histogram to the accumulator it is absorbed into
+    # (update_fine, in row order): 2.6 MB of fresh cells per task cost more than the events.
+    fine: bool = True
     rows: int = 0
     classwise_rows: int = 0
     clipped_rows: int = 0
@@ -131,7 +134,7 @@ class Accumulator:
             setattr(self, name, _zeros(self.n_classes))
         for name in ("bin_weight", "bin_confidence", "bin_outcome", "bin_rows"):
             setattr(self, name, _zeros(self.n_bins))
-        fine = FINE_SIZE if self.detail else 0
+        fine = FINE_SIZE if self.detail and self.fine else 0
         for name in ("fine_weight", "fine_confidence", "fine_outcome"):
             setattr(self, name, _zeros(fine))
         self.fine_low = np.full(fine, np.inf)
@@ -235,15 +238,22 @@ class Accumulator:
         self.bin_confidence += conf_sum
         self.bin_outcome += hit_sum
         self.bin_rows += total if w is None else indexed_sum(index, None, self.n_bins)
-        if self.detail:
-            fine = (
-                self.fine_weight,
-                self.fine_confidence,
-                self.fine_outcome,
-                self.fine_low,
-                self.fine_high,
-            )
-            fine_histogram_update(fine, conf, hit, w)
+        if self.detail and self.fine:
+            self._update_fine(conf, hit, w)
+
+    def update_fine(self, values: SampleValues, sample_weight: Float | None = None) -> None:
+        """Fold a batch's top-label events into the fine histogram only (for an accumulator that
+        absorbs parts made with ``fine=False``)."""
+        conf, hit, w = values.calib_conf, values.calib_hit, sample_weight
+        if conf.ndim == 2:
+            if w is not None:
+                w = np.repeat(np.asarray(w, dtype=np.float64), conf.shape[1])
+            conf, hit = conf.reshape(-1), hit.reshape(-1)
+        self._update_fine(conf, hit, None if w is None else np.asarray(w, dtype=np.float64))
+
+    def _update_fine(self, conf: Float, hit: Float, w: Float | None) -> None:
+        fine = (self.fine_weight, self.fine_confidence, self.fine_outcome)
+        fine_histogram_update((*fine, self.fine_low, self.fine_high), conf, hit, w)
 
     def _update_classwise(
         self, values: SampleValues, s: Float | None, classwise: ClasswiseSums | None
@@ -282,9 +292,12 @@ class Accumulator:
         ):
             raise ValueError("cannot merge accumulators of different tasks, classes or bins")
         for name in _SUMMED_FIELDS:
+            if name.startswith("fine_") and getattr(other, name).size == 0:
+                continue  # a part without the fine histogram (fine=False)
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.fine_low = np.minimum(self.fine_low, other.fine_low)
-        self.fine_high = np.maximum(self.fine_high, other.fine_high)
+        if other.fine_low.size:
+            self.fine_low = np.minimum(self.fine_low, other.fine_low)
+            self.fine_high = np.maximum(self.fine_high, other.fine_high)
         self.loss_min = min(self.loss_min, other.loss_min)
         self.loss_max = max(self.loss_max, other.loss_max)
 
@@ -338,5 +351,15 @@ _SUMMED_FIELDS = tuple(
     f.name
     for f in fields(Accumulator)
     if f.name
-    not in ("task", "n_classes", "n_bins", "detail", "loss_min", "loss_max", "fine_low", "fine_high")
+    not in (
+        "task",
+        "n_classes",
+        "n_bins",
+        "detail",
+        "fine",
+        "loss_min",
+        "loss_max",
+        "fine_low",
+        "fine_high",
+    )
 )

@@ -127,17 +127,9 @@ def _evaluate_batch(
                 )
             )
             if classwise is not None:  # the chunk's buffer is reused: sum it now
-                classwise.add(
-                    classwise_sums(
-                        probabilities(predictions, spec.logits),
-                        None if weights is None else weights[a - task[0] : b - task[0]],
-                        acc.n_bins,
-                        labels=None if typed.labels is None else typed.labels[a:b],
-                        targets=None if typed.targets is None else typed.targets[a:b],
-                    )
-                )
+                classwise.add(_classwise_chunk(predictions, chunks[-1], typed, spec, a, b, acc.n_bins))
         values = concat_values(chunks)
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
         part.update(values, weights, classwise)
         part.renormalized_rows = renormalized
         return values, part
@@ -146,13 +138,43 @@ def _evaluate_batch(
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (_, stop), (values, part) in zip(tasks, results, strict=True):
+    for (begin, stop), (values, part) in zip(tasks, results, strict=True):
         acc.absorb(part)
+        acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
         if keep_values:
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+
+
+def _classwise_chunk(
+    predictions: np.ndarray,
+    values: SampleValues,
+    typed: TypedBatch,
+    spec: LossSpec,
+    a: int,
+    b: int,
+    n_bins: int,
+) -> ClasswiseSums:
+    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities)."""
+    weights = None if typed.weights is None else typed.weights[a:b]
+    if typed.labels is not None and values.true_prob is not None:
+        # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: saves a pass.
+        squares = values.brier - 1.0 + 2.0 * values.true_prob
+        return classwise_sums(
+            probabilities(predictions, spec.logits),
+            weights,
+            n_bins,
+            labels=typed.labels[a:b],
+            row_squares=squares,
+        )
+    return classwise_sums(
+        probabilities(predictions, spec.logits),
+        weights,
+        n_bins,
+        targets=None if typed.targets is None else typed.targets[a:b],
+    )
 
 
 def _table_source(data: Any, name: str) -> Source:
