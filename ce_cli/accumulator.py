@@ -122,7 +122,7 @@ class Accumulator:
     classwise_weight: Float = field(init=False)
     classwise_confidence: Float = field(init=False)
     classwise_outcome: Float = field(init=False)
-    # Σ s c², Σ s c o, Σ s o² over the events of Murphy's decomposition (the classwise view;
+    # Σ s c², Σ s c o, Σ s o(1 − o) over the events of Murphy's decomposition (the classwise view;
     # binary: q against y).
     murphy_sums: Float = field(default_factory=lambda: _zeros(3))
     loss_histogram: Float = field(init=False)
@@ -265,13 +265,13 @@ class Accumulator:
                 np.stack([1.0 - q, q], axis=1), s, self.n_bins, targets=np.stack([1.0 - y, y], 1)
             )
             positive = classwise_sums(q[:, None], s, self.n_bins, targets=y[:, None])
-            self._add_classwise(both, (positive.square, positive.cross, positive.target_square))
+            self._add_classwise(both, (positive.square, positive.cross, positive.target_spread))
         elif self.task == MULTILABEL:
             assert values.label_q is not None and values.label_y is not None
             sums = classwise_sums(values.label_q, s, self.n_bins, targets=values.label_y)
-            self._add_classwise(sums, (sums.square, sums.cross, sums.target_square))
+            self._add_classwise(sums, (sums.square, sums.cross, sums.target_spread))
         elif classwise is not None:
-            self._add_classwise(classwise, (classwise.square, classwise.cross, classwise.target_square))
+            self._add_classwise(classwise, (classwise.square, classwise.cross, classwise.target_spread))
         else:
             return
         self.classwise_rows += n

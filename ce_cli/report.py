@@ -223,7 +223,7 @@ def _classwise(acc: Accumulator) -> ClasswiseSums:
         acc.classwise_confidence,
         acc.classwise_outcome,
     )
-    sums.square, sums.cross, sums.target_square = (float(x) for x in acc.murphy_sums)
+    sums.square, sums.cross, sums.target_spread = (float(x) for x in acc.murphy_sums)
     return sums
 
 

@@ -226,9 +226,10 @@ def rms_calibration_error(
 class ClasswiseSums:
     """Per class k and equal-width bin b: ``W_kb``, ``S_kb = Σ s c``, ``Y_kb = Σ s o`` (shape
     ``(C, B)``), plus three totals over every classwise event that Murphy's within-bin terms
-    need: ``square = Σ s c²``, ``cross = Σ s c o`` and ``target_square = Σ s o²``. Merged by +."""
+    need: ``square = Σ s c²``, ``cross = Σ s c o`` and ``target_spread = Σ s o(1 − o)`` (0 for
+    hard targets). Merged by +."""
 
-    __slots__ = ("confidence", "cross", "outcome", "square", "target_square", "weight")
+    __slots__ = ("confidence", "cross", "outcome", "square", "target_spread", "weight")
 
     def __init__(self, n_classes: int, n_bins: int) -> None:
         self.weight = np.zeros((n_classes, n_bins))
@@ -236,7 +237,7 @@ class ClasswiseSums:
         self.outcome = np.zeros((n_classes, n_bins))
         self.square = 0.0
         self.cross = 0.0
-        self.target_square = 0.0
+        self.target_spread = 0.0
 
     def add(self, other: ClasswiseSums) -> None:
         self.weight += other.weight
@@ -244,7 +245,7 @@ class ClasswiseSums:
         self.outcome += other.outcome
         self.square += other.square
         self.cross += other.cross
-        self.target_square += other.target_square
+        self.target_spread += other.target_spread
 
 
 def classwise_sums(
@@ -292,14 +293,13 @@ def classwise_sums(
         outcome_total = indexed_sum(t, s, n_classes)
         q_true = q[np.arange(n), t].astype(np.float64)
         out.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
-        out.target_square = grand
     else:
         assert targets is not None
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
         outcome_total = _column_sums(p, s)
         out.cross = float(_row_dots(q, p, s))
-        out.target_square = float(_row_dots(p, p, s))
+        out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
         out.square = float(_row_dots(q, q, s))
     else:
@@ -380,7 +380,7 @@ def murphy_decomposition(sums: ClasswiseSums) -> dict[str, float]:
     uncertainty = float(np.sum(y_class * (1.0 - y_class)))
     variance = (sums.square - float(np.sum(sf * sf / wf))) / grand
     covariance = -2.0 * (sums.cross - float(np.sum(sf * yf / wf))) / grand
-    target = (sums.target_square - float(sums.outcome.sum())) / grand
+    target = 0.0 - sums.target_spread / grand
     return {
         "reliability": reliability,
         "resolution": resolution,
