@@ -271,7 +271,9 @@ class Accumulator:
             sums = classwise_sums(values.label_q, s, self.n_bins, targets=values.label_y)
             self._add_classwise(sums, (sums.square, sums.cross, sums.target_spread))
         elif classwise is not None:
-            self._add_classwise(classwise, (classwise.square, classwise.cross, classwise.target_spread))
+            self._add_classwise(
+                classwise, (classwise.square, classwise.cross, classwise.target_spread)
+            )
         else:
             return
         self.classwise_rows += n

@@ -285,9 +285,7 @@ def _calibration(acc: Accumulator) -> dict[str, Any]:
         lowest = float(acc.fine_low[acc.fine_weight > 0].min())
         highest = float(acc.fine_high[acc.fine_weight > 0].max())
         cuts = [float(x) for x in bounds]
-        out["equal_mass_bins"] = _bin_rows(
-            [lowest, *cuts], [*cuts, highest], mw, ms, my, None
-        )
+        out["equal_mass_bins"] = _bin_rows([lowest, *cuts], [*cuts, highest], mw, ms, my, None)
         metrics["ece_adaptive"] = ece_from_bins(mw, ms, my)
         position, weight, residual = fine_cell_means(*fine)
         smece, sigma = smooth_ece_bandwidth(position, weight, residual)
