@@ -31,8 +31,8 @@ from ce_cli.core.calibration import (
     rms_calibration_error_from_bins,
     signed_gaps,
 )
-from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.core.persample import BINARY, MULTILABEL
+from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
 
 SCHEMA_VERSION = 1

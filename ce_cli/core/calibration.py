@@ -306,9 +306,9 @@ def classwise_sums(
         out.square = float(row_squares.sum() if s is None else np.dot(s, row_squares))
     sw = None if s is None else s[rows]
     b = bin_index(c, n_bins)
-    flat = cols * n_bins + b
+    cell: Int = (cols * n_bins + b).astype(np.intp)
     size = n_classes * n_bins
-    w_sel, s_sel, y_sel = weighted_bin_sums(flat, c, o, sw, size)
+    w_sel, s_sel, y_sel = weighted_bin_sums(cell, c, o, sw, size)
     out.weight[:] = w_sel.reshape(n_classes, n_bins)
     out.confidence[:] = s_sel.reshape(n_classes, n_bins)
     out.outcome[:] = y_sel.reshape(n_classes, n_bins)
@@ -403,7 +403,7 @@ def equal_mass_targets(total: float, n_bins: int) -> Float:
         n_bins = min(n_bins, rounded)
         k = np.arange(1, n_bins)
         return np.asarray(k * (rounded // n_bins) + np.minimum(k, rounded % n_bins), np.float64)
-    return np.arange(1, n_bins) * (total / n_bins)
+    return np.asarray(np.arange(1, n_bins) * (total / n_bins), dtype=np.float64)
 
 
 def adaptive_bins(
@@ -556,4 +556,4 @@ def probabilities(predictions: NDArray[np.floating], logits: bool) -> NDArray[np
     z = np.asarray(predictions, dtype=np.float64)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     e /= e.sum(axis=1, keepdims=True)
-    return e
+    return np.asarray(e)
