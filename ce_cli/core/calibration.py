@@ -262,7 +262,9 @@ def classwise_sums(
 
     Only the probabilities at or above the first edge ``1/B`` are binned one by one (at most B of
     a row, usually one or two); the first bin of each class is the class total minus the rest,
-    so the cost is one comparison and one column sum over the matrix. ``row_squares``, where
+    so the cost is one comparison and one column sum over the matrix. With hard labels a row's
+    outcome counts only for its own class, so the outcome sums come from the true-class
+    probabilities alone. ``row_squares``, where
     the caller has them, are each row's ``Σ_k q_k²`` (it saves a pass).
 
     >>> s = classwise_sums(np.array([[0.9, 0.1], [0.3, 0.7]]), None, 2, labels=np.array([0, 0]))
@@ -275,9 +277,10 @@ def classwise_sums(
         return out
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
     grand = float(n if s is None else s.sum())
-    # A threshold a little below 1/B in q's own type: the exact bins are found in float64 below,
-    # and anything that still lands in bin 0 is counted there by the subtraction.
+    # A threshold a little below 1/B: the exact bins are found in float64 below, and anything
+    # that still lands in bin 0 is counted there by the subtraction.
     threshold = (1.0 - 1e-6) / n_bins
+    size = n_classes * n_bins
     if q.flags.f_contiguous and not q.flags.c_contiguous:  # columns stacked: walk them in place
         flat = q.T.reshape(-1)
         picked = np.flatnonzero(flat >= threshold)
@@ -287,34 +290,34 @@ def classwise_sums(
         picked = np.flatnonzero(flat >= threshold)
         rows, cols = np.divmod(picked, n_classes)
     c = flat[picked].astype(np.float64)
+    b = bin_index(c, n_bins)
+    cell: Int = (cols * n_bins + b).astype(np.intp)
+    sw = None if s is None else s[rows]
+    w_sel, s_sel, _ = weighted_bin_sums(cell, c, c, sw, size)
+    out.weight[:] = w_sel.reshape(n_classes, n_bins)
+    out.confidence[:] = s_sel.reshape(n_classes, n_bins)
+    out.weight[:, 0] = grand - out.weight[:, 1:].sum(axis=1)
+    out.confidence[:, 0] = _column_sums(q, s) - out.confidence[:, 1:].sum(axis=1)
     if labels is not None:
+        # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
-        o = (t[rows] == cols).astype(np.float64)
-        outcome_total = indexed_sum(t, s, n_classes)
         q_true = q[np.arange(n), t].astype(np.float64)
+        own: Int = t * n_bins + bin_index(q_true, n_bins)
+        out.outcome[:] = indexed_sum(own, s, size).reshape(n_classes, n_bins)
         out.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
     else:
         assert targets is not None
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
-        outcome_total = _column_sums(p, s)
+        _, _, y_sel = weighted_bin_sums(cell, c, o, sw, size)
+        out.outcome[:] = y_sel.reshape(n_classes, n_bins)
+        out.outcome[:, 0] = _column_sums(p, s) - out.outcome[:, 1:].sum(axis=1)
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
         out.square = float(_row_dots(q, q, s))
     else:
         out.square = float(row_squares.sum() if s is None else np.dot(s, row_squares))
-    sw = None if s is None else s[rows]
-    b = bin_index(c, n_bins)
-    cell: Int = (cols * n_bins + b).astype(np.intp)
-    size = n_classes * n_bins
-    w_sel, s_sel, y_sel = weighted_bin_sums(cell, c, o, sw, size)
-    out.weight[:] = w_sel.reshape(n_classes, n_bins)
-    out.confidence[:] = s_sel.reshape(n_classes, n_bins)
-    out.outcome[:] = y_sel.reshape(n_classes, n_bins)
-    out.weight[:, 0] = grand - out.weight[:, 1:].sum(axis=1)
-    out.confidence[:, 0] = _column_sums(q, s) - out.confidence[:, 1:].sum(axis=1)
-    out.outcome[:, 0] = outcome_total - out.outcome[:, 1:].sum(axis=1)
     return out
 
 
