@@ -357,3 +357,161 @@ def test_binary_temperature_from_probabilities_uses_the_clipped_logit(tmp_path):
     z = np.stack([np.zeros_like(qc), np.log(qc) - np.log1p(-qc)], axis=1)
     temperature, _ = _direct_temperature(z, y, np.ones(3000))
     assert report.metrics["temperature"] == pytest.approx(temperature, rel=1e-6)
+
+
+# -- the command: gates, standard input, schema, groups --------------------------------------
+
+
+def _cli(*args: str) -> int:
+    from ce_cli.cli import main
+
+    return main([*args])
+
+
+def _logit_file(tmp_path, n: int = 400, k: int = 3, seed: int = 2):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, k)) * 3
+    cols = {f"logit_{j}": z[:, j] for j in range(k)}
+    cols.update({"label": rng.integers(0, k, n), "site": np.array(["a", "b"])[np.arange(n) % 2]})
+    return _write(tmp_path, cols)
+
+
+def test_new_metrics_gate_and_temperature_gates_need_the_fit(tmp_path, capsys):
+    path = str(_logit_file(tmp_path))
+    out = tmp_path / "r.json"
+    assert _cli(path, "--format", "json", "-o", str(out), "--max", "smece=1") == 0
+    assert _cli(path, "--format", "json", "-o", str(out), "--max", "smece=0") == 1
+    gates = json.loads(out.read_text())["gates"]
+    assert [(g["metric"], g["passed"]) for g in gates] == [("smece", False)]
+    capsys.readouterr()
+    assert _cli(path, "--max", "cross_entropy_calibration=0.01") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().endswith("add --fit-temperature")
+    args = ("--fit-temperature", "--max", "cross_entropy_calibration=10", "-o", str(out))
+    assert _cli(path, *args) == 0
+
+
+def test_fit_temperature_on_stdin_reads_a_spooled_copy_and_removes_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = _logit_file(tmp_path)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ce_cli", "-", "--fit-temperature", "--format", "json"],
+        input=path.read_bytes(),
+        capture_output=True,
+        env={**os.environ, "TMPDIR": str(spool)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    from_stdin = json.loads(proc.stdout)
+    from_file = ce_cli.evaluate(str(path), fit_temperature=True).to_dict()
+    assert from_stdin["metrics"] == from_file["metrics"]
+    assert from_stdin["temperature"]["passes"] >= 2
+    assert list(spool.iterdir()) == []
+
+
+def test_reports_with_every_new_section_validate_against_the_schema(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from importlib.resources import files
+
+    schema = json.loads(files("ce_cli").joinpath("report.schema.json").read_text("utf-8"))
+    path = str(_logit_file(tmp_path))
+    report = ce_cli.evaluate(path, fit_temperature=True, group_col="site", ci=0.9, bootstrap=20)
+    data = json.loads(json.dumps(report.to_dict()))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert {"smooth", "equal_mass_bins", "brier_decomposition"} <= set(data["calibration"])
+    # Groups keep neither the fine histogram nor classwise bins: bounded memory.
+    for group in data["groups"]:
+        assert "smece" not in group["metrics"] and "rmsce" in group["metrics"]
+    assert {"rmsce", "rmsce_debiased", "overconfidence"} <= set(data["confidence_intervals"])
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+def test_binary_and_multilabel_reports_match_the_array_functions(tmp_path, task: str):
+    rng = np.random.default_rng(8)
+    n = 500
+    if task == "binary":
+        q = rng.beta(2, 2, n)
+        q[:40] = 1.0  # confidences of exactly 1
+        y = (rng.uniform(size=n) < q).astype(int)
+        report = ce_cli.evaluate(str(_write(tmp_path, {"p": q, "label": y})), prob_cols="p")
+        c, o = q, y * 1.0
+        views = [(1 - q, 1.0 - y), (q, y * 1.0)]
+    else:
+        q = rng.beta(2, 2, (n, 3))
+        y = (rng.uniform(size=(n, 3)) < q).astype(float)
+        cols = {f"p_{j}": q[:, j] for j in range(3)}
+        cols.update({f"y_{j}": y[:, j] for j in range(3)})
+        report = ce_cli.evaluate(str(_write(tmp_path, cols)), target_cols="y_*", task="multilabel")
+        c, o = q.reshape(-1), y.reshape(-1)
+        views = [(q[:, j], y[:, j]) for j in range(3)]
+    m = report.metrics
+    assert m["rmsce"] == pytest.approx(rms_calibration_error(c, o, 15), abs=1e-9)
+    assert m["overconfidence"] == pytest.approx(float(np.mean(c - o)), abs=1e-9)
+    eces = [ece_from_bins(*bin_sums(cv, ov, None, 15)) for cv, ov in views]
+    assert m["ece_classwise"] == pytest.approx(np.mean(eces), abs=1e-9)
+    assert m["ece_adaptive"] == pytest.approx(adaptive_calibration_error(c, o, 15), abs=5e-3)
+    assert m["smece"] == pytest.approx(relplot.smECE(c, o), abs=5e-3)
+    parts = report.calibration["brier_decomposition"]
+    total = sum(
+        parts[k]
+        for k in (
+            "reliability",
+            "uncertainty",
+            "within_bin_variance",
+            "within_bin_covariance",
+            "target_variance",
+        )
+    )
+    assert total - parts["resolution"] == pytest.approx(m["brier"], abs=1e-9)
+
+
+def test_n50_with_ties_on_bin_edges_and_weights(tmp_path):
+    rng = np.random.default_rng(50)
+    n, k = 50, 3
+    q = rng.dirichlet(np.ones(k), n)
+    q[:10] = [0.6, 0.2, 0.2]  # a tie, on an equal-width edge (0.6 = 9/15)
+    q[10:15] = [1.0, 0.0, 0.0]
+    t = rng.integers(0, k, n)
+    s = rng.uniform(0.5, 2.0, n)
+    cols = {f"p_{j}": q[:, j] for j in range(k)}
+    cols.update({"label": t, "w": s})
+    report = ce_cli.evaluate(str(_write(tmp_path, cols)), weight_col="w")
+    conf, correct = q.max(axis=1), (q.argmax(axis=1) == t) * 1.0
+    m = report.metrics
+    w, sc, y = bin_sums(conf, correct, s, 15)
+    assert m["ece"] == pytest.approx(ece_from_bins(w, sc, y), abs=1e-9)
+    assert m["rmsce_debiased"] == pytest.approx(
+        debiased_rms_calibration_error_from_bins(w, sc, y), abs=1e-9
+    )
+    assert m["ece_adaptive"] == pytest.approx(
+        adaptive_calibration_error(conf, correct, 15, s), abs=5e-3
+    )
+    assert m["smece"] == pytest.approx(smooth_calibration_error(conf, correct, s)[0], abs=5e-3)
+
+
+def test_temperature_from_probabilities_and_soft_targets_matches_a_direct_optimiser(tmp_path):
+    rng = np.random.default_rng(12)
+    n, k = 2000, 4
+    z = rng.standard_normal((n, k)) * 2.5
+    q = np.exp(z - logsumexp(z, axis=1, keepdims=True))
+    q[:5] = [1.0, 0.0, 0.0, 0.0]  # clipped to [eps, 1 - eps] before the log
+    p = rng.dirichlet(np.ones(k) * 0.5, n)
+    cols = {f"p_{j}": q[:, j] for j in range(k)}
+    cols.update({f"t_{j}": p[:, j] for j in range(k)})
+    report = ce_cli.evaluate(str(_write(tmp_path, cols)), target_cols="t_*", fit_temperature=True)
+    eps = np.finfo(np.float64).eps
+    logq = np.log(np.clip(q, eps, 1 - eps))
+
+    def ce(beta: float) -> float:
+        lse = logsumexp(beta * logq, axis=1)
+        return float(np.mean(lse * p.sum(axis=1) - beta * (p * logq).sum(axis=1)))
+
+    best = minimize_scalar(ce, bounds=(1e-3, 50), method="bounded", options={"xatol": 1e-12})
+    assert report.metrics["temperature"] == pytest.approx(1 / best.x, rel=1e-6)
+    assert report.metrics["cross_entropy_refinement"] == pytest.approx(best.fun, abs=1e-9)
