@@ -139,6 +139,13 @@ def _evaluate_batch(
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
+            # The classwise bins read the chunk first, while the converter's copy is in cache
+            # (the chunk's buffer is reused by the next one: sum it now).
+            part_classwise = (
+                None
+                if classwise is None
+                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+            )
             chunks.append(
                 evaluate_rows(
                     predictions,
@@ -148,10 +155,15 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
-            if classwise is not None:  # the chunk's buffer is reused: sum it now
-                classwise.add(
-                    _classwise_chunk(predictions, chunks[-1], typed, spec, a, b, acc.n_bins)
-                )
+            if classwise is not None and part_classwise is not None:
+                if typed.labels is not None and chunks[-1].true_prob is not None:
+                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
+                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
+                    s = None if typed.weights is None else typed.weights[a:b]
+                    part_classwise.square = float(
+                        squares.sum() if s is None else np.dot(s, squares)
+                    )
+                classwise.add(part_classwise)
             if scaled is not None:
                 scaled.add_chunk(
                     predictions,
@@ -183,25 +195,18 @@ def _evaluate_batch(
 
 
 def _classwise_chunk(
-    predictions: np.ndarray,
-    values: SampleValues,
-    typed: TypedBatch,
-    spec: LossSpec,
-    a: int,
-    b: int,
-    n_bins: int,
+    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
 ) -> ClasswiseSums:
-    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities)."""
+    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
+    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
     weights = None if typed.weights is None else typed.weights[a:b]
-    if typed.labels is not None and values.true_prob is not None:
-        # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: saves a pass.
-        squares = values.brier - 1.0 + 2.0 * values.true_prob
+    if typed.labels is not None:
         return classwise_sums(
             probabilities(predictions, spec.logits),
             weights,
             n_bins,
             labels=typed.labels[a:b],
-            row_squares=squares,
+            row_squares=np.zeros(0),
         )
     return classwise_sums(
         probabilities(predictions, spec.logits),

@@ -515,3 +515,18 @@ def test_temperature_from_probabilities_and_soft_targets_matches_a_direct_optimi
     best = minimize_scalar(ce, bounds=(1e-3, 50), method="bounded", options={"xatol": 1e-12})
     assert report.metrics["temperature"] == pytest.approx(1 / best.x, rel=1e-6)
     assert report.metrics["cross_entropy_refinement"] == pytest.approx(best.fun, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**31))
+def test_bin_index_puts_edges_in_the_upper_bin_and_one_in_the_last(bins, seed):
+    from ce_cli.core.calibration import bin_edges, bin_index
+
+    rng = np.random.default_rng(seed)
+    edges = bin_edges(bins)
+    around = np.concatenate(
+        [edges, np.nextafter(edges, -1), np.nextafter(edges, 2), rng.uniform(0, 1, 200)]
+    )
+    c = np.clip(around, 0.0, 1.0)
+    want = np.minimum(np.searchsorted(edges, c, side="right") - 1, bins - 1)
+    np.testing.assert_array_equal(bin_index(c, bins), want)

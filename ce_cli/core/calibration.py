@@ -39,12 +39,18 @@ def bin_index(confidence: Float, n_bins: int) -> Int:
     >>> bin_index(np.array([0.0, 0.1, 0.2, 0.5, 0.99, 1.0]), 5).tolist()
     [0, 0, 1, 2, 4, 4]
     """
-    edges = bin_edges(n_bins)
-    index = np.floor(confidence * n_bins).astype(np.intp)
+    scaled = confidence * n_bins
+    index = scaled.astype(np.intp)  # floor: the confidences are not negative
     np.clip(index, 0, n_bins - 1, out=index)
-    # floor(x * B) can be one off next to an edge; the edges themselves decide.
-    index -= confidence < edges[index]
-    index += (confidence >= edges[index + 1]) & (index < n_bins - 1)
+    # floor(x * B) can be one off only within rounding of an edge: the edges decide those.
+    frac = scaled - index
+    near = np.flatnonzero((frac < 1e-9) | (frac > 1.0 - 1e-9))
+    if near.size:
+        edges = bin_edges(n_bins)
+        c, i = confidence[near], index[near]
+        i -= c < edges[i]
+        i += (c >= edges[i + 1]) & (i < n_bins - 1)
+        index[near] = i
     return index
 
 
@@ -316,7 +322,7 @@ def classwise_sums(
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
         out.square = float(_row_dots(q, q, s))
-    else:
+    elif row_squares.size:  # (an empty array: the caller fills ``square`` in itself)
         out.square = float(row_squares.sum() if s is None else np.dot(s, row_squares))
     return out
 

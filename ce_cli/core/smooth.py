@@ -68,25 +68,43 @@ def _interpolate(t: Float, grid: Float) -> Float:
     return np.asarray(grid[index] * (1 - residual) + grid[index + 1] * residual)
 
 
-def _smoothed(position: Float, amount: Float, sigma: float, t: Float) -> Float:
+def _smoothed(
+    position: Float, amount: Float, sigma: float, t: Float, grids: dict[int, Float] | None = None
+) -> Float:
     points = _grid_points(sigma)
-    return _interpolate(t, _reflected_convolution(_deposit(position, amount, points), sigma))
+    if grids is None:
+        grid = _deposit(position, amount, points)
+    else:  # the search reuses a deposit for every bandwidth with the same grid
+        grid = grids.get(points)
+        if grid is None:
+            grid = grids[points] = _deposit(position, amount, points)
+    return _interpolate(t, _reflected_convolution(grid, sigma))
 
 
-def smooth_ece_at(position: Float, weight: Float, residual: Float, sigma: float) -> float:
+def smooth_ece_at(
+    position: Float,
+    weight: Float,
+    residual: Float,
+    sigma: float,
+    grids: tuple[dict[int, Float], dict[int, Float]] | None = None,
+) -> float:
     """smECE at a fixed bandwidth: events at ``position`` with ``weight`` and weighted residual
     sums ``residual`` (``Σ s (c − o)`` of the events there)."""
     t = np.linspace(0, 1, max(round(10 / sigma), MESH_POINTS))
-    r = _smoothed(position, residual, sigma, t)
-    density = _smoothed(position, weight, sigma, t) + DENSITY_EPS
-    return float(np.sum(np.abs(r)) / np.sum(density))
+    r = _smoothed(position, residual, sigma, t, None if grids is None else grids[0])
+    density = _smoothed(position, weight, sigma, t, None if grids is None else grids[1])
+    return float(np.sum(np.abs(r)) / np.sum(density + DENSITY_EPS))
 
 
 def smooth_ece_bandwidth(position: Float, weight: Float, residual: Float) -> tuple[float, float]:
     """(smECE, σ*) with relplot's bandwidth search."""
 
+    grids: tuple[dict[int, Float], dict[int, Float]] = ({}, {})
+
     def small_enough(sigma: float) -> bool:
-        return sigma < SEARCH_FLOOR or sigma < smooth_ece_at(position, weight, residual, sigma)
+        if sigma < SEARCH_FLOOR:
+            return True
+        return sigma < smooth_ece_at(position, weight, residual, sigma, grids)
 
     sigma = 1.0
     if not small_enough(sigma):
@@ -98,7 +116,7 @@ def smooth_ece_bandwidth(position: Float, weight: Float, residual: Float) -> tup
             else:
                 high = mid
         sigma = high
-    return smooth_ece_at(position, weight, residual, sigma), sigma
+    return smooth_ece_at(position, weight, residual, sigma, grids), sigma
 
 
 def smooth_calibration_error(
