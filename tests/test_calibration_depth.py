@@ -530,3 +530,54 @@ def test_bin_index_puts_edges_in_the_upper_bin_and_one_in_the_last(bins, seed):
     c = np.clip(around, 0.0, 1.0)
     want = np.minimum(np.searchsorted(edges, c, side="right") - 1, bins - 1)
     np.testing.assert_array_equal(bin_index(c, bins), want)
+
+
+# -- anchors that need PyTorch: recorded constants -------------------------------------------
+# Made with torch 2.13.0 (CPU), torchmetrics 1.9.0, netcal 1.4.0, probmetrics 1.3.0 in a scratch
+# environment (PyTorch is never a dependency), by this snippet on the data of _anchor_data():
+#
+#   torch.set_default_dtype(torch.float64)
+#   for norm in ("l1", "l2", "max"):
+#       metric = MulticlassCalibrationError(num_classes=4, n_bins=15, norm=norm)
+#       metric(torch.tensor(q), torch.tensor(t))  # q = softmax(z)
+#       BinaryCalibrationError(n_bins=15, norm=norm)(torch.tensor(qb), torch.tensor(yb))
+#   # qb = sigmoid(z[:, 0]), yb = t % 2
+#   netcal.metrics.ECE(bins=15).measure(q, t); netcal.metrics.ECE(bins=15).measure(qb, yb)
+#   cal = probmetrics.calibrators.temperature_scaling.TemperatureScalingCalibrator()
+#   cal._fit_torch_impl(CategoricalLogits(torch.tensor(z)), torch.tensor(t)); cal.invtemp_
+#
+# torchmetrics casts multi-class confidences to float32 (hence 1e-6 there); probmetrics bisects
+# log β 30 times (2^-25 of 32: 1e-8 relative).
+TORCHMETRICS_MULTICLASS = {"ece": 0.16427022218704224, "rmsce": 0.18149222433567047,
+                           "mce": 0.305261492729187}  # fmt: skip
+TORCHMETRICS_BINARY = {"ece": 0.42156067389372, "rmsce": 0.4736349047989165,
+                       "mce": 0.7007174972349695}  # fmt: skip
+NETCAL_ECE_MULTICLASS = 0.16427023541958866
+NETCAL_ECE_BINARY = 0.42156067389371993
+PROBMETRICS_INVERSE_TEMPERATURE = 0.4675023804926059
+
+
+def _anchor_data() -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic logits and labels (no random generator, so the constants stay valid)."""
+    n, k = 300, 4
+    i, j = np.arange(n)[:, None], np.arange(k)[None, :]
+    z = 2.5 * np.sin(0.37 * i * (j + 1) + j)
+    t = np.argmax(z + 3.0 * np.sin(7.13 * i + 3.7 * j * j + 1.0), axis=1).astype(np.int64)
+    return z, t
+
+
+def test_recorded_torchmetrics_netcal_and_probmetrics_values():
+    import pyarrow as pa
+
+    z, t = _anchor_data()
+    table = pa.table({**{f"logit_{c}": z[:, c] for c in range(4)}, "label": t})
+    m = ce_cli.evaluate(table, fit_temperature=True).metrics
+    for key, value in TORCHMETRICS_MULTICLASS.items():
+        assert m[key] == pytest.approx(value, abs=1e-6), key
+    assert m["ece"] == pytest.approx(NETCAL_ECE_MULTICLASS, abs=1e-12)
+    assert 1 / m["temperature"] == pytest.approx(PROBMETRICS_INVERSE_TEMPERATURE, rel=1e-7)
+    qb, yb = 1 / (1 + np.exp(-z[:, 0])), t % 2
+    mb = ce_cli.evaluate(pa.table({"p": qb, "label": yb}), prob_cols="p").metrics
+    for key, value in TORCHMETRICS_BINARY.items():
+        assert mb[key] == pytest.approx(value, abs=1e-12), key
+    assert mb["ece"] == pytest.approx(NETCAL_ECE_BINARY, abs=1e-12)
