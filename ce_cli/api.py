@@ -268,20 +268,28 @@ def _fit_temperature(
         nonlocal passes
         passes += 1
         state = _TemperaturePass(beta, acc.n_bins)
-        for batch, row in _numbered(src.batches(plan.read_columns, plan.float_columns)):
+        for batch, row in _numbered(prefetch(src.batches(plan.read_columns, plan.float_columns))):
             typed = converter.convert(batch, row)
             n = len(typed)
             step = max(1, CHUNK_VALUES // max(typed.predictions.width, 1))
-            for a in range(0, n, step):
-                b = min(a + step, n)
+
+            def chunk(a: int, typed: TypedBatch = typed, step: int = step) -> _TemperaturePass:
+                b = min(a + step, len(typed))
                 predictions, _ = converter.predictions(typed, a, b, _workspace())
-                state.add_chunk(
+                part = _TemperaturePass(beta, acc.n_bins)
+                part.add_chunk(
                     predictions,
                     spec,
                     None if typed.weights is None else typed.weights[a:b],
                     None if typed.labels is None else typed.labels[a:b],
                     None if typed.targets is None else typed.targets[a:b],
                 )
+                return part
+
+            starts = range(0, n, step)
+            parts = map(chunk, starts) if _threads() == 1 else _executor().map(chunk, starts)
+            for part in parts:  # in row order: the sums do not depend on the thread count
+                state.absorb(part)
         done[beta] = state
         return state.means()
 

@@ -74,10 +74,10 @@ def _smoothed(
     points = _grid_points(sigma)
     if grids is None:
         grid = _deposit(position, amount, points)
-    else:  # the search reuses a deposit for every bandwidth with the same grid
-        grid = grids.get(points)
-        if grid is None:
-            grid = grids[points] = _deposit(position, amount, points)
+    elif points in grids:  # the search reuses a deposit for every bandwidth with that grid
+        grid = grids[points]
+    else:
+        grid = grids[points] = _deposit(position, amount, points)
     return _interpolate(t, _reflected_convolution(grid, sigma))
 
 
