@@ -323,10 +323,7 @@ def temperature_chunk(
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
     if spec.task == MULTICLASS:
         z = log_inputs(predictions, spec.logits, spec.eps)
-        sums = temperature_sums(z, beta, s, labels=labels, targets=targets)
-        top = np.argmax(z, axis=1)
-        shifted = z - z[np.arange(len(z)), top][:, None]
-        confidence = 1.0 / np.exp(beta * shifted).sum(axis=1)
+        sums, confidence, top = temperature_sums(z, beta, s, labels=labels, targets=targets)
         truth = labels if labels is not None else np.argmax(np.asarray(targets), axis=1)
         return sums, (confidence, (top == truth).astype(np.float64), s)
     z = two_class_logits(predictions, spec.logits, spec.eps)
@@ -597,7 +594,8 @@ def _evaluate_source(
         if settings.fit_temperature:
             assert temperature is not None
             fitted = _fit_temperature(src, plan, converter, spec, acc, settings, temperature)
-            report.metrics.update(fitted.pop("metrics"))
+            metrics = {**report.metrics, **fitted.pop("metrics")}
+            report = dataclasses.replace(report, metrics=metrics)
             extra["temperature"] = fitted
         if extra:
             report = dataclasses.replace(report, extra=extra)

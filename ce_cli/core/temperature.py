@@ -55,21 +55,26 @@ def temperature_sums(
     *,
     labels: NDArray[np.integer] | None = None,
     targets: Float | None = None,
-) -> Float:
-    """``Σ s [value, gradient, curvature]`` of multi-class rows ``z`` (n, C) at ``β``.
+) -> tuple[Float, Float, NDArray[np.intp]]:
+    """``Σ s [value, gradient, curvature]`` of multi-class rows ``z`` (n, C) at ``β``, and each
+    row's top-label confidence after scaling and its argmax (first index on ties).
 
     >>> z = np.log(np.array([[0.5, 0.5], [0.9, 0.1]]))
-    >>> np.round(temperature_sums(z, 1.0, None, labels=np.array([0, 0])), 6).tolist()
-    [0.798508, -0.219722, 0.434502]
+    >>> sums, confidence, top = temperature_sums(z, 1.0, None, labels=np.array([0, 0]))
+    >>> np.round(sums, 6).tolist(), np.round(confidence, 6).tolist(), top.tolist()
+    ([0.798508, -0.219722, 0.434502], [0.5, 0.9], [0, 0])
     """
-    top = z.max(axis=1, keepdims=True)
-    shifted = z - top
-    e = np.exp(beta * shifted)
-    total = e.sum(axis=1)
-    mean = np.einsum("ij,ij->i", e, shifted) / total  # E[z − max]
-    second = np.einsum("ij,ij->i", e, shifted * shifted) / total
+    n = len(z)
+    top = np.argmax(z, axis=1)
+    shifted = z - z[np.arange(n), top][:, None]  # ≤ 0, the argmax at 0
+    e = np.multiply(shifted, beta)
+    np.exp(e, out=e)
+    total = e.sum(axis=1)  # ≥ 1: the top's own term is 1
+    mean = np.einsum("ij,ij->i", e, shifted) / total  # E[z − max z]
+    e *= shifted
+    second = np.einsum("ij,ij->i", e, shifted) / total
     if labels is not None:
-        zt = shifted[np.arange(len(z)), np.asarray(labels, dtype=np.intp)]
+        zt = shifted[np.arange(n), np.asarray(labels, dtype=np.intp)]
         mass: Float | float = 1.0
     else:  # Σ_j p_j (lse − β z_j): the log-sum-exp weighs by the row's mass
         assert targets is not None
@@ -78,8 +83,9 @@ def temperature_sums(
         mass = p.sum(axis=1)
     value = np.log(total) * mass - beta * zt
     grad = mean * mass - zt
-    curve = (second - mean * mean) * mass
-    return _weighted_columns(np.stack([value, grad, np.maximum(curve, 0.0)], axis=1), weight)
+    curve = np.maximum(second - mean * mean, 0.0) * mass
+    sums = _weighted_columns(np.stack([value, grad, curve], axis=1), weight)
+    return sums, 1.0 / total, top
 
 
 def temperature_sums_two_class(z: Float, beta: float, weight: Float | None, y: Float) -> Float:
