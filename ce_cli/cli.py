@@ -49,6 +49,7 @@ class FormatChoice(StrEnum):
     json = "json"
     markdown = "markdown"
     junit = "junit"
+    html = "html"
 
 
 def _version(value: bool) -> None:
@@ -582,6 +583,10 @@ def _render(report: Any, output_format: FormatChoice, output: str | None) -> str
 
         data = clean(report.to_dict())
         return render_junit(data, data.get("gates", []))
+    if output_format is FormatChoice.html:
+        from ce_cli.render.html import render_html
+
+        return render_html(clean(report.to_dict()))
     from ce_cli.render.table import render_table
 
     return render_table(report, color=_color(output), width=_width(output))
