@@ -136,6 +136,16 @@ Output = Annotated[
         rich_help_panel=_OUTPUT,
     ),
 ]
+Plot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PATH",
+        help="Also draw the figures to PATH (.png, .svg or .pdf; repeatable). "
+        "Needs matplotlib: pip install 'ce-eval[plot]'.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
 Config = Annotated[
     str | None,
     typer.Option(
@@ -288,6 +298,7 @@ def evaluate_command(
         FormatChoice, typer.Option("--format", help="Report format.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     per_sample: Annotated[
         str | None,
         typer.Option(
@@ -370,6 +381,7 @@ def evaluate_command(
         baseline_report = load_baseline(baseline)
     if output is not None:
         check_destination(output, "-o")
+    _check_plots(plot)
     samples = _stage_per_sample(per_sample)
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
@@ -383,7 +395,9 @@ def evaluate_command(
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        _emit(_render(report, output_format, output), output, samples)
+        text = _render(report, output_format, output, plot)
+        _write_plots(plot, report.to_dict())
+        _emit(text, output, samples)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -444,6 +458,7 @@ def compare_command(
         FormatChoice, typer.Option("--format", help="table or json.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     config: Config = None,
     debug: Debug = False,
 ) -> None:
@@ -455,6 +470,7 @@ def compare_command(
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
     if output is not None:
         check_destination(output, "-o")
+    _check_plots(plot)
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -482,7 +498,43 @@ def compare_command(
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
         raise UsageError("compare writes --format table or json", value=output_format.value)
+    _write_plots(plot, result, comparison=True)
     write_text_atomically(output or "-", text, "-o")
+
+
+def _check_plots(paths: list[str] | None) -> None:
+    """Before any input is read: each --plot path has a known extension and can be written,
+    and matplotlib is installed (else one line saying how to install it)."""
+    if not paths:
+        return
+    from ce_cli.atomic import check_destination
+    from ce_cli.plot import plot_format, require_matplotlib
+
+    for path in paths:
+        plot_format(path)
+        check_destination(path, "--plot")
+    require_matplotlib()
+
+
+def _write_plots(paths: list[str] | None, data: dict[str, Any], comparison: bool = False) -> None:
+    if paths:
+        from ce_cli.plot import write_plots
+        from ce_cli.render.json import clean
+
+        write_plots(paths, clean(data), comparison=comparison)
+
+
+def _images_beside(output: str | None, plots: list[str] | None) -> list[str]:
+    """The --plot images (PNG, SVG) in the report's directory or below it, relative to it."""
+    if output in (None, "-") or not plots:
+        return []
+    directory = os.path.dirname(os.path.abspath(output))
+    found = []
+    for path in plots:
+        relative = os.path.relpath(os.path.abspath(path), directory)
+        if path.lower().endswith((".png", ".svg")) and not relative.startswith(".."):
+            found.append(relative.replace(os.sep, "/"))
+    return found
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
@@ -569,7 +621,9 @@ def _width(output: str | None) -> int:
     return 100
 
 
-def _render(report: Any, output_format: FormatChoice, output: str | None) -> str:
+def _render(
+    report: Any, output_format: FormatChoice, output: str | None, plots: list[str] | None = None
+) -> str:
     from ce_cli.render.json import clean, render_json
 
     if output_format is FormatChoice.json:
@@ -577,7 +631,7 @@ def _render(report: Any, output_format: FormatChoice, output: str | None) -> str
     if output_format is FormatChoice.markdown:
         from ce_cli.render.markdown import render_markdown
 
-        return render_markdown(clean(report.to_dict()))
+        return render_markdown(clean(report.to_dict()), images=_images_beside(output, plots))
     if output_format is FormatChoice.junit:
         from ce_cli.render.junit import render_junit
 
