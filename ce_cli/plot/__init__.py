@@ -119,6 +119,7 @@ def _reliability(
             edgecolors=colour,
             linewidths=1,
             zorder=3,
+            clip_on=False,
             label=f"{name}: bins (area ∝ weight)" if n > 1 else "bins (area ∝ weight)",
         )
         smooth = cal.get("smooth")
@@ -154,9 +155,10 @@ def _class_bars(ax: Any, report: dict[str, Any]) -> None:
     names = [printable(r["class"]) for r in shown]
     names = [n if len(n) <= 24 else n[:23] + "…" for n in names]
     positions = list(range(len(shown)))
-    ax.barh(positions, [float(r["loss"]) for r in shown], color=_COLOURS[0], alpha=0.8)
+    ax.barh(positions, [float(r["loss"]) for r in shown], height=0.7, color=_COLOURS[0], alpha=0.8)
     ax.set_yticks(positions, names)
-    ax.invert_yaxis()
+    # Few classes keep thin bars at the top rather than two bars filling the panel.
+    ax.set_ylim(max(len(shown), 8) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
     title = f"Loss per {what}"
