@@ -132,7 +132,7 @@ def _reliability(
             bandwidth = smooth.get("bandwidth")
             note = f" (bandwidth {bandwidth:.3g})" if isinstance(bandwidth, int | float) else ""
             prefix = f"{name}: " if n > 1 else ""
-            ax.plot(xs, ys, color=colour, lw=2.2, label=f"{prefix}smoothed{note}", zorder=4)
+            ax.plot(xs, ys, color=colour, lw=2.2, label=f"{prefix}smoothed{note}", zorder=2.5)
         total = sum(float(b.get("weight") or 0.0) for b in bins) or 1.0
         width = [(float(b["upper"]) - float(b["lower"])) / n for b in bins]
         left = [float(b["lower"]) + k * w for b, w in zip(bins, width, strict=True)]

@@ -109,7 +109,7 @@ svg .smooth.s0,svg .smooth.s1,svg .smooth.s2,svg .smooth.s3,svg .binline{fill:no
 footer{margin-top:40px;color:var(--muted);font-size:.85em}
 @media print{:root{--bg:#fff;--fg:#000;--muted:#444;--grid:#ddd;--line:#999;--panel:#fff;
 --okbg:#fff;--badbg:#fff}body{font-size:11pt}main{max-width:none;padding:0}
-h2{break-after:avoid}table,tr,svg,.card,.banner{break-inside:avoid}
+h2,h3{break-after:avoid}table,tr,svg,.card,.banner{break-inside:avoid}
 .banner{border:1px solid currentColor}.wide{overflow:visible}}
 """
 
@@ -163,8 +163,9 @@ def _note(metric: str) -> str:
     return f'<span class="note">{escape(_DESCRIPTIONS.get(metric, ""))}</span>'
 
 
-def _generic_table(rows: list[dict[str, Any]]) -> str:
-    """A list of flat dicts as a table, columns in first-seen order; nested values skipped."""
+def _generic_table(rows: list[dict[str, Any]], *, percent: bool = True) -> str:
+    """A list of flat dicts as a table, columns in first-seen order; nested values skipped.
+    ``percent``: accuracies as percentages (as in the summary) rather than fractions."""
     keys: list[str] = []
     for row in rows:
         for key, value in row.items():
@@ -176,7 +177,12 @@ def _generic_table(rows: list[dict[str, Any]]) -> str:
         if all(isinstance(r.get(k), int | float | type(None)) for r in rows)
     }
     body = [
-        [_value(k, r.get(k)) if i in numeric else _e(r.get(k, "")) for i, k in enumerate(keys)]
+        [
+            (_value(k, r.get(k)) if percent else _num(r.get(k)))
+            if i in numeric
+            else _e(r.get(k, ""))
+            for i, k in enumerate(keys)
+        ]
         for r in rows
     ]
     return _table([_e(k) for k in keys], body, numeric)
@@ -437,7 +443,7 @@ def _calibration(report: dict[str, Any]) -> str:
     extra = ""
     equal_mass = cal.get("equal_mass_bins")
     if isinstance(equal_mass, list) and equal_mass and isinstance(equal_mass[0], dict):
-        extra = "<h3>Equal-mass bins</h3>" + _generic_table(equal_mass)
+        extra = "<h3>Equal-mass bins</h3>" + _generic_table(equal_mass, percent=False)
     return (
         "<section><h2>Calibration</h2>"
         f'<div class="row"><div>{figure}</div><div>{side}</div></div>'

@@ -131,6 +131,10 @@ def reliability_svg(series: Sequence[Series], *, title: str = "Reliability diagr
                 f"{_f(x(float(b['confidence'])))},{_f(y(float(b['accuracy'])))}" for b in filled
             )
             parts.append(f'<polyline class="binline {cls}" points="{points}"/>')
+        if s.smooth:
+            for run in _smooth_points(s.smooth):
+                points = " ".join(f"{_f(x(c))},{_f(y(a))}" for c, a in run)
+                parts.append(f'<polyline class="smooth {cls}" points="{points}"/>')
         for b in filled:
             c, a, w = float(b["confidence"]), float(b["accuracy"]), float(b["weight"])
             radius = 2.5 + 7.5 * math.sqrt(w / heaviest)
@@ -142,10 +146,6 @@ def reliability_svg(series: Sequence[Series], *, title: str = "Reliability diagr
                 f'<circle class="point {cls}" cx="{_f(x(c))}" cy="{_f(y(a))}" '
                 f'r="{_f(radius)}"><title>{tip}</title></circle>'
             )
-        if s.smooth:
-            for run in _smooth_points(s.smooth):
-                points = " ".join(f"{_f(x(c))},{_f(y(a))}" for c, a in run)
-                parts.append(f'<polyline class="smooth {cls}" points="{points}"/>')
     # Confidence histogram beneath: share of each series' weight per bin, side by side.
     parts.append(
         f'<rect class="frame" x="{_f(_LEFT)}" y="{_f(hist_top)}" width="{_f(_SIDE)}" '
