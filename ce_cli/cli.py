@@ -381,7 +381,7 @@ def evaluate_command(
         baseline_report = load_baseline(baseline)
     if output is not None:
         check_destination(output, "-o")
-    _check_plots(plot)
+    _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
@@ -470,7 +470,7 @@ def compare_command(
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
     if output is not None:
         check_destination(output, "-o")
-    _check_plots(plot)
+    _check_plots(plot, output)
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -502,17 +502,26 @@ def compare_command(
     write_text_atomically(output or "-", text, "-o")
 
 
-def _check_plots(paths: list[str] | None) -> None:
-    """Before any input is read: each --plot path has a known extension and can be written,
-    and matplotlib is installed (else one line saying how to install it)."""
+def _check_plots(paths: list[str] | None, *others: str | None) -> None:
+    """Before any input is read: each --plot path has a known extension, can be written and is
+    no other output's file, and matplotlib is installed (else one line on how to install it)."""
     if not paths:
         return
     from ce_cli.atomic import check_destination
+    from ce_cli.errors import UsageError
     from ce_cli.plot import plot_format, require_matplotlib
 
+    taken = {os.path.realpath(p) for p in others if p not in (None, "-")}
     for path in paths:
         plot_format(path)
         check_destination(path, "--plot")
+        if os.path.realpath(path) in taken:
+            raise UsageError(
+                "--plot names a file that another output writes too",
+                value=path,
+                hint="give each output its own path",
+            )
+        taken.add(os.path.realpath(path))
     require_matplotlib()
 
 

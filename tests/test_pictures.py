@@ -155,6 +155,24 @@ def test_table_report_fits_80_columns_without_colour_and_shows_signed_gaps() -> 
     assert signed in text
 
 
+@pytest.mark.parametrize(
+    ("gap", "bar"),
+    [
+        (0.0, "      │      "),
+        (0.015, "      │█     "),
+        (0.1, "      │██    "),
+        (0.1000001, "      │███   "),
+        (-0.3, "██████│      "),
+        (-0.314, "◀█████│      "),
+        (0.9, "      │█████▶"),
+    ],
+)
+def test_gap_bar_is_one_block_per_0_05_either_side(gap: float, bar: str) -> None:
+    from ce_cli.render.table import _gap_bar
+
+    assert _gap_bar(gap).plain == bar
+
+
 def test_table_report_in_colour_marks_overconfident_bins_red() -> None:
     text = render_table(evaluate(str(SAMPLES / "multiclass.parquet")), color=True, width=100)
     assert "\x1b[31m●" in text
@@ -414,6 +432,16 @@ def test_plot_with_an_unknown_extension_fails_in_one_line(bad: str, capsys) -> N
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and ".png, .svg or .pdf" in err
+
+
+def test_plot_refuses_a_path_another_output_writes(tmp_path: Path, capsys) -> None:
+    fig = str(tmp_path / "fig.svg")
+    for extra in (["-o", fig], ["--plot", fig], ["--per-sample", fig]):
+        code = main([str(SAMPLES / "binary.csv"), "--plot", fig, *extra, "-q"])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "", extra
+        assert "another output writes too" in err and err.count("\n") == 1
+    assert not os.path.exists(fig)
 
 
 class _NoMatplotlib:

@@ -78,7 +78,7 @@ td.n,th.n{text-align:right}
 td.note{color:var(--muted)}
 .wide{overflow-x:auto}
 .row{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
-.row>div{min-width:0}
+.row>div{min-width:0;flex:0 0 auto}.row>div.side{flex:1 1 300px}
 .banner{padding:10px 14px;border-radius:6px;margin:16px 0;font-weight:600}
 .banner.ok{background:var(--okbg);color:var(--ok)}
 .banner.bad{background:var(--badbg);color:var(--bad)}
@@ -178,7 +178,8 @@ def _generic_table(rows: list[dict[str, Any]], *, percent: bool = True) -> str:
     }
     body = [
         [
-            (_value(k, r.get(k)) if percent else _num(r.get(k)))
+            (str(r.get(k)) if k == "row" and r.get(k) is not None else None)
+            or (_value(k, r.get(k)) if percent else _num(r.get(k)))
             if i in numeric
             else _e(r.get(k, ""))
             for i, k in enumerate(keys)
@@ -446,7 +447,7 @@ def _calibration(report: dict[str, Any]) -> str:
         extra = "<h3>Equal-mass bins</h3>" + _generic_table(equal_mass, percent=False)
     return (
         "<section><h2>Calibration</h2>"
-        f'<div class="row"><div>{figure}</div><div>{side}</div></div>'
+        f'<div class="row"><div>{figure}</div><div class="side">{side}</div></div>'
         f"{bins_table}{extra}</section>"
     )
 

@@ -9,6 +9,7 @@ or send escape sequences to the terminal.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from rich import box
@@ -229,23 +230,31 @@ def _per_class(report: Report) -> Table:
     return table
 
 
-def _gap_bar(signed: float, scale: float) -> Text:
-    """``conf − acc`` as a bar either side of ``│``: right overconfident, left underconfident."""
+GAP_PER_BLOCK = 0.05  # the bar's scale: one block per 0.05 of |conf − acc|, at most 6
+
+
+def _gap_bar(signed: float) -> Text:
+    """``conf − acc`` as a bar either side of ``│``: right overconfident, left underconfident;
+    a gap beyond the six blocks ends in an arrow."""
     half = 6
-    length = min(half, max(1, round(half * abs(signed) / scale))) if signed and scale else 0
+    blocks = math.ceil(abs(signed) / GAP_PER_BLOCK - 1e-9) if signed else 0
+    bar_text = "█" * min(blocks, half)
+    if blocks > half:
+        bar_text = bar_text[:-1] + ("▶" if signed > 0 else "◀")
     if signed > 0:
         bar = Text(" " * half + "│")
-        bar.append("█" * length + " " * (half - length), style="red")
+        bar.append(bar_text + " " * (half - len(bar_text)), style="red")
         return bar
-    bar = Text(" " * (half - length))
-    bar.append("█" * length, style="blue")
+    bar = Text(" " * (half - len(bar_text)))
+    bar.append(bar_text[::-1], style="blue")
     return bar.append("│" + " " * half)
 
 
 def _calibration(report: Report) -> Table:
     cal = report.calibration
     table = Table(
-        title=f"Calibration ({cal['n_bins']} bins; conf − acc > 0: overconfident)",
+        title=f"Calibration ({cal['n_bins']} bins; conf − acc > 0: overconfident; "
+        f"█ = {GAP_PER_BLOCK:g})",
         box=box.SIMPLE_HEAD,
         title_justify="left",
         title_style="bold",
@@ -258,7 +267,6 @@ def _calibration(report: Report) -> Table:
     table.add_column("under│over", no_wrap=True, overflow="ignore")
     filled = [b for b in cal["bins"] if b["count"] and b["confidence"] is not None]
     signed = [(b["confidence"] or 0.0) - (b["accuracy"] or 0.0) for b in filled]
-    scale = max((abs(g) for g in signed), default=0.0)
     for b, gap in zip(filled, signed, strict=True):
         table.add_row(
             f"[{b['lower']:.3f}, {b['upper']:.3f}{']' if b['upper'] == 1.0 else ')'}",
@@ -266,7 +274,7 @@ def _calibration(report: Report) -> Table:
             _num(b["confidence"], 4),
             _num(b["accuracy"], 4),
             f"{gap:+.3f}",
-            _gap_bar(gap, scale),
+            _gap_bar(gap),
         )
     return table
 
