@@ -56,6 +56,8 @@ def _with_smooth(report: dict[str, Any]) -> dict[str, Any]:
         {"lower": 0.0, "upper": 0.5, "count": 10, "confidence": 0.3, "accuracy": 0.25},
         {"lower": 0.5, "upper": 1.0, "count": 10, "confidence": 0.8, "accuracy": 0.7},
     ]
+    out["calibration"]["brier_terms"] = {"wbv": 0.00123, "wbc": -0.00045, "note": "text"}
+    out["calibration"]["smece_bandwidth"] = 0.0625
     out["metrics"]["smece"] = 0.0412
     out["metrics"]["rmsce_made_up_estimator"] = 0.0733
     return out
@@ -248,6 +250,8 @@ def test_html_lists_every_metric_and_draws_the_smooth_curve_when_present(
     calibration = page[page.index("<h2>Calibration") : page.index("<h2>Per class")]
     assert "smece" in calibration and "rmsce_made_up_estimator" in calibration
     assert "0.0412" in calibration
+    assert "brier_terms.wbv" in calibration and "-0.00045" in calibration
+    assert "smece_bandwidth" in calibration and "brier_terms.note" not in calibration
 
 
 def _odd_names(tmp_path: Path, names: list[str]) -> Path:

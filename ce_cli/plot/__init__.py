@@ -26,7 +26,7 @@ from ce_cli.printable import printable
 
 FORMATS = (".png", ".svg", ".pdf")
 INSTALL_HINT = "pip install 'ce-eval[plot]'"
-MAX_BARS = 25
+MAX_BARS = 20
 DPI = 110
 _COLOURS = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df")
 _METADATA: dict[str, dict[str, Any]] = {
@@ -153,10 +153,10 @@ def _class_bars(ax: Any, report: dict[str, Any]) -> None:
     rows.sort(key=lambda r: -float(r["loss"]))
     shown = rows[:MAX_BARS]
     names = [printable(r["class"]) for r in shown]
-    names = [n if len(n) <= 24 else n[:23] + "…" for n in names]
+    names = [n if len(n) <= 22 else n[:21] + "…" for n in names]
     positions = list(range(len(shown)))
     ax.barh(positions, [float(r["loss"]) for r in shown], height=0.7, color=_COLOURS[0], alpha=0.8)
-    ax.set_yticks(positions, names)
+    ax.set_yticks(positions, names, fontsize=9 if len(shown) <= 10 else 7.5)
     # Few classes keep thin bars at the top rather than two bars filling the panel.
     ax.set_ylim(max(len(shown), 8) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)

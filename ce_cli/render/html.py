@@ -412,10 +412,19 @@ def _calibration(report: dict[str, Any]) -> str:
         [Series("model", bins, cal.get("smooth") if isinstance(cal.get("smooth"), dict) else None)]
     )
     rows = [[f"<code>{_e(k)}</code>", _value(k, v), _note(k)] for k, v in estimators]
-    # Scalars the calibration section carries besides its bins (e.g. smece's bandwidth).
+
+    # Numbers the calibration section carries besides its bins, one level deep (e.g. the
+    # Brier decomposition's within-bin terms), whatever their names.
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
     for key, value in cal.items():
-        if isinstance(value, int | float) and not isinstance(value, bool) and key != "n_bins":
+        if number(value) and key != "n_bins":
             rows.append([f"<code>{_e(key)}</code>", _num(value), ""])
+        elif isinstance(value, dict) and key != "smooth":
+            for inner, item in value.items():
+                if number(item):
+                    rows.append([f"<code>{_e(key)}.{_e(inner)}</code>", _num(item), ""])
     smooth = cal.get("smooth")
     if isinstance(smooth, dict) and isinstance(smooth.get("bandwidth"), int | float):
         rows.append(["<code>smooth bandwidth</code>", _num(smooth["bandwidth"]), ""])
