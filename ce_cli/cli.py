@@ -455,7 +455,8 @@ def compare_command(
     ] = 1000,
     seed: Seed = 0,
     output_format: Annotated[
-        FormatChoice, typer.Option("--format", help="table or json.", rich_help_panel=_OUTPUT)
+        FormatChoice,
+        typer.Option("--format", help="table, json or html.", rich_help_panel=_OUTPUT),
     ] = FormatChoice.table,
     output: Output = None,
     plot: Plot = None,
@@ -468,6 +469,8 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
+    if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
+        raise UsageError("compare writes --format table, json or html", value=output_format.value)
     if output is not None:
         check_destination(output, "-o")
     _check_plots(plot, output)
@@ -497,7 +500,9 @@ def compare_command(
     elif output_format is FormatChoice.table:
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
-        raise UsageError("compare writes --format table or json", value=output_format.value)
+        from ce_cli.render.html import render_compare_html
+
+        text = render_compare_html(result)
     _write_plots(plot, result, comparison=True)
     write_text_atomically(output or "-", text, "-o")
 

@@ -430,6 +430,28 @@ def test_compare_plot_draws_both_models_on_one_diagram(tmp_path: Path, capsys) -
     ET.fromstring(svg)
 
 
+def test_compare_html_shows_both_models_on_one_diagram(tmp_path: Path, capsys) -> None:
+    a = SAMPLES / "multiclass.parquet"
+    out = tmp_path / "compare.html"
+    code = main(
+        ["compare", str(a), str(a), "--bootstrap", "20", "--format", "html", "-o", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    page = out.read_text()
+    _assert_self_contained(page)
+    text = " ".join(_parse(page).text)
+    assert "Paired differences" in text and "no significant difference" in text
+    assert page.count('<circle class="point s0"') > 1 and page.count('<circle class="point s1"') > 1
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        ET.fromstring(svg)
+
+
+def test_compare_refuses_a_format_it_cannot_write_before_reading(tmp_path: Path, capsys) -> None:
+    missing = str(tmp_path / "missing.parquet")
+    assert main(["compare", missing, missing, "--format", "junit"]) == 2
+    assert "compare writes --format table, json or html" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["fig.jpg", "fig", "-"])
 def test_plot_with_an_unknown_extension_fails_in_one_line(bad: str, capsys) -> None:
     code = main([str(SAMPLES / "binary.csv"), "--plot", bad, "-q"])

@@ -507,6 +507,62 @@ def _worst(report: dict[str, Any]) -> str:
     return f"<section><h2>Worst {len(rows)} rows</h2>{_generic_table(rows)}</section>"
 
 
+def _page(title: str, body: str, footer: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{body}<footer>{footer}</footer></main></body></html>\n"
+    )
+
+
+def render_compare_html(result: dict[str, Any]) -> str:
+    """The page for ``ce-eval compare``: both models on one reliability diagram, and each
+    metric's means, paired difference, interval and verdict."""
+    a, b = printable(result.get("a", "A")), printable(result.get("b", "B"))
+    level = result.get("level")
+    rows = []
+    for name, m in (result.get("metrics") or {}).items():
+        verdict = str(m.get("verdict", ""))
+        cls = "pass" if verdict == "A better" else "fail" if verdict == "B better" else "note"
+        low, high = m.get("low"), m.get("high")
+        interval = "–" if low is None or high is None else f"[{low:+.4g}, {high:+.4g}]"
+        difference = m.get("difference")
+        rows.append(
+            [
+                f"<code>{_e(name)}</code>",
+                _value(name, m.get("a")),
+                _value(name, m.get("b")),
+                "–" if difference is None else f"{difference:+.4g}",
+                interval,
+                f'<span class="{cls}">{escape(verdict)}</span>',
+            ]
+        )
+    label = "interval" if level is None else f"{_num(100 * level)} % interval"
+    table = _table(["metric", "A", "B", "A − B", label, "verdict"], rows, {1, 2, 3, 4})
+    cal = result.get("calibration") or {}
+    series = [
+        Series(
+            f"A = {a}", (cal.get("a") or {}).get("bins") or [], (cal.get("a") or {}).get("smooth")
+        ),
+        Series(
+            f"B = {b}", (cal.get("b") or {}).get("bins") or [], (cal.get("b") or {}).get("smooth")
+        ),
+    ]
+    body = (
+        f'<header><h1>ce-eval compare</h1><p class="sub">A = <span class="mono">{escape(a)}'
+        f'</span> · B = <span class="mono">{escape(b)}</span> · '
+        f"{_num(result.get('n_samples'))} rows paired by {_e(result.get('paired_by', ''))} · "
+        f"{_num(result.get('replicates'))} bootstrap replicates · logs in "
+        f"{_e(result.get('base', ''))}</p></header>"
+        f"<section><h2>Paired differences</h2>{table}</section>"
+        f"<section><h2>Calibration</h2>{reliability_svg(series, title='A and B')}</section>"
+    )
+    return _page(f"ce-eval compare: {a} vs {b}", body, "ce-eval compare")
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The page for a report dict (as :meth:`~ce_cli.report.Report.to_dict` gives, cleaned of
     non-finite numbers)."""
@@ -527,12 +583,5 @@ def render_html(report: dict[str, Any]) -> str:
         ]
     )
     version = escape(str((report.get("tool") or {}).get("version", "")))
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        '<meta name="color-scheme" content="light dark">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><main>{body}<footer>ce-eval {version} · schema version "
-        f"{_num(report.get('schema_version'))}</footer></main></body></html>\n"
-    )
+    footer = f"ce-eval {version} · schema version {_num(report.get('schema_version'))}"
+    return _page(title, body, footer)
