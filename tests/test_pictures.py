@@ -22,10 +22,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ce_cli.accumulator import LOSS_BINS_PER_DECADE
 from ce_cli.api import evaluate
 from ce_cli.cli import main
+from ce_cli.printable import printable
 from ce_cli.render.diagram import HEIGHT, WIDTH, reliability_text
 from ce_cli.render.html import render_html
 from ce_cli.render.json import clean
@@ -61,6 +64,9 @@ def _with_smooth(report: dict[str, Any]) -> dict[str, Any]:
     out["metrics"]["smece"] = 0.0412
     out["metrics"]["rmsce_made_up_estimator"] = 0.0733
     return out
+
+
+_BASE_REPORT = clean(evaluate(str(SAMPLES / "multiclass.tsv")).to_dict())
 
 
 @pytest.fixture(scope="module")
@@ -530,3 +536,54 @@ def test_markdown_links_a_plot_written_beside_the_report(tmp_path: Path, capsys)
 def test_markdown_without_images_is_unchanged(multiclass: dict[str, Any]) -> None:
     assert render_markdown(multiclass) == render_markdown(multiclass, images=())
     assert "![" not in render_markdown(multiclass)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "p",
+    "span", "div", "section", "table", "thead", "tbody", "tr", "th", "td", "code", "dl", "dt",
+    "dd", "footer", "svg", "line", "rect", "text", "circle", "polyline",
+}  # fmt: skip
+
+
+@given(names=st.lists(st.text(min_size=1, max_size=12), min_size=2, max_size=4, unique=True))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_html_from_any_names_has_only_our_tags_and_shows_the_names(names: list[str]) -> None:
+    base = _BASE_REPORT
+    report = copy.deepcopy(base)
+    report["source"] = names[0]
+    report["detected"]["classes"] = names
+    report["per_class"] = [dict(base["per_class"][0], **{"class": n}) for n in names]
+    report["worst"] = [{"row": 1, "id": names[-1], "label": names[0], "loss": 1.5}]
+    page = render_html(report)
+    parsed = _parse(page)
+    assert set(parsed.tags) <= _ALLOWED_TAGS
+    assert {name for name, _ in parsed.attributes} <= {
+        "lang", "charset", "name", "content", "class", "role", "viewbox", "width", "height",
+        "aria-label", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "points",
+        "text-anchor", "transform",
+    }  # fmt: skip
+    text = "".join(parsed.text)
+    for name in names:
+        assert printable(name) in text
+
+
+@given(
+    points=st.lists(
+        st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1e6, allow_subnormal=False)),
+        max_size=30,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_text_diagram_has_fixed_width_and_one_point_per_cell(
+    points: list[tuple[float, float, float]],
+) -> None:
+    bins = [
+        {"lower": c, "upper": c, "weight": w, "confidence": c, "accuracy": a} for c, a, w in points
+    ]
+    text = reliability_text({"bins": bins}).plain
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    cells = {(round(a * (HEIGHT - 1)), round(c * (WIDTH - 1))) for c, a, w in points if w > 0}
+    assert sum(line.count("●") for line in _grid(text)) == len(cells)
