@@ -253,7 +253,7 @@ def test_html_lists_every_metric_and_draws_the_smooth_curve_when_present(
     assert "bandwidth 0.0625" in text
     assert "Equal-mass bins" in text
     # Both estimators are also in the calibration section's own table.
-    calibration = page[page.index("<h2>Calibration") : page.index("<h2>Per class")]
+    calibration = page[page.index("<h2>Calibration") : page.index("<h2>Distribution")]
     assert "smece" in calibration and "rmsce_made_up_estimator" in calibration
     assert "0.0412" in calibration
     assert "brier_terms.wbv" in calibration and "-0.00045" in calibration
@@ -386,6 +386,13 @@ def test_plot_writes_png_svg_and_pdf(tmp_path: Path, capsys) -> None:
     assert "Reliability diagram" in svg.decode() and "Loss per class" in svg.decode()
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     assert b"CreationDate" not in pdf and b"<dc:date>" not in svg
+
+
+def test_plot_is_written_when_a_gate_fails(tmp_path: Path, capsys) -> None:
+    fig = tmp_path / "fig.png"
+    code = main([str(SAMPLES / "binary.csv"), "--max", "ece=0", "--plot", str(fig), "-q"])
+    assert code == 1 and "gate failed" in capsys.readouterr().err
+    assert fig.read_bytes()[:8] == PNG_SIGNATURE
 
 
 def test_plot_draws_the_smooth_curve_when_the_report_has_one(multiclass: dict[str, Any]) -> None:

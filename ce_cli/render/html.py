@@ -574,12 +574,12 @@ def render_html(report: dict[str, Any]) -> str:
             _cards(report),
             _summary(report),
             _gates(report),
-            _calibration(report),
+            _detected(report),
             _per_class(report),
+            _calibration(report),
             _loss_distribution(report),
             _groups(report),
             _worst(report),
-            _detected(report),
         ]
     )
     version = escape(str((report.get("tool") or {}).get("version", "")))
