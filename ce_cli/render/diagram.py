@@ -54,8 +54,8 @@ def reliability_text(calibration: dict[str, Any]) -> Text:
     bins = calibration.get("bins") or []
     grid = [[" "] * WIDTH for _ in range(HEIGHT)]
     styles: dict[tuple[int, int], str] = {}
-    for r in range(HEIGHT):
-        col = round(r * (WIDTH - 1) / (HEIGHT - 1))
+    for col in range(WIDTH):  # the diagonal: every column at its own accuracy row
+        r = _row(col / (WIDTH - 1))
         grid[r][col] = "·"
         styles[(r, col)] = "dim"
     smooth = calibration.get("smooth")
