@@ -414,21 +414,21 @@ def _calibration(report: dict[str, Any]) -> str:
     rows = [[f"<code>{_e(k)}</code>", _value(k, v), _note(k)] for k, v in estimators]
 
     # Numbers the calibration section carries besides its bins, one level deep (e.g. the
-    # Brier decomposition's within-bin terms), whatever their names.
+    # Brier decomposition's parts, a bandwidth, stated resolutions), whatever their names.
     def number(value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
 
+    more = []
     for key, value in cal.items():
         if number(value) and key != "n_bins":
-            rows.append([f"<code>{_e(key)}</code>", _num(value), ""])
-        elif isinstance(value, dict) and key != "smooth":
+            more.append([f"<code>{_e(key)}</code>", _num(value)])
+        elif isinstance(value, dict):
             for inner, item in value.items():
                 if number(item):
-                    rows.append([f"<code>{_e(key)}.{_e(inner)}</code>", _num(item), ""])
-    smooth = cal.get("smooth")
-    if isinstance(smooth, dict) and isinstance(smooth.get("bandwidth"), int | float):
-        rows.append(["<code>smooth bandwidth</code>", _num(smooth["bandwidth"]), ""])
+                    more.append([f"<code>{_e(key)}.{_e(inner)}</code>", _num(item)])
     side = "<h3>Estimators</h3>" + _table(["estimator", "value", ""], rows, {1})
+    if more:
+        side += "<h3>More from the calibration section</h3>" + _table(["key", "value"], more, {1})
     filled = [b for b in bins if b.get("count")]
     bin_rows = []
     for b in filled:
