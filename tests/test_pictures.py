@@ -53,7 +53,7 @@ def _with_smooth(report: dict[str, Any]) -> dict[str, Any]:
         "bandwidth": 0.0625,
         "grid": grid,
         "accuracy": [None if c < 0.1 else 0.9 * c for c in grid],
-        "density": [1.0 for _ in grid],
+        "density": [0.001 if c < 0.2 else 1.0 for c in grid],  # sparse below 0.2
     }
     out["calibration"]["equal_mass_bins"] = [
         {"lower": 0.0, "upper": 0.5, "count": 10, "confidence": 0.3, "accuracy": 0.25},
@@ -150,6 +150,14 @@ def test_text_diagram_draws_the_diagonal_the_histogram_and_the_smooth_curve() ->
     histogram = next(line for line in text.splitlines() if line.endswith("weight"))
     assert histogram[6] == " " and histogram[6 + WIDTH - 1] == "█"  # empty bin 0, heaviest 9
     assert "∗ smoothed" in text
+
+
+def test_text_diagram_leaves_out_the_smooth_curve_where_confidences_are_sparse(
+    multiclass: dict[str, Any],
+) -> None:
+    text = reliability_text(_with_smooth(multiclass)["calibration"]).plain
+    columns = {c for line in _grid(text) for c, ch in enumerate(line) if ch == "∗"}
+    assert columns and min(columns) == 10  # confidence 0.2: sparse below
 
 
 def test_table_report_fits_80_columns_without_colour_and_shows_signed_gaps() -> None:
@@ -249,7 +257,15 @@ def test_html_lists_every_metric_and_draws_the_smooth_curve_when_present(
     text = " ".join(_parse(page).text)
     for name in _with_smooth(multiclass)["metrics"]:
         assert name in text
-    assert page.count('<polyline class="smooth s0"') == 1  # one run: the first values are None
+    # One run each: the curve starts at 0.1 (accuracy None below), is thick from 0.2 (sparse
+    # confidences below) and thin, dashed, over all of it.
+    assert page.count('<polyline class="smooth s0"') == 1
+    assert page.count('<polyline class="smooth-thin s0"') == 1
+    thick = re.search(r'<polyline class="smooth s0" points="([\d.]+),', page)
+    thin = re.search(r'<polyline class="smooth-thin s0" points="([\d.]+),', page)
+    assert thick and thin
+    assert float(thick.group(1)) == pytest.approx(58 + 420 * 0.2, abs=0.1)
+    assert float(thin.group(1)) == pytest.approx(58 + 420 * 0.1, abs=0.1)
     assert "bandwidth 0.0625" in text
     assert "Equal-mass bins" in text
     # Both estimators are also in the calibration section's own table.

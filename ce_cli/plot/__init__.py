@@ -124,15 +124,23 @@ def _reliability(
         )
         smooth = cal.get("smooth")
         if isinstance(smooth, dict) and smooth.get("grid") and smooth.get("accuracy"):
-            xs, ys = [], []
-            for x, y in zip(smooth["grid"], smooth["accuracy"], strict=False):
-                ok = isinstance(y, int | float) and isinstance(x, int | float) and math.isfinite(y)
-                xs.append(float(x) if ok else math.nan)
-                ys.append(float(y) if ok else math.nan)
+            from ce_cli.render.svg import smooth_runs
+
             bandwidth = smooth.get("bandwidth")
             note = f" (bandwidth {bandwidth:.3g})" if isinstance(bandwidth, int | float) else ""
             prefix = f"{name}: " if n > 1 else ""
-            ax.plot(xs, ys, color=colour, lw=2.2, label=f"{prefix}smoothed{note}", zorder=2.5)
+            # Thin and dashed where confidences are sparse, thick where they are dense.
+            for dense, style in (
+                (False, {"lw": 0.9, "ls": "--", "alpha": 0.7}),
+                (True, {"lw": 2.2}),
+            ):
+                xs: list[float] = []
+                ys: list[float] = []
+                for run in smooth_runs(smooth, dense_only=dense):
+                    xs += [c for c, _ in run] + [math.nan]
+                    ys += [a for _, a in run] + [math.nan]
+                label = f"{prefix}smoothed{note}" if dense else None
+                ax.plot(xs, ys, color=colour, label=label, zorder=2.5, **style)
         total = sum(float(b.get("weight") or 0.0) for b in bins) or 1.0
         width = [(float(b["upper"]) - float(b["lower"])) / n for b in bins]
         left = [float(b["lower"]) + k * w for b, w in zip(bins, width, strict=True)]

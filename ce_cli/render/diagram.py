@@ -3,9 +3,10 @@ without colour.
 
 Accuracy (rows, 0 at the bottom) against confidence (columns); ``·`` marks the diagonal (perfect
 calibration), ``●`` each non-empty bin's (mean confidence, accuracy), ``∗`` the smooth curve when
-the report has one (``calibration.smooth``), and the line beneath is the confidence histogram
-(share of the weight, ``▁`` to ``█``). A point below the diagonal is overconfident. In colour,
-overconfident points are red and underconfident ones blue; without colour nothing is lost.
+the report has one (``calibration.smooth``), where confidences are not sparse; the line beneath
+is the confidence histogram (share of the weight, ``▁`` to ``█``). A point below the diagonal is
+overconfident. In colour, overconfident points are red and underconfident ones blue; without
+colour nothing is lost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+
+from ce_cli.render.svg import smooth_runs
 
 WIDTH = 51  # columns: confidence 0, 0.02, …, 1
 HEIGHT = 11  # rows: accuracy 0, 0.1, …, 1
@@ -60,10 +63,9 @@ def reliability_text(calibration: dict[str, Any]) -> Text:
         styles[(r, col)] = "dim"
     smooth = calibration.get("smooth")
     if isinstance(smooth, dict):
-        pairs = zip(smooth.get("grid") or [], smooth.get("accuracy") or [], strict=False)
-        for c, a in pairs:
-            if isinstance(c, int | float) and isinstance(a, int | float) and math.isfinite(a):
-                cell = (_row(float(a)), _column(float(c)))
+        for run in smooth_runs(smooth, dense_only=True):
+            for c, a in run:
+                cell = (_row(a), _column(c))
                 grid[cell[0]][cell[1]] = "∗"
                 styles[cell] = "magenta"
     for b in bins:

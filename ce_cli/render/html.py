@@ -102,10 +102,12 @@ svg .point{fill-opacity:.55;stroke-width:1.2}
 svg .gap{stroke-width:1.5;stroke-opacity:.45}
 svg .binline{fill:none;stroke-width:1;stroke-opacity:.5}
 svg .smooth{fill:none;stroke-width:2.4}
+svg .smooth-thin{fill:none;stroke-width:1;stroke-dasharray:3 2;stroke-opacity:.7}
 svg .bar{stroke:none;fill-opacity:.8}
 svg .s0{fill:var(--s0);stroke:var(--s0)}svg .s1{fill:var(--s1);stroke:var(--s1)}
 svg .s2{fill:var(--s2);stroke:var(--s2)}svg .s3{fill:var(--s3);stroke:var(--s3)}
 svg .smooth.s0,svg .smooth.s1,svg .smooth.s2,svg .smooth.s3,svg .binline{fill:none}
+svg .smooth-thin.s0,svg .smooth-thin.s1,svg .smooth-thin.s2,svg .smooth-thin.s3{fill:none}
 footer{margin-top:40px;color:var(--muted);font-size:.85em}
 @media print{:root{--bg:#fff;--fg:#000;--muted:#444;--grid:#ddd;--line:#999;--panel:#fff;
 --okbg:#fff;--badbg:#fff}body{font-size:11pt}main{max-width:none;padding:0}

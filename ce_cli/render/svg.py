@@ -60,11 +60,25 @@ def _filled(bins: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _smooth_points(smooth: dict[str, Any]) -> list[list[tuple[float, float]]]:
-    """The smooth curve as runs of (confidence, accuracy), broken where a value is missing."""
+SPARSE = 0.02  # the smooth curve is drawn thin where the density is below this share of its peak
+
+
+def smooth_runs(
+    smooth: dict[str, Any], *, dense_only: bool = False
+) -> list[list[tuple[float, float]]]:
+    """The smooth curve as runs of (confidence, accuracy), broken where a value is missing
+    (and, with ``dense_only``, where the confidences are sparse: as relplot draws it thin)."""
+    grid = smooth.get("grid") or []
+    accuracy = smooth.get("accuracy") or []
+    density = smooth.get("density") or []
+    finite = [d for d in density if isinstance(d, int | float) and math.isfinite(d)]
+    floor = SPARSE * max(finite) if dense_only and finite else None
     runs: list[list[tuple[float, float]]] = [[]]
-    for x, y in zip(smooth.get("grid") or [], smooth.get("accuracy") or [], strict=False):
-        if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+    for i, (x, y) in enumerate(zip(grid, accuracy, strict=False)):
+        sparse = floor is not None and (
+            i >= len(density) or not isinstance(density[i], int | float) or density[i] < floor
+        )
+        if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)) or sparse:
             if runs[-1]:
                 runs.append([])
             continue
@@ -132,9 +146,10 @@ def reliability_svg(series: Sequence[Series], *, title: str = "Reliability diagr
             )
             parts.append(f'<polyline class="binline {cls}" points="{points}"/>')
         if s.smooth:
-            for run in _smooth_points(s.smooth):
-                points = " ".join(f"{_f(x(c))},{_f(y(a))}" for c, a in run)
-                parts.append(f'<polyline class="smooth {cls}" points="{points}"/>')
+            for kind, dense in (("smooth-thin", False), ("smooth", True)):
+                for run in smooth_runs(s.smooth, dense_only=dense):
+                    points = " ".join(f"{_f(x(c))},{_f(y(a))}" for c, a in run)
+                    parts.append(f'<polyline class="{kind} {cls}" points="{points}"/>')
         for b in filled:
             c, a, w = float(b["confidence"]), float(b["accuracy"]), float(b["weight"])
             radius = 2.5 + 7.5 * math.sqrt(w / heaviest)
