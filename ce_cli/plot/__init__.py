@@ -186,7 +186,9 @@ def _loss_distribution(ax: Any, report: dict[str, Any]) -> None:
     base = report.get("base", "")
     ax.set(title="Distribution of the per-sample loss", xlabel=f"loss ({base}, log scale)")
     if not weight:
-        ax.text(0.5, 0.5, "no losses", transform=ax.transAxes, ha="center")
+        ax.set_axis_off()
+        missing = "no losses" if hist else "the report has no loss histogram"
+        ax.text(0.5, 0.5, missing, transform=ax.transAxes, ha="center", color="#59636e")
         return
     if edges[0] <= 0:
         ratio = edges[2] / edges[1] if len(edges) > 2 and edges[1] > 0 else 10.0
