@@ -61,6 +61,8 @@ def _with_smooth(report: dict[str, Any]) -> dict[str, Any]:
     ]
     out["calibration"]["brier_terms"] = {"wbv": 0.00123, "wbc": -0.00045, "note": "text"}
     out["calibration"]["smece_bandwidth"] = 0.0625
+    for row in out["per_class"]:
+        row["ece"] = 0.0123
     out["metrics"]["smece"] = 0.0412
     out["metrics"]["rmsce_made_up_estimator"] = 0.0733
     return out
@@ -272,6 +274,9 @@ def test_html_lists_every_metric_and_draws_the_smooth_curve_when_present(
     calibration = page[page.index("<h2>Calibration") : page.index("<h2>Distribution")]
     assert "smece" in calibration and "rmsce_made_up_estimator" in calibration
     assert "0.0412" in calibration
+    per_class = page[page.index("<h2>Per class") : page.index("<h2>Calibration")]
+    assert '<th class="n">ece</th>' in per_class and "0.0123" in per_class
+    assert "cross entropy" in per_class  # a key the page did not show before, shown now
     more = calibration[calibration.index("More from the calibration section") :]
     assert "brier_terms.wbv" in more and "-0.00045" in more and "smooth.bandwidth" in more
     assert "smece_bandwidth" in more and "brier_terms.note" not in more

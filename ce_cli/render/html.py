@@ -367,6 +367,14 @@ def _per_class(report: dict[str, Any]) -> str:
     multilabel = report.get("detected", {}).get("task") == "multilabel"
     what = "label" if multilabel else "class"
     unit = str(report.get("base", ""))
+    # Numbers a row carries beyond the usual ones (cross-entropy, a per-class ECE…) follow.
+    shown = {"class", "support", "weight", "loss", "accuracy", "mean_confidence"}
+    shown |= {"mean_true_prob", "predicted"}
+    extra: list[str] = []
+    for r in rows:
+        for key, value in r.items():
+            if key not in shown and key not in extra and isinstance(value, int | float | None):
+                extra.append(key)
     table_rows = [
         [
             _e(r.get("class")),
@@ -376,6 +384,7 @@ def _per_class(report: dict[str, Any]) -> str:
             _num(r.get("mean_confidence"), 4),
             _num(r.get("mean_true_prob"), 4),
             _num(r.get("predicted")),
+            *(_value(k, r.get(k)) for k in extra),
         ]
         for r in rows[:MAX_TABLE_ROWS]
     ]
@@ -387,6 +396,7 @@ def _per_class(report: dict[str, Any]) -> str:
         "mean q" if multilabel else "mean confidence",
         "mean p(true)",
         "predicted",
+        *(_e(k.replace("_", " ")) for k in extra),
     ]
     ranked = sorted(rows, key=lambda r: -(r.get("loss") if r.get("loss") is not None else -1))
     bars = bars_svg(
@@ -399,7 +409,7 @@ def _per_class(report: dict[str, Any]) -> str:
     )
     return (
         f"<section><h2>Per {what}</h2>"
-        + _table(header, table_rows, {1, 2, 3, 4, 5, 6})
+        + _table(header, table_rows, set(range(1, len(header))))
         + _more(MAX_TABLE_ROWS, len(rows), f"{what}es" if what == "class" else "labels")
         + f"<h3>{caption}</h3>{bars}</section>"
     )
