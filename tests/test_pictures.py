@@ -424,21 +424,23 @@ def test_plot_draws_the_smooth_curve_when_the_report_has_one(multiclass: dict[st
     assert b"smoothed (bandwidth 0.0625)" in figure_bytes(_with_smooth(multiclass), "svg")
 
 
-def test_plot_files_are_byte_identical_from_run_to_run(tmp_path: Path) -> None:
-    """Two processes (different hash seeds, different times) write the same bytes."""
-    outputs = []
-    for seed in ("1", "2"):
-        folder = tmp_path / seed
-        folder.mkdir()
-        command = [sys.executable, "-m", "ce_cli", str(SAMPLES / "binary.csv"), "-q"]
-        for ext in ("png", "svg", "pdf"):
-            command += ["--plot", str(folder / f"fig.{ext}")]
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        env.pop("SOURCE_DATE_EPOCH", None)
-        done = subprocess.run(command, capture_output=True, env=env, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr
-        outputs.append([(folder / f"fig.{ext}").read_bytes() for ext in ("png", "svg", "pdf")])
-    assert outputs[0] == outputs[1]
+def test_plot_files_are_byte_identical_from_run_to_run(tmp_path: Path, capsys) -> None:
+    """Another process (another hash seed, a later time) writes the same bytes as this one."""
+    names = [f"fig.{ext}" for ext in ("png", "svg", "pdf")]
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    args = [str(SAMPLES / "binary.csv"), "-q"]
+    assert main([*args, *(a for n in names for a in ("--plot", str(here / n)))]) == 0
+    capsys.readouterr()
+    command = [sys.executable, "-m", "ce_cli", *args]
+    command += [a for n in names for a in ("--plot", str(there / n))]
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    done = subprocess.run(command, capture_output=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    for name in names:
+        assert (here / name).read_bytes() == (there / name).read_bytes(), name
 
 
 def test_plot_shows_class_names_as_typed(tmp_path: Path, capsys) -> None:
@@ -552,14 +554,27 @@ def test_markdown_links_a_plot_written_beside_the_report(tmp_path: Path, capsys)
     report = tmp_path / "summary.md"
     args = [str(SAMPLES / "binary.csv"), "--format", "markdown", "-o", str(report), "-q"]
     assert main([*args, "--plot", str(tmp_path / "figs" / "diagram 1.png")]) == 0
-    assert "![Reliability diagram and losses](figs/diagram%201.png)" in report.read_text()
-    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere.png"
-    try:
-        assert main([*args, "--plot", str(elsewhere), "--plot", str(tmp_path / "a.pdf")]) == 0
-    finally:
-        elsewhere.unlink(missing_ok=True)
-    assert "![" not in report.read_text()  # not beside the report, or not an image
     capsys.readouterr()
+    text = report.read_text()
+    assert "![Reliability diagram and losses](figs/diagram%201.png)" in text
+    assert text.index("![") > text.index("### Calibration")
+
+
+def test_markdown_images_are_the_png_and_svg_plots_in_the_reports_directory(
+    tmp_path: Path,
+) -> None:
+    from ce_cli.cli import _images_beside
+
+    out = str(tmp_path / "r" / "summary.md")
+    plots = [
+        str(tmp_path / "r" / "a.png"),
+        str(tmp_path / "r" / "sub" / "b.svg"),
+        str(tmp_path / "r" / "c.pdf"),  # not an image a Markdown viewer shows
+        str(tmp_path / "elsewhere.png"),  # not beside the report
+    ]
+    assert _images_beside(out, plots) == ["a.png", "sub/b.svg"]
+    assert _images_beside(None, plots) == [] and _images_beside("-", plots) == []
+    assert _images_beside(out, None) == []
 
 
 def test_markdown_without_images_is_unchanged(multiclass: dict[str, Any]) -> None:
