@@ -410,6 +410,21 @@ def test_plot_writes_png_svg_and_pdf(tmp_path: Path, capsys) -> None:
     assert b"CreationDate" not in pdf and b"<dc:date>" not in svg
 
 
+def test_plot_figure_for_a_notebook_takes_the_report_object() -> None:
+    from matplotlib.figure import Figure
+
+    from ce_cli.plot import figure
+
+    report = evaluate(str(SAMPLES / "binary.csv"))
+    fig = figure(report)
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("Reliability diagram (ECE ")
+    assert "Loss per class" in titles and "Distribution of the per-sample loss" in titles
+    ece = report.metrics["ece"]
+    assert f"{ece:.4g}" in titles[0]
+
+
 def test_plot_is_written_when_a_gate_fails(tmp_path: Path, capsys) -> None:
     fig = tmp_path / "fig.png"
     code = main([str(SAMPLES / "binary.csv"), "--max", "ece=0", "--plot", str(fig), "-q"])

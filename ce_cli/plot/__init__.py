@@ -260,11 +260,28 @@ def _save(fig: Any, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def figure_bytes(data: dict[str, Any], fmt: str, *, comparison: bool = False) -> bytes:
-    """The figure for a report dict (or a ``compare`` result) as PNG, SVG or PDF bytes."""
+def figure(data: Any, *, comparison: bool = False) -> Any:
+    """The :class:`matplotlib.figure.Figure` for a :class:`~ce_cli.report.Report`, a report dict
+    or (``comparison``) a ``compare`` result; for a notebook, like scikit-learn's displays.
+
+    >>> import ce_cli
+    >>> from ce_cli.plot import figure
+    >>> fig = figure(ce_cli.evaluate("sample_data/binary.csv"))
+    >>> len(fig.axes)
+    4
+    """
+    if hasattr(data, "to_dict"):
+        from ce_cli.render.json import clean
+
+        data = clean(data.to_dict())
     with _style():
-        fig = _figure_for_comparison(data) if comparison else _figure_for_report(data)
-        return _save(fig, fmt)
+        return _figure_for_comparison(data) if comparison else _figure_for_report(data)
+
+
+def figure_bytes(data: Any, fmt: str, *, comparison: bool = False) -> bytes:
+    """The figure for a report (or a ``compare`` result) as PNG, SVG or PDF bytes."""
+    with _style():
+        return _save(figure(data, comparison=comparison), fmt)
 
 
 def write_plots(paths: Sequence[str], data: dict[str, Any], *, comparison: bool = False) -> None:
