@@ -221,6 +221,8 @@ def _loss_distribution(ax: Any, report: dict[str, Any]) -> None:
 def _figure_for_report(report: dict[str, Any]) -> Any:
     from matplotlib.figure import Figure
 
+    from ce_cli.render.svg import shorten
+
     fig = Figure(figsize=(12, 7.6), dpi=DPI, layout="constrained")
     outer = fig.add_gridspec(1, 2, width_ratios=[1.0, 1.05])
     left = outer[0].subgridspec(2, 1, height_ratios=[4, 1.1])
@@ -234,7 +236,9 @@ def _figure_for_report(report: dict[str, Any]) -> Any:
     _reliability(ax, hist, [("model", report.get("calibration") or {})], title)
     _class_bars(fig.add_subplot(right[0]), report)
     _loss_distribution(fig.add_subplot(right[1]), report)
-    fig.suptitle(f"ce-eval: {source}  ({report.get('n_samples', 0):,} rows)", fontsize=12)
+    fig.suptitle(
+        f"ce-eval: {shorten(source, 90)}  ({report.get('n_samples', 0):,} rows)", fontsize=12
+    )
     return fig
 
 
@@ -246,9 +250,11 @@ def _figure_for_comparison(result: dict[str, Any]) -> Any:
     ax = fig.add_subplot(grid[0])
     hist = fig.add_subplot(grid[1], sharex=ax)
     cal = result.get("calibration") or {}
+    from ce_cli.render.svg import shorten
+
     series = [
-        (f"A = {printable(result.get('a', 'A'))}", cal.get("a") or {}),
-        (f"B = {printable(result.get('b', 'B'))}", cal.get("b") or {}),
+        (f"A = {shorten(printable(result.get('a', 'A')))}", cal.get("a") or {}),
+        (f"B = {shorten(printable(result.get('b', 'B')))}", cal.get("b") or {}),
     ]
     _reliability(ax, hist, series, "Reliability diagram: A and B")
     return fig

@@ -29,6 +29,18 @@ class Series:
     smooth: dict[str, Any] | None = None
 
 
+def shorten(text: str, limit: int = 48) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters (paths keep both ends).
+
+    >>> shorten("runs/2024-06-01/model_a/predictions.parquet", 30)
+    'runs/2024-06-0…ictions.parquet'
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
 def _f(x: float) -> str:
     """A coordinate: one decimal, no ``-0.0``."""
     text = f"{x:.1f}"
@@ -202,7 +214,7 @@ def reliability_svg(series: Sequence[Series], *, title: str = "Reliability diagr
         parts.append(
             f'<circle class="point {cls}" cx="{_f(_LEFT + 6)}" cy="{_f(row_y - 4)}" r="5"/>'
         )
-        parts.append(_text(_LEFT + 18, row_y, f"{s.name}: binned", "legend", "start"))
+        parts.append(_text(_LEFT + 18, row_y, f"{shorten(s.name)}: binned", "legend", "start"))
         row_y += 16
         if s.smooth:
             parts.append(
@@ -211,7 +223,8 @@ def reliability_svg(series: Sequence[Series], *, title: str = "Reliability diagr
             )
             bandwidth = s.smooth.get("bandwidth")
             note = f" (bandwidth {bandwidth:.3g})" if isinstance(bandwidth, int | float) else ""
-            parts.append(_text(_LEFT + 18, row_y, f"{s.name}: smoothed{note}", "legend", "start"))
+            label = f"{shorten(s.name)}: smoothed{note}"
+            parts.append(_text(_LEFT + 18, row_y, label, "legend", "start"))
             row_y += 16
     parts.append("</svg>")
     return "".join(parts)
