@@ -60,9 +60,20 @@ def require_matplotlib() -> None:
 
 @contextmanager
 def _style() -> Iterator[None]:
+    """Our rc settings; warnings (a glyph missing from the font for a class name in another
+    script, say) are silenced, as the command promises one line on stderr at most."""
+    import warnings
+
     import matplotlib
 
-    with matplotlib.rc_context(
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _rc(matplotlib):
+            yield
+
+
+def _rc(matplotlib: Any) -> Any:
+    return matplotlib.rc_context(
         {
             "svg.hashsalt": "ce-eval",
             "svg.fonttype": "path",
@@ -81,8 +92,7 @@ def _style() -> Iterator[None]:
             "figure.facecolor": "white",
             "savefig.facecolor": "white",
         }
-    ):
-        yield
+    )
 
 
 def _filled(bins: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
