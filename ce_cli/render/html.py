@@ -36,7 +36,10 @@ _DESCRIPTIONS = {
     "label_entropy": "mean entropy of the targets",
     "kl_divergence": "cross-entropy − label entropy",
     "perplexity": "exp(cross-entropy in nats)",
-    "accuracy": "argmax equals the label",
+    "accuracy": "the predicted class is right (multi-label: per label, q ≥ 0.5)",
+    "subset_accuracy": "every label of a row right",
+    "loss_per_label": "loss ÷ number of labels",
+    "cross_entropy_per_label": "cross-entropy ÷ number of labels",
     "brier": "mean squared error of the probabilities",
     "ece": "expected calibration error, equal-width bins",
     "mce": "largest gap of any bin",
@@ -205,7 +208,8 @@ def _header(report: dict[str, Any]) -> str:
     return (
         f'<header><h1>ce-eval: <span class="mono">{_e(report.get("source", ""))}</span></h1>'
         f'<p class="sub">{_num(report.get("n_samples"))} rows · {task} · '
-        f"{_num(d.get('n_classes'))} classes ({shown}) · {_e(d.get('predictions', ''))} · "
+        f"{_num(d.get('n_classes'))} {'labels' if d.get('task') == 'multilabel' else 'classes'} "
+        f"({shown}) · {_e(d.get('predictions', ''))} · "
         f"logs in {_e(report.get('base', ''))}</p></header>"
     )
 
