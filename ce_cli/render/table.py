@@ -283,6 +283,7 @@ def _diagram(report: Report) -> Group:
     from ce_cli.render.diagram import reliability_text
 
     title = Text("Reliability diagram", style="bold")
+    title.append(": accuracy (up) against mean confidence (across), per bin", style="")
     return Group(title, reliability_text(report.calibration), Text(""))
 
 
