@@ -168,6 +168,7 @@ class Accumulator:
         assert values.label_y is not None and values.label_q is not None
         assert values.label_loss is not None and values.label_ce is not None
         assert values.label_correct is not None
+        assert values.label_true_prob is not None and values.label_predicted is not None
         y = values.label_y
         if s is None:
             s = np.ones(values.loss.shape[0])
@@ -178,8 +179,8 @@ class Accumulator:
         self.class_cross_entropy += _dot(s, values.label_ce)
         self.class_correct += _dot(s, values.label_correct)
         self.class_confidence += _dot(s, values.label_q)
-        self.class_true_prob += _dot(s, (y * values.label_q + (1.0 - y) * (1.0 - values.label_q)))
-        self.class_predicted += _dot(s, (values.label_q >= 0.5))
+        self.class_true_prob += _dot(s, values.label_true_prob)
+        self.class_predicted += _dot(s, values.label_predicted)
 
     def _update_calibration(self, values: SampleValues, s: Float | None) -> None:
         conf, hit = values.calib_conf, values.calib_hit

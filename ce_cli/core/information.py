@@ -27,6 +27,19 @@ def xlogx(x: Float) -> Float:
     return out * x
 
 
+def complement_xlogx(x: Float) -> Float:
+    """``(1 - x) log(1 - x)`` elementwise, from ``log1p(-x)``, with ``0 log 0 = 0`` at ``x = 1``.
+
+    The log is not taken of a rounded ``1 - x``: at ``x = 1e-300`` this is ``-1e-300``, not 0.
+
+    >>> complement_xlogx(np.array([1e-300, 0.5, 1.0])).tolist()
+    [-1e-300, -0.34657359027997264, 0.0]
+    """
+    out = np.zeros_like(x, dtype=np.float64)
+    np.log1p(-x, out=out, where=x < 1)
+    return out * (1.0 - x)
+
+
 def categorical_entropy(lp: CategoricalLogProbs) -> Float:
     """``H(q) = -Σ_j q_j log q_j`` per row.
 
@@ -72,17 +85,26 @@ def categorical_label_entropy(targets: Float) -> Float:
 
 
 def bernoulli_entropy(lp: BernoulliLogProbs) -> Float:
-    """``-[q log q + (1-q) log(1-q)]`` elementwise (same shape as ``q``)."""
+    """``-[q log q + (1-q) log(1-q)]`` elementwise (same shape as ``q``).
+
+    Two terms of one sign, each from an accurate log. Where a probability was clipped for the
+    log, the unclipped ``q`` is used (:func:`xlogx`, :func:`complement_xlogx`), so 0 and 1 give
+    exactly 0 and ``q = 1e-300`` keeps its ``-(1-q) log(1-q) ≈ q`` term.
+
+    >>> from ce_cli.core.logprob import log_bernoulli_probabilities
+    >>> bernoulli_entropy(log_bernoulli_probabilities(np.array([0.5, 0.0, 1e-300]), 1e-16)).tolist()
+    [0.6931471805599453, 0.0, 6.917755278982137e-298]
+    """
     terms = lp.q * lp.log_q + lp.not_q * lp.log_not_q
     if lp.clipped.any():
         mask = lp.clipped
-        terms[mask] = xlogx(lp.q[mask]) + xlogx(lp.not_q[mask])
-    return -terms
+        terms[mask] = xlogx(lp.q[mask]) + complement_xlogx(lp.q[mask])
+    return 0.0 - terms  # not -terms: a certain prediction's entropy is 0.0, not -0.0
 
 
 def bernoulli_label_entropy(y: Float) -> Float:
     """Entropy of the target Bernoulli elementwise (0 for hard 0/1 targets)."""
-    return -(xlogx(y) + xlogx(1.0 - y))
+    return -(xlogx(y) + complement_xlogx(y))
 
 
 def bernoulli_kl(y: Float, lp: BernoulliLogProbs) -> Float:
@@ -91,5 +113,5 @@ def bernoulli_kl(y: Float, lp: BernoulliLogProbs) -> Float:
     log_y = np.zeros_like(y, dtype=np.float64)
     log_not_y = np.zeros_like(y, dtype=np.float64)
     np.log(y, out=log_y, where=y > 0)
-    np.log(not_y, out=log_not_y, where=not_y > 0)
+    np.log1p(-y, out=log_not_y, where=y < 1)
     return np.asarray(y * (log_y - lp.log_q) + not_y * (log_not_y - lp.log_not_q), dtype=np.float64)
