@@ -6,8 +6,11 @@
 Each path is a kind of input and a loss variant: the fused kernels (hard labels, plain
 cross-entropy, from logits or probabilities), the general multi-class path (focal, label
 smoothing with class weights, soft targets), and the binary and multi-label paths. The inputs are
-seeded float32 arrays made before the clock starts; each figure is the minimum over ``--repeat``
-runs of the kernel alone, in seconds (the machine is shared: compare figures taken together).
+seeded float32 arrays made before the clock starts, fed to the kernel in chunks of
+``CHUNK_VALUES`` values with the command's allocator setting, as the command does (one
+thread); each figure is the minimum over
+``--repeat`` runs of the kernel alone, in seconds (the machine is shared: compare figures taken
+together).
 """
 
 from __future__ import annotations
@@ -18,10 +21,25 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ce_cli.allocator import keep_freed_memory_for_reuse
+from ce_cli.api import CHUNK_VALUES
 from ce_cli.core.persample import LossSpec, evaluate_rows
 from ce_cli.core.workspace import Workspace
 
 Case = Callable[[], object]
+
+
+def chunked(x: np.ndarray, spec: LossSpec, ws: Workspace | None = None, **kw: np.ndarray) -> Case:
+    """Evaluate ``x`` (and the labels or targets in ``kw``) a chunk of rows at a time."""
+    width = x.shape[1] if x.ndim == 2 else 1
+    step = max(1, CHUNK_VALUES // width)
+
+    def run() -> None:
+        for a in range(0, x.shape[0], step):
+            part = {k: v[a : a + step] for k, v in kw.items()}
+            evaluate_rows(x[a : a + step], spec, workspace=ws, **part)  # type: ignore[arg-type]
+
+    return run
 
 
 def cases(rows: int, classes: int) -> dict[str, Case]:
@@ -39,8 +57,8 @@ def cases(rows: int, classes: int) -> dict[str, Case]:
     yl = (rng.random((rows, 20)) < 0.3).astype(np.float64)
     ws = Workspace()
 
-    def multiclass(x: np.ndarray, spec: LossSpec, **kw: object) -> Case:
-        return lambda: evaluate_rows(x, spec, workspace=ws, **kw)  # type: ignore[arg-type]
+    def multiclass(x: np.ndarray, spec: LossSpec, **kw: np.ndarray) -> Case:
+        return chunked(x, spec, ws, **kw)
 
     mc = "multiclass"
     return {
@@ -53,11 +71,9 @@ def cases(rows: int, classes: int) -> dict[str, Case]:
         ),
         "soft_logits": multiclass(z, LossSpec(mc, logits=True), targets=soft),
         "soft_focal": multiclass(z, LossSpec(mc, logits=True, loss="focal"), targets=soft),
-        "binary_logits": lambda: evaluate_rows(z1, LossSpec("binary", logits=True), labels=y1),
-        "binary_probs": lambda: evaluate_rows(q1, LossSpec("binary", logits=False), labels=y1),
-        "multilabel_logits": lambda: evaluate_rows(
-            zl, LossSpec("multilabel", logits=True), targets=yl
-        ),
+        "binary_logits": chunked(z1, LossSpec("binary", logits=True), labels=y1),
+        "binary_probs": chunked(q1, LossSpec("binary", logits=False), labels=y1),
+        "multilabel_logits": chunked(zl, LossSpec("multilabel", logits=True), targets=yl),
     }
 
 
@@ -68,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--path", action="append", help="one path (repeatable); default all")
     args = parser.parse_args()
+    keep_freed_memory_for_reuse()
     table = cases(args.rows, args.classes)
     for name in args.path or list(table):
         run = table[name]

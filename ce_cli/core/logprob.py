@@ -38,27 +38,33 @@ class CategoricalLogProbs:
 
     ``q`` is the softmax of logits, or the probabilities exactly as given (unclipped: Brier score,
     accuracy, confidence and entropy use the model's own numbers; only ``log`` needs the clip).
-    :attr:`not_q` is ``1 - q`` to full relative precision: ``r / (1 + r)`` for a softmax's top
-    class (whose ``1 - q`` may be far below an ulp of 1, kept in ``complement``), ``1 - q``
-    itself everywhere else (where ``q ≤ 1/2``, or ``q`` is a given float and ``1 - q`` exact
-    for ``q ≥ 1/2``), formed only when asked for.
+    :attr:`not_q` is ``1 - q`` to full relative precision: for a softmax's top class (index
+    ``top``, shape ``(..., 1)``), whose ``1 - q`` may lie far below an ulp of 1, it is
+    ``top_complement = r / (1 + r)``; everywhere else ``1 - q`` itself is accurate (``q ≤ 1/2``,
+    or ``q`` is a given float, whose ``1 - q`` is exact for ``q ≥ 1/2``).
     """
 
     log_q: Float
     q: Float
     clipped: NDArray[np.bool_]
-    complement: Float | None = None
+    top: NDArray[np.intp] | None = None
+    top_complement: Float | None = None
 
     @property
     def not_q(self) -> Float:
-        """``1 - q`` without cancellation."""
-        return 1.0 - self.q if self.complement is None else self.complement
+        """``1 - q`` without cancellation (a new array)."""
+        out = 1.0 - self.q
+        if self.top is not None and self.top_complement is not None:
+            np.put_along_axis(out, self.top, self.top_complement, axis=-1)
+        return out
 
     def not_q_at(self, index: NDArray[np.int64]) -> Float:
         """``1 - q[i, index[i]]`` for each row ``i`` of a matrix."""
-        source = self.q if self.complement is None else self.complement
-        picked = np.take_along_axis(source, index[:, None], axis=1)[:, 0]
-        return 1.0 - picked if self.complement is None else picked
+        out = 1.0 - np.take_along_axis(self.q, index[:, None], axis=1)[:, 0]
+        if self.top is not None and self.top_complement is not None:
+            at_top = index == self.top[:, 0]
+            out[at_top] = self.top_complement[at_top, 0]
+        return out
 
 
 @dataclass(frozen=True)
@@ -91,17 +97,16 @@ def log_softmax(logits: NDArray[np.floating]) -> CategoricalLogProbs:
     """
     z = np.asarray(logits, dtype=np.float64)
     top = np.argmax(z, axis=-1)[..., None]
-    shifted = z - np.take_along_axis(z, top, axis=-1)
-    e = np.exp(shifted)
+    log_q = z - np.take_along_axis(z, top, axis=-1)  # z - m, turned into log q in place
+    e = np.exp(log_q)
     np.put_along_axis(e, top, 0.0, axis=-1)
     rest = e.sum(axis=-1, keepdims=True)
     np.put_along_axis(e, top, 1.0, axis=-1)
     total = 1.0 + rest
-    log_q = shifted - np.log1p(rest)
-    q = e / total
-    not_q = 1.0 - q
-    np.put_along_axis(not_q, top, rest / total, axis=-1)
-    return CategoricalLogProbs(log_q, q, np.zeros(z.shape[:-1], dtype=bool), not_q)
+    log_q -= np.log1p(rest)
+    q = np.divide(e, total, out=e)
+    clipped = np.zeros(z.shape[:-1], dtype=bool)
+    return CategoricalLogProbs(log_q, q, clipped, top, rest / total)
 
 
 def log_probabilities(

@@ -141,9 +141,10 @@ def bernoulli_loss(
     >>> bce.round(3).tolist(), round(float(bce.sum()), 3)
     ([0.322, 0.737, 0.737], 1.796)
     """
-    y_s = smooth_binary_targets(y, smoothing)
-    pos = y_s * -log_q
-    neg = (1.0 - y_s) * -log_not_q
+    # The negative target 1 - ỹ = (1 - y)(1 - ε) + ε/2, not 1 minus a rounded ỹ (which keeps
+    # few digits of ε/2 when ε is small and y = 1).
+    pos = smooth_binary_targets(y, smoothing) * -log_q
+    neg = smooth_binary_targets(1.0 - y, smoothing) * -log_not_q
     if gamma != 0.0:
         pos = pos * (np.exp(gamma * log_not_q) if not_q is None else focal_factor(not_q, gamma))
         neg = neg * (np.exp(gamma * log_q) if q is None else focal_factor(q, gamma))
@@ -164,4 +165,6 @@ def bernoulli_brier(q: Float, not_q: Float, y: Float) -> Float:
     >>> bernoulli_brier(one, np.array([4.248354255291589e-18]), one).tolist()
     [1.804851387845415e-35]
     """
-    return np.asarray(np.where(y >= 0.5, ((1.0 - y) - not_q) ** 2, (q - y) ** 2), dtype=np.float64)
+    diff = np.subtract(q, y, dtype=np.float64)
+    np.subtract(1.0 - y, not_q, out=diff, where=y >= 0.5)
+    return np.square(diff, out=diff)

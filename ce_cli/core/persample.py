@@ -184,15 +184,20 @@ def _multiclass(
 
 
 def _categorical_brier(lp: CategoricalLogProbs, p: Float, predicted: Int) -> Float:
-    """``Σ_j (q_j - p_j)²`` per row, the top class's difference as ``(1 - p) - (1 - q)``.
+    """``Σ_j (q_j - p_j)²`` per row; a softmax's top ``q`` above 1/2 as ``(1 - p) - (1 - q)``.
 
-    The top class's ``q`` may lie within an ulp of 1, where ``q - 1`` would be 0; ``1 - q`` is
-    the accurate complement and ``1 - p`` is exact for ``p ≥ 1/2`` (a one-hot target gives
-    ``(1 - q_p)²`` with all its digits). Every other ``q_j`` is at most 1/2.
+    That ``q`` may lie within an ulp of 1, where ``q - p`` would be rounded to 0 for ``p = 1``;
+    ``1 - q`` is the accurate complement and ``1 - p`` is exact for ``p ≥ 1/2`` (a one-hot target
+    gives ``(1 - q_p)²`` with all its digits). Every other ``q_j`` is at most 1/2, and given
+    probabilities are exact floats, whose ``q - p`` is exact where the two are close.
     """
-    rows = np.arange(p.shape[0])
     diff = lp.q - p
-    diff[rows, predicted] = (1.0 - p[rows, predicted]) - lp.not_q_at(predicted)
+    if lp.top is not None and lp.top_complement is not None:
+        rows = np.arange(p.shape[0])
+        top_p = p[rows, predicted]
+        q_top = lp.q[rows, predicted]
+        complement = (1.0 - top_p) - lp.top_complement[:, 0]
+        diff[rows, predicted] = np.where(q_top > 0.5, complement, q_top - top_p)
     return row_dot(diff, diff)
 
 

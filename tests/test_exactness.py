@@ -1,0 +1,684 @@
+"""Every per-row number of every path against exact values, on rows built to lose digits.
+
+The reference is mpmath at 256 bits, from the very floats the kernel reads (float32 inputs
+widened exactly), written from the SPEC's definitions with nothing that could cancel (``1 - q``
+of a top class as the sum of the other classes' ``exp``, ``log(1 + r)`` as ``log1p(r)``), so its
+value is exact to far below an ulp. The kernel must agree to :data:`RTOL` (relative) wherever the
+exact value is a normal double; below that (subnormal results) to :data:`ATOL`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ce_cli.arrays import evaluate_arrays
+from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
+from ce_cli.core.workspace import Workspace
+from ce_cli.report import LOG_DBL_MAX, perplexity
+
+RTOL = 1e-12
+ATOL = 1e-300
+PREC = 256
+MP = mpmath.mp
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+# ---------------------------------------------------------------------------------------------
+# The reference
+
+
+def _mp(x: float) -> Any:
+    return mpmath.mpf(float(x))
+
+
+def _smoothed(p: list[Any], eps: float) -> list[Any]:
+    c = len(p)
+    return [(1 - _mp(eps)) * pj + _mp(eps) / c for pj in p]
+
+
+def categorical_reference(
+    row: Sequence[float],
+    logits: bool,
+    label: int | None = None,
+    target: Sequence[float] | None = None,
+    *,
+    clip_eps: float = 2.0**-52,
+    gamma: float = 0.0,
+    smoothing: float = 0.0,
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """The SPEC's per-row numbers of one multi-class row, exactly."""
+    with mpmath.workprec(PREC):
+        c = len(row)
+        x = [_mp(v) for v in row]
+        if logits:
+            top = max(range(c), key=lambda j: (x[j], -j))
+            e = [mpmath.exp(v - x[top]) for v in x]
+            rest = mpmath.fsum(e[j] for j in range(c) if j != top)
+            total = 1 + rest
+            log_q = [x[j] - x[top] - mpmath.log1p(rest) for j in range(c)]
+            q = [ej / total for ej in e]
+            # 1 - q_j as a sum of the other classes (no cancellation at the top class).
+            not_q = [(rest if j == top else total - e[j]) / total for j in range(c)]
+            log_q_clipped = log_q
+        else:
+            q = x
+            not_q = [1 - v for v in x]
+            lo, hi = _mp(clip_eps), 1 - _mp(clip_eps)
+            log_q_clipped = [mpmath.log(min(max(v, lo), hi)) for v in x]
+            log_q = [mpmath.log(v) if v > 0 else mpmath.mpf("-inf") for v in x]
+        if target is None:
+            assert label is not None
+            p = [mpmath.mpf(int(j == label)) for j in range(c)]
+        else:
+            p = [_mp(v) for v in target]
+        t = label if label is not None else max(range(c), key=lambda j: (p[j], -j))
+        w = [mpmath.mpf(1)] * c if weights is None else [_mp(v) for v in weights]
+        ps = p if smoothing == 0.0 else _smoothed(p, smoothing)
+        ce = mpmath.fsum(-pj * lq for pj, lq in zip(p, log_q_clipped, strict=True) if pj != 0)
+        loss = mpmath.fsum(
+            -w[j] * ps[j] * (not_q[j] ** _mp(gamma) if gamma else 1) * log_q_clipped[j]
+            for j in range(c)
+            if ps[j] != 0
+        )
+        entropy = mpmath.fsum(-q[j] * log_q[j] for j in range(c) if q[j] != 0)
+        kl = mpmath.fsum(
+            p[j] * (mpmath.log(p[j]) - log_q_clipped[j]) for j in range(c) if p[j] != 0
+        )
+        label_entropy = mpmath.fsum(-pj * mpmath.log(pj) for pj in p if pj != 0)
+        # q_j - p_j; where q_j > 1/2 as (1 - p_j) - (1 - q_j), both exact.
+        diff = [((1 - p[j]) - not_q[j]) if q[j] > 0.5 else q[j] - p[j] for j in range(c)]
+        brier = mpmath.fsum(d * d for d in diff)
+        return {
+            "loss": float(loss),
+            "cross_entropy": float(ce),
+            "entropy": float(entropy),
+            "kl_divergence": float(kl),
+            "label_entropy": float(label_entropy),
+            "brier": float(brier),
+            "true_prob": float(q[t]),
+            "confidence": float(max(q)),
+        }
+
+
+def bernoulli_reference(
+    value: float,
+    logits: bool,
+    y: float,
+    *,
+    clip_eps: float = 2.0**-52,
+    gamma: float = 0.0,
+    alpha: float | None = None,
+    smoothing: float = 0.0,
+    w_neg: float = 1.0,
+    w_pos: float = 1.0,
+) -> dict[str, float]:
+    """The SPEC's numbers of one binary outcome (one label of a multi-label row), exactly."""
+    with mpmath.workprec(PREC):
+        yv, x = _mp(y), _mp(value)
+        if logits:
+            q = 1 / (1 + mpmath.exp(-x))
+            not_q = 1 / (1 + mpmath.exp(x))
+            log_q = -mpmath.log1p(mpmath.exp(-x))
+            log_not_q = -mpmath.log1p(mpmath.exp(x))
+            lq, lnq = log_q, log_not_q
+        else:
+            q, not_q = x, 1 - x
+            lo, hi = _mp(clip_eps), 1 - _mp(clip_eps)
+            kept = min(max(x, lo), hi)
+            lq, lnq = mpmath.log(kept), mpmath.log1p(-kept)
+            log_q = mpmath.log(q) if q > 0 else mpmath.mpf(0)
+            log_not_q = mpmath.log1p(-q) if q < 1 else mpmath.mpf(0)
+        eps = _mp(smoothing)
+        ys = yv * (1 - eps) + eps / 2
+        not_ys = (1 - yv) * (1 - eps) + eps / 2
+        g = _mp(gamma)
+        pos = ys * -lq * (not_q**g if gamma else 1) * _mp(w_pos)
+        neg = not_ys * -lnq * (q**g if gamma else 1) * _mp(w_neg)
+        if alpha is not None:
+            pos, neg = pos * _mp(alpha), neg * (1 - _mp(alpha))
+        ce = -(yv * lq if yv else 0) - ((1 - yv) * lnq if yv != 1 else 0)
+        entropy = -(q * log_q) - not_q * log_not_q
+        kl = (yv * (mpmath.log(yv) - lq) if yv else 0) + (
+            (1 - yv) * (mpmath.log1p(-yv) - lnq) if yv != 1 else 0
+        )
+        diff = ((1 - yv) - not_q) if yv >= 0.5 else q - yv
+        positive = x >= 0 if logits else x >= 0.5
+        return {
+            "loss": float(pos + neg),
+            "cross_entropy": float(ce),
+            "entropy": float(entropy),
+            "kl_divergence": float(kl),
+            "brier": float(diff * diff),
+            "true_prob": float(yv * q + (1 - yv) * not_q),
+            "confidence": float(q if positive else not_q),
+        }
+
+
+def assert_close(got: np.ndarray, want: Sequence[float], what: str) -> None:
+    got = np.asarray(got, dtype=np.float64)
+    want_a = np.asarray(want, dtype=np.float64)
+    np.testing.assert_allclose(got, want_a, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows built to hurt
+
+
+def _multiclass_logit_blocks() -> list[np.ndarray]:
+    """Matrices of logits (one width each): confident rows, spreads of 1e3, ±1e4, near float32
+    max, ties, and widths from 2 to 50,000."""
+    rng = np.random.default_rng(12)
+    return [
+        np.array([[37.0, 0.0], [40.0, 0.0], [745.0, 0.0], [700.0, -1.0], [0.0, 0.0], [1e4, -1e4]]),
+        np.array(
+            [
+                [40.0, 0.0, 0.0],
+                [36.5, 0.0, -3.0],
+                [5.0, 5.0, 0.0],
+                [1e4, -1e4, 0.0],
+                [-1e4, 0.0, 1e4],
+                [1e3, -1e3, 999.0],
+                [3.0e38, -3.0e38, 1.0],
+                [1e-17, -1e-17, 0.0],
+            ]
+        ),
+        rng.uniform(-1e3, 1e3, (6, 7)),
+        rng.standard_normal((6, 10)) * 3.0,
+        np.vstack([np.r_[30.0, np.zeros(99)], np.r_[np.zeros(99), 45.0]]),
+        np.vstack([np.r_[40.0, rng.standard_normal(999) * 0.5], rng.uniform(-1e3, 1e3, 1000)]),
+        np.r_[52.0, rng.standard_normal(49_999)][None, :],
+    ]
+
+
+LOGIT_SPECS = [
+    {},
+    {"loss": "focal", "gamma": 0.5},
+    {"loss": "focal", "gamma": 5.0},
+    {"smoothing": 0.1, "weights": True},
+    {"weights": True},
+    {"loss": "focal", "gamma": 2.0, "smoothing": 0.05, "weights": True},
+]
+
+
+def _spec(task: str, logits: bool, c: int, eps: float, options: dict[str, Any]) -> LossSpec:
+    weights = None
+    if options.get("weights"):
+        weights = np.linspace(0.25, 3.0, c)
+    return LossSpec(
+        task,
+        logits=logits,
+        loss=options.get("loss", "ce"),
+        gamma=options.get("gamma", 2.0),
+        alpha=options.get("alpha"),
+        smoothing=options.get("smoothing", 0.0),
+        class_weights=weights,
+        eps=eps,
+    )
+
+
+def _reference_options(spec: LossSpec) -> dict[str, Any]:
+    return {
+        "gamma": spec.focal_gamma,
+        "smoothing": spec.smoothing,
+        "weights": None if spec.class_weights is None else spec.class_weights.tolist(),
+    }
+
+
+QUANTITIES = ("loss", "cross_entropy", "entropy", "brier", "true_prob", "confidence")
+
+
+def _check_categorical(
+    got: SampleValues,
+    rows: np.ndarray,
+    spec: LossSpec,
+    labels: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+) -> None:
+    wide = rows.astype(np.float64)
+    for i in range(wide.shape[0]):
+        want = categorical_reference(
+            wide[i].tolist(),
+            spec.logits,
+            None if labels is None else int(labels[i]),
+            None if targets is None else targets[i].tolist(),
+            clip_eps=spec.eps,
+            **_reference_options(spec),
+        )
+        names = (*QUANTITIES, "kl_divergence")
+        if targets is not None:
+            names = (*names, "label_entropy")
+        for name in names:
+            assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, row {i}: {rows[i]}")
+
+
+@pytest.mark.parametrize("options", LOGIT_SPECS, ids=lambda o: repr(o) or "plain")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_multiclass_logits_with_hard_labels_are_exact(options: dict[str, Any], dtype: type) -> None:
+    for block in _multiclass_logit_blocks():
+        z = block.astype(dtype)
+        if not np.all(np.isfinite(z)):
+            continue
+        c = z.shape[1]
+        labels = np.arange(z.shape[0]) % c
+        spec = _spec("multiclass", True, c, float(np.finfo(dtype).eps), options)
+        if c > 2_000 and options:
+            continue  # the widest row once (plain); the modifiers on the narrower ones
+        got = evaluate_rows(z, spec, labels=labels, workspace=Workspace())
+        _check_categorical(got, z, spec, labels=labels)
+        if c <= 3:  # and every other label of the short rows
+            for shift in range(1, c):
+                other = (labels + shift) % c
+                got = evaluate_rows(z, spec, labels=other, workspace=Workspace())
+                _check_categorical(got, z, spec, labels=other)
+
+
+SOFT_TARGETS_3 = [
+    [1.0, 0.0, 0.0],
+    [0.0, 1.0, 0.0],
+    [0.5, 0.5, 0.0],
+    [0.0, 0.25, 0.75],
+    [0.2, 0.3, 0.5],
+    [1.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0],
+    [0.9, 0.0, 0.1],
+]
+
+
+@pytest.mark.parametrize("options", LOGIT_SPECS, ids=lambda o: repr(o) or "plain")
+def test_multiclass_logits_with_soft_targets_are_exact(options: dict[str, Any]) -> None:
+    z = _multiclass_logit_blocks()[1]
+    p = np.array(SOFT_TARGETS_3)
+    spec = _spec("multiclass", True, 3, 2.0**-52, options)
+    got = evaluate_rows(z, spec, targets=p)
+    _check_categorical(got, z, spec, targets=p)
+    wide = _multiclass_logit_blocks()[5]
+    soft = np.zeros_like(wide)
+    soft[0, 0], soft[1, :3] = 1.0, [0.0, 0.5, 0.5]
+    spec = _spec("multiclass", True, wide.shape[1], 2.0**-52, options)
+    _check_categorical(evaluate_rows(wide, spec, targets=soft), wide, spec, targets=soft)
+
+
+PROBABILITY_ROWS_3 = [
+    [1.0 - 1e-12, 1e-12, 0.0],
+    [1e-300, 0.5, 0.5],
+    [0.7, 0.2, 0.1],
+    [1.0, 0.0, 0.0],
+    [1e-15, 1.0 - 1e-15, 0.0],
+    [0.5, 0.25, 0.25],
+    [1.0 - 2e-16, 1e-16, 1e-16],
+    [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
+]
+
+
+@pytest.mark.parametrize("options", LOGIT_SPECS, ids=lambda o: repr(o) or "plain")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_multiclass_probabilities_are_exact(options: dict[str, Any], dtype: type) -> None:
+    q = np.array(PROBABILITY_ROWS_3).astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    spec = _spec("multiclass", False, 3, eps, options)
+    for shift in range(3):
+        labels = (np.arange(q.shape[0]) + shift) % 3
+        got = evaluate_rows(q, spec, labels=labels, workspace=Workspace())
+        _check_categorical(got, q, spec, labels=labels)
+    p = np.array(SOFT_TARGETS_3)
+    _check_categorical(evaluate_rows(q, spec, targets=p), q, spec, targets=p)
+
+
+BINARY_LOGITS = [
+    -1e4, -745.0, -700.0, -40.0, -37.0, -1.0, -1e-17, 0.0, 1e-17, 0.5, 37.0, 40.0, 745.0, 1e4,
+    3.0e38, -3.0e38,
+]  # fmt: skip
+BINARY_PROBABILITIES = [
+    0.0, 1e-300, 1e-15, 1e-7, 0.3, 0.5, 1.0 - 1e-7, 1.0 - 1e-12, 1.0 - 2.0**-53, 1.0,
+]  # fmt: skip
+BINARY_SPECS = [
+    {},
+    {"loss": "focal", "gamma": 0.5},
+    {"loss": "focal", "gamma": 5.0, "alpha": 0.25},
+    {"smoothing": 0.1, "weights": True},
+    {"smoothing": 1e-10},
+    {"loss": "focal", "gamma": 2.0, "alpha": 0.75, "smoothing": 0.05, "weights": True},
+]
+
+
+def _binary_reference_options(spec: LossSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "gamma": spec.focal_gamma,
+        "alpha": spec.focal_alpha,
+        "smoothing": spec.smoothing,
+    }
+    if spec.class_weights is not None:
+        out["w_neg"], out["w_pos"] = (float(v) for v in spec.class_weights[:2])
+    return out
+
+
+@pytest.mark.parametrize("options", BINARY_SPECS, ids=lambda o: repr(o) or "plain")
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "probabilities"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binary_rows_are_exact(options: dict[str, Any], logits: bool, dtype: type) -> None:
+    values = np.array(BINARY_LOGITS if logits else BINARY_PROBABILITIES).astype(dtype)
+    values = values[np.isfinite(values)]
+    eps = float(np.finfo(dtype).eps)
+    spec = _spec("binary", logits, 2, eps, options)
+    for y in (0.0, 1.0, 0.3, 1.0 - 1e-12):
+        ys = np.full(values.shape, y)
+        hard = y in (0.0, 1.0)
+        got = evaluate_rows(
+            values,
+            spec,
+            labels=ys.astype(np.int64) if hard else None,
+            targets=None if hard else ys,
+        )
+        for i, v in enumerate(values.astype(np.float64).tolist()):
+            want = bernoulli_reference(
+                v, logits, y, clip_eps=eps, **_binary_reference_options(spec)
+            )
+            for name in (*QUANTITIES, "kl_divergence"):
+                assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, {v}, y={y}")
+
+
+@pytest.mark.parametrize("options", BINARY_SPECS, ids=lambda o: repr(o) or "plain")
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "probabilities"])
+def test_multilabel_rows_are_exact(options: dict[str, Any], logits: bool) -> None:
+    values = np.array(BINARY_LOGITS if logits else BINARY_PROBABILITIES)
+    n_labels = values.shape[0]
+    rows = np.vstack([values, values[::-1]])
+    y = np.vstack([np.arange(n_labels) % 2, (np.arange(n_labels) + 1) % 2]).astype(np.float64)
+    spec = _spec("multilabel", logits, n_labels, 2.0**-52, options)
+    if spec.class_weights is not None:
+        opts = {k: v for k, v in _binary_reference_options(spec).items() if k[:2] != "w_"}
+    else:
+        opts = _binary_reference_options(spec)
+    got = evaluate_rows(rows, spec, targets=y)
+    assert got.label_true_prob is not None and got.label_predicted is not None
+    for i in range(2):
+        per_label = []
+        for j in range(n_labels):
+            w = 1.0 if spec.class_weights is None else float(spec.class_weights[j])
+            per_label.append(
+                bernoulli_reference(float(rows[i, j]), logits, y[i, j], w_neg=w, w_pos=w, **opts)
+            )
+        with mpmath.workprec(PREC):
+            for name in ("loss", "cross_entropy", "entropy", "brier"):
+                want = float(mpmath.fsum(_mp(d[name]) for d in per_label))
+                # the per-label values are exact to an ulp, their sum to a few more
+                assert_close(getattr(got, name)[i : i + 1], [want], f"{name}, row {i}")
+        assert_close(got.label_true_prob[i], [d["true_prob"] for d in per_label], "p(true)")
+        positive = rows[i] >= (0.0 if logits else 0.5)
+        np.testing.assert_array_equal(got.label_predicted[i], positive.astype(float))
+
+
+# ---------------------------------------------------------------------------------------------
+# The failures the issue names, one by one
+
+
+def test_a_confident_rows_cross_entropy_and_entropy_keep_their_digits_with_modifiers() -> None:
+    """With `--smoothing 0.1` the row went through `shifted - log(1 + r)`, 1 + r rounded: its
+    cross-entropy was 0 and its entropy lost the top class's term."""
+    z = np.array([[40.0, 0.0, 0.0]])
+    plain = evaluate_rows(z, LossSpec("multiclass", logits=True), labels=np.array([0]))
+    smoothed = evaluate_rows(
+        z, LossSpec("multiclass", logits=True, smoothing=0.1), labels=np.array([0])
+    )
+    exact_ce = 2 * math.exp(-40.0)  # log(1 + 2e^-40), to an ulp
+    assert plain.cross_entropy[0] == pytest.approx(exact_ce, rel=1e-15)
+    assert smoothed.cross_entropy[0] == plain.cross_entropy[0]
+    assert smoothed.entropy[0] == plain.entropy[0]
+
+
+def test_the_focal_factor_of_a_confident_row_comes_from_the_accurate_complement() -> None:
+    z = np.array([[37.0, 0.0]])
+    got = evaluate_rows(
+        z, LossSpec("multiclass", logits=True, loss="focal", gamma=5.0), labels=np.array([0])
+    )
+    want = categorical_reference([37.0, 0.0], True, 0, gamma=5.0)
+    assert got.loss[0] == pytest.approx(want["loss"], rel=1e-14)
+
+
+def test_binary_brier_from_a_logit_of_40_is_not_zero() -> None:
+    got = evaluate_rows(np.array([37.0, 40.0]), LossSpec("binary", logits=True), labels=[1, 1])
+    sigma = [1.0 / (1.0 + math.exp(37.0)), 1.0 / (1.0 + math.exp(40.0))]
+    np.testing.assert_allclose(got.brier, np.square(sigma), rtol=1e-14)
+
+
+def test_the_log_of_one_minus_a_small_probability_is_not_rounded() -> None:
+    got = evaluate_rows(np.array([1e-15]), LossSpec("binary", logits=False), labels=[0])
+    assert got.cross_entropy[0] == pytest.approx(-math.log1p(-1e-15), rel=1e-15)
+
+
+def test_a_clipped_probabilitys_entropy_keeps_its_complement_term() -> None:
+    got = evaluate_rows(np.array([1e-300, 0.0, 1.0]), LossSpec("binary", logits=False), [0, 0, 1])
+    assert got.entropy[0] == pytest.approx(1e-300 * (690.7755278982137 + 1.0), rel=1e-14)
+    assert got.entropy[1:].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "probabilities"])
+def test_a_prediction_close_to_its_soft_target_keeps_its_tiny_divergence(logits: bool) -> None:
+    """The terms of KL(p || q) have both signs and cancel when q is close to p: the KL of
+    1e-20 must not come out as a rounding error of 1e-17 (the targets' sum's own rounding, a
+    few 1e-17, is part of the exact value)."""
+    z = np.array([[2.0, 0.5, -1.0], [37.0, 0.0, 0.0], [0.3, 0.2, 0.1], [5.0, 5.0, -40.0]])
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    softmax = e / e.sum(axis=1, keepdims=True)
+    targets = softmax * (1.0 + np.array([[1e-9, -2e-9, 3e-9]]))
+    targets[1] = [1.0, 0.0, 0.0]
+    targets /= targets.sum(axis=1, keepdims=True)
+    preds = z if logits else softmax
+    spec = LossSpec("multiclass", logits=logits)
+    got = evaluate_rows(preds, spec, targets=targets)
+    if logits:
+        # q within 1e-9 of p: the softmax's own rounding (an ulp of q) is 1e-7 of q - p, and
+        # KL ≈ Σ (q - p)² / 2q keeps about 1e-9 of its digits in float64 (the Brier score,
+        # Σ (q - p)², fewer); the naive sum of terms was off by 60 % here.
+        for i in range(z.shape[0]):
+            want = categorical_reference(z[i].tolist(), True, target=targets[i].tolist())
+            np.testing.assert_allclose(got.kl_divergence[i], want["kl_divergence"], rtol=1e-8)
+    else:
+        _check_categorical(got, preds, spec, targets=targets)
+    if logits:  # q = σ(z) near its target where 1 - q is far below an ulp of 1
+        x = np.array([37.0, 40.0, -37.0, 36.8])
+        y = np.array([1.0 - 1e-16, 1.0 - 4.3e-18, 8e-17, 1.0 - 1e-16])
+    else:
+        x = np.array([0.3 + 1e-10, 1.0 - 1e-12, 1e-9, 0.5])
+        y = np.array([0.3, 1.0 - 1.1e-12, 1.1e-9, 0.5 + 1e-16])
+    got = evaluate_rows(x, LossSpec("binary", logits=logits), targets=y)
+    for i in range(len(x)):
+        want = bernoulli_reference(float(x[i]), logits, float(y[i]))
+        assert_close(got.kl_divergence[i : i + 1], [want["kl_divergence"]], f"{x[i]}, {y[i]}")
+
+
+def test_perplexity_is_finite_up_to_log_dbl_max() -> None:
+    assert math.log(np.finfo(np.float64).max) == LOG_DBL_MAX
+    with mpmath.workprec(PREC):
+        assert perplexity(LOG_DBL_MAX) == float(mpmath.exp(_mp(LOG_DBL_MAX)))  # ≈ 1.798e308
+    assert perplexity(709.5) == math.exp(709.5)
+    assert perplexity(np.nextafter(LOG_DBL_MAX, 800.0)) == math.inf
+    z = np.array([[0.0, -709.5], [0.0, -709.5]])
+    report = evaluate_arrays(z, [1, 1], logits=True)
+    assert report.metrics["perplexity"] == pytest.approx(math.exp(709.5), rel=1e-13)
+
+
+def test_a_logit_just_below_zero_is_predicted_negative_everywhere() -> None:
+    """σ(-1e-17) rounds to 0.5, yet the logit says class 0: the accuracy, the per-class counts
+    and p(true) all follow the logit (a multi-label label likewise)."""
+    binary = evaluate_arrays(np.array([-1e-17, 40.0]), [0, 0], logits=True)
+    assert binary.metrics["accuracy"] == 0.5
+    assert [c["predicted"] for c in binary.per_class] == [1.0, 1.0]
+    assert binary.per_class[0]["mean_true_prob"] == pytest.approx(
+        (0.5 + 1.0 / (1.0 + math.exp(40.0))) / 2, rel=1e-15
+    )
+    z = np.array([[-1e-17, 40.0], [-1e-17, 40.0]])
+    y = np.array([[0.0, 0.0], [1.0, 0.0]])
+    multilabel = evaluate_arrays(z, targets=y, logits=True, task="multilabel")
+    assert [c["predicted"] for c in multilabel.per_class] == [0.0, 2.0]
+    assert multilabel.per_class[1]["mean_true_prob"] == pytest.approx(
+        1.0 / (1.0 + math.exp(40.0)), rel=1e-15
+    )
+    assert multilabel.per_class[1]["accuracy"] == 0.0
+    assert multilabel.per_class[0]["accuracy"] == 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Long sums: a report's means over 1,000,000 rows
+
+
+def test_the_means_of_a_million_rows_are_exact() -> None:
+    """Eight kinds of row (confident, torn, tiny and huge losses), shuffled a million times
+    over, with sample weights from a small set: the exact means are Σ count · weight · value
+    over the kinds, and every mean of the report must match them to 1e-12."""
+    kinds = np.array(
+        [
+            [40.0, 0.0, 0.0],
+            [0.0, 30.0, -3.0],
+            [1.0, 2.0, 3.0],
+            [-5.0, 0.0, 5.0],
+            [300.0, -300.0, 0.0],
+            [1e-3, 0.0, -1e-3],
+            [20.0, 19.0, 0.0],
+            [0.0, 0.0, 0.0],
+        ]
+    )
+    kind_labels = np.array([0, 1, 2, 0, 1, 2, 1, 0])
+    weights = np.array([0.5, 1.0, 3.0, 0.1])
+    rng = np.random.default_rng(2026)
+    n = 1_000_000
+    kind = rng.integers(0, len(kinds), n)
+    wkind = rng.integers(0, len(weights), n)
+    report = evaluate_arrays(
+        kinds[kind], kind_labels[kind], sample_weight=weights[wkind], logits=True
+    )
+    refs = [
+        categorical_reference(k.tolist(), True, int(t))
+        for k, t in zip(kinds, kind_labels, strict=True)
+    ]
+    with mpmath.workprec(PREC):
+        counts = np.zeros((len(kinds), len(weights)), dtype=np.int64)
+        np.add.at(counts, (kind, wkind), 1)
+        total_weight = mpmath.fsum(
+            int(counts[k, w]) * _mp(weights[w]) for k in range(len(kinds)) for w in range(4)
+        )
+
+        def mean(name: str) -> float:
+            return float(
+                mpmath.fsum(
+                    int(counts[k, w]) * _mp(weights[w]) * _mp(refs[k][name])
+                    for k in range(len(kinds))
+                    for w in range(len(weights))
+                )
+                / total_weight
+            )
+
+        for name in ("loss", "cross_entropy", "entropy", "kl_divergence", "brier"):
+            assert report.metrics[name] == pytest.approx(mean(name), rel=RTOL), name
+        assert report.metrics["perplexity"] == pytest.approx(
+            float(mpmath.exp(_mp(mean("cross_entropy")))), rel=RTOL
+        )
+    assert report.n_samples == n
+
+
+# ---------------------------------------------------------------------------------------------
+# A modifier changes the loss and nothing else
+
+
+UNCHANGED = [
+    f.name
+    for f in fields(SampleValues)
+    if f.name not in ("loss", "loss_weight", "label_loss") and f.name != "kl_divergence"
+]
+
+
+@st.composite
+def _modifiers(draw: st.DrawFn, task: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if draw(st.booleans()):
+        out["loss"] = "focal"
+        out["gamma"] = draw(st.sampled_from([0.0, 0.5, 2.0, 5.0]))
+        if task != "multiclass" and draw(st.booleans()):
+            out["alpha"] = draw(st.floats(0.0, 1.0))
+    if draw(st.booleans()):
+        out["smoothing"] = draw(st.sampled_from([1e-10, 0.05, 0.1, 0.5]))
+    if draw(st.booleans()) or not out:
+        out["weights"] = True
+    return out
+
+
+_LOGIT_VALUES = st.one_of(
+    st.floats(-50.0, 50.0),
+    st.sampled_from([-1e4, -745.0, -40.0, -1e-17, 0.0, 1e-17, 37.0, 40.0, 745.0, 1e4]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    z=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6), elements=_LOGIT_VALUES
+    ),
+    data=st.data(),
+    logits=st.booleans(),
+    soft=st.booleans(),
+)
+def test_a_modifier_never_changes_the_cross_entropy(
+    z: np.ndarray, data: st.DataObject, logits: bool, soft: bool
+) -> None:
+    n, c = z.shape
+    if logits:
+        preds = z
+    else:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        preds = e / e.sum(axis=1, keepdims=True)
+    labels = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+    targets = None
+    if soft:
+        raw = data.draw(hnp.arrays(np.float64, (n, c), elements=st.sampled_from([0.0, 1.0, 3.0])))
+        raw[:, 0] += 1.0
+        targets = raw / raw.sum(axis=1, keepdims=True)
+    modifiers = data.draw(_modifiers("multiclass"))
+    plain_spec = LossSpec("multiclass", logits=logits)
+    spec = _spec("multiclass", logits, c, plain_spec.eps, modifiers)
+    kwargs: dict[str, Any] = {"targets": targets} if soft else {"labels": labels}
+    plain = evaluate_rows(preds, plain_spec, workspace=Workspace(), **kwargs)
+    modified = evaluate_rows(preds, spec, workspace=Workspace(), **kwargs)
+    for name in [*UNCHANGED, "kl_divergence"]:
+        a, b = getattr(plain, name), getattr(modified, name)
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    z=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5), elements=_LOGIT_VALUES
+    ),
+    data=st.data(),
+    logits=st.booleans(),
+    task=st.sampled_from(["binary", "multilabel"]),
+)
+def test_a_modifier_never_changes_a_bernoulli_cross_entropy(
+    z: np.ndarray, data: st.DataObject, logits: bool, task: str
+) -> None:
+    preds = z if logits else np.exp(-np.logaddexp(0.0, -z))
+    if task == "binary":
+        preds = preds[:, 0]
+    y = data.draw(hnp.arrays(np.float64, preds.shape, elements=st.sampled_from([0.0, 1.0])))
+    c = 2 if task == "binary" else preds.shape[1]
+    modifiers = data.draw(_modifiers(task))
+    plain_spec = LossSpec(task, logits=logits)
+    spec = _spec(task, logits, c, plain_spec.eps, modifiers)
+    kwargs: dict[str, Any] = {"labels": y.astype(np.int64)} if task == "binary" else {"targets": y}
+    plain = evaluate_rows(preds, plain_spec, **kwargs)
+    modified = evaluate_rows(preds, spec, **kwargs)
+    for name in [*UNCHANGED, "kl_divergence"]:
+        a, b = getattr(plain, name), getattr(modified, name)
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
