@@ -8,8 +8,6 @@ are the sums over labels of the Bernoulli entropies and divergences.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -79,8 +77,9 @@ def softmax_entropy(rest_over_top: Float, weighted_gap: Float, total: Float) -> 
 SERIES_LIMIT = 0.25
 _H_SERIES = np.array([(-1.0) ** k / (k * (k - 1)) for k in range(2, 29)])
 # A row's KL is recomputed from non-negative terms where its plain sum is below this fraction of
-# the sum of its terms' sizes (the terms cancelled).
-KL_CANCELLED = 1e-3
+# H(p) + CE, which bounds the sum's rounding error over eps (the logs' own roundings included):
+# elsewhere the plain sum is within about 1e-14 relative.
+KL_CANCELLED = 1e-2
 
 
 def divergence_terms(a: Float, log_a: Float, b: Float, log_b: Float, diff: Float) -> Float:
@@ -108,37 +107,62 @@ def divergence_terms(a: Float, log_a: Float, b: Float, log_b: Float, diff: Float
     return np.asarray(out, dtype=np.float64)
 
 
-def categorical_kl(targets: Float, lp: CategoricalLogProbs) -> Float:
+def categorical_kl(
+    targets: Float, lp: CategoricalLogProbs, bound: Float | None = None
+) -> Float:
     """``KL(p || q) = Σ_{p_j > 0} p_j (log p_j - log q_j)`` per row, for soft targets ``p``.
 
-    ``log q`` is the (clipped) log-probability of the cross-entropy. The terms have both signs:
-    where they cancel (``p`` close to ``q``, the row's KL below :data:`KL_CANCELLED` of the size
-    of its terms), the row is recomputed as ``Σ_j d(p_j, b_j) + Σ_j (p_j - b_j)`` with
-    :func:`divergence_terms` (each ≥ 0) and the correctly rounded ``math.fsum`` of the
-    differences (``Σ p_j - 1`` for a softmax), ``b = exp(log q)`` the probability the log was
-    taken of. (From logits, a ``q`` within 1e-9 of ``p`` still rounds: its KL is then as good
-    as float64's ``q`` allows.)
+    ``log q`` is the (clipped) log-probability of the cross-entropy. The terms have both signs
+    and cancel where ``q`` is close to ``p``: where the row's sum is below :data:`KL_CANCELLED`
+    of ``bound`` (``H(p) + CE``, computed here when not given), the row is recomputed as
+    ``Σ_j d(p_j, b_j) + Σ_j (p_j - b_j)`` with :func:`divergence_terms` (each ≥ 0) and a
+    compensated sum of the differences (``Σ p_j - 1`` for a softmax, which sums to 1), ``b``
+    the probability the log was taken of. (From logits, a ``q`` within 1e-9 of ``p`` still
+    rounds: its KL is then as good as float64's ``q`` allows.)
+
+    >>> from ce_cli.core.logprob import log_probabilities
+    >>> p = np.array([[0.3, 0.7]]); q = np.array([[0.3 + 1e-10, 0.7 - 1e-10]])
+    >>> categorical_kl(p, log_probabilities(q, 1e-16)).tolist()  # naive sum: 5.55e-17
+    [2.3809527746518206e-20]
     """
     log_p = np.zeros_like(targets, dtype=np.float64)
     np.log(targets, out=log_p, where=targets > 0)
-    terms = targets * (log_p - lp.log_q)
-    kl = np.asarray(terms.sum(axis=-1), dtype=np.float64)
-    if kl.ndim != 1:
+    kl = np.asarray((targets * (log_p - lp.log_q)).sum(axis=-1), dtype=np.float64)
+    if kl.ndim != 1 or not kl.size:
         return kl
-    cancelled = np.flatnonzero(np.abs(kl) < KL_CANCELLED * np.abs(terms).sum(axis=-1))
+    if bound is None:
+        bound = np.asarray(-(targets * (log_p + lp.log_q)).sum(axis=-1), dtype=np.float64)
+    cancelled = np.flatnonzero(np.abs(kl) < KL_CANCELLED * bound)
     if cancelled.size:
         p, log_b = targets[cancelled], lp.log_q[cancelled]
         b = np.where(lp.clipped[cancelled, None], np.exp(log_b), lp.q[cancelled])
-        diff = p - b
-        if lp.top is not None:  # a softmax's top q may have rounded to 1: (1 - q) - (1 - p)
-            np.subtract(lp.not_q[cancelled], 1.0 - p, out=diff, where=b > 0.5)
-        parts = divergence_terms(p, log_p[cancelled], b, log_b, diff).sum(axis=-1)
         if lp.top is not None:  # a softmax sums to 1 exactly: Σ (p - q) = Σ p - 1
-            sums = [math.fsum([*row, -1.0]) for row in p.tolist()]
+            diff = p - b
+            # its top q may have rounded to 1: there p - q = (1 - q) - (1 - p)
+            np.subtract(lp.not_q[cancelled], 1.0 - p, out=diff, where=b > 0.5)
+            differences = np.hstack([p, np.full((p.shape[0], 1), -1.0)])
         else:
-            sums = [math.fsum(row) for row in diff.tolist()]
-        kl[cancelled] = parts + np.array(sums)
+            diff = differences = p - b
+        parts = divergence_terms(p, log_p[cancelled], b, log_b, diff).sum(axis=-1)
+        kl[cancelled] = parts + compensated_row_sum(differences)
     return kl
+
+
+def compensated_row_sum(a: Float) -> Float:
+    """``Σ_j a_ij`` per row to within an ulp or two of the exact sum (Neumaier's compensated
+    summation, vectorised across the rows), for sums that cancel.
+
+    >>> compensated_row_sum(np.array([[1.0, 1e-17, -1.0], [0.1, 0.2, -0.3]])).tolist()
+    [1e-17, 2.7755575615628914e-17]
+    """
+    total = a[:, 0].copy()
+    carry = np.zeros_like(total)
+    for j in range(1, a.shape[1]):
+        x = a[:, j]
+        t = total + x
+        carry += np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+        total = t
+    return np.asarray(total + carry, dtype=np.float64)
 
 
 def categorical_label_entropy(targets: Float) -> Float:

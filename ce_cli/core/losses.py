@@ -154,17 +154,21 @@ def bernoulli_loss(
     return np.asarray(pos * weight_pos + neg * weight_neg, dtype=np.float64)
 
 
-def bernoulli_brier(q: Float, not_q: Float, y: Float) -> Float:
-    """``(q - y)²`` elementwise, as ``((1 - y) - (1 - q))²`` where ``y ≥ 1/2``.
+def bernoulli_brier(q: Float, not_q: Float | None, y: Float) -> Float:
+    """``(q - y)²`` elementwise; where ``q > 1/2``, as ``((1 - y) - (1 - q))²`` from the accurate
+    complement ``not_q`` (``σ(-z)`` for logits).
 
-    ``1 - y`` is then exact and ``not_q`` is the accurate complement, so ``y = 1`` gives
-    ``(1 - q)²`` with all its digits: ``σ(-40)² ≈ 1.8e-35`` at ``z = 40``, where ``(σ(40) - 1)²``
-    is 0.
+    A sigmoid's ``q`` may round to 1 (``σ(40)``), where ``(q - 1)²`` is 0 but ``σ(-40)²`` is
+    1.8e-35; ``1 - y`` is exact for ``y ≥ 1/2``, and for ``y < 1/2`` nothing cancels. Given
+    probabilities are exact floats (``not_q`` of ``None``), whose ``q - y`` is exact where the
+    two are close: the plain form.
 
     >>> one = np.array([1.0])
     >>> bernoulli_brier(one, np.array([4.248354255291589e-18]), one).tolist()
     [1.804851387845415e-35]
     """
     diff = np.subtract(q, y, dtype=np.float64)
-    np.subtract(1.0 - y, not_q, out=diff, where=y >= 0.5)
+    if not_q is not None:
+        high = q > 0.5
+        diff = np.where(high, (1.0 - y) - not_q, diff)
     return np.square(diff, out=diff)

@@ -162,9 +162,9 @@ def _multiclass(
         assert targets is not None
         p = np.asarray(targets, dtype=np.float64)
         true_class = np.argmax(p, axis=1).astype(np.int64)
-        cross_entropy = row_dot(p, -lp.log_q)
-        kl = info.categorical_kl(p, lp)
+        cross_entropy = -row_dot(p, lp.log_q)
         label_entropy = info.categorical_label_entropy(p)
+        kl = info.categorical_kl(p, lp, label_entropy + cross_entropy)
         loss_weight = None
     loss = cross_entropy if plain else _modified_loss(lp, spec, labels, targets)
     return _multiclass_values(
@@ -258,8 +258,12 @@ def _multiclass_logits_hard(
     n = z.shape[0]
     true_class = labels.astype(np.int64, copy=False)
     sums = _LogitSums.empty(n)
+    # Label smoothing without focal needs Σ_j w_j (-log q_j), which is
+    # W log1p(r_p / e_p) + Σ_j w_j (m - z_j) (W = Σ_j w_j; two non-negative terms): one more
+    # row sum in the block pass, and no log matrix.
+    smooth = spec.smoothing != 0.0 and spec.focal_gamma == 0.0
     for part in _blocks(z):
-        _logit_block_sums(z[part], true_class[part], workspace, sums, part)
+        _logit_block_sums(z[part], true_class[part], workspace, sums, part, smooth, spec)
     predicted, top, z_true = sums.predicted, sums.top, sums.z_true
     e_top, e_true, others = sums.e_top, sums.e_true, sums.others
     others_squares, others_z = sums.others_squares, sums.others_z
@@ -284,6 +288,12 @@ def _multiclass_logits_hard(
     elif spec.smoothing == 0.0:
         weight = hard_label_weights(true_class, spec.class_weights)
         loss = hard_label_loss(cross_entropy, rest_true / total, spec.focal_gamma, weight)
+    elif smooth:
+        w = spec.class_weights
+        all_terms = (z.shape[1] if w is None else float(w.sum())) * top_term + sums.top_gap
+        eps = spec.smoothing
+        true_terms = cross_entropy if w is None else w[true_class] * cross_entropy
+        loss = (1.0 - eps) * true_terms + (eps / z.shape[1]) * all_terms
     else:
         loss = np.empty(n)
         for part in _blocks(z):
@@ -314,14 +324,21 @@ class _LogitSums:
     others: Float
     others_squares: Float
     others_z: Float
+    top_gap: Float  # Σ_j w_j (m - z_j), for label smoothing only
 
     @staticmethod
     def empty(n: int) -> _LogitSums:
-        return _LogitSums(np.empty(n, dtype=np.int64), *(np.empty(n) for _ in range(7)))
+        return _LogitSums(np.empty(n, dtype=np.int64), *(np.empty(n) for _ in range(8)))
 
 
 def _logit_block_sums(
-    z: NDArray[np.floating], t: Int, workspace: Workspace | None, out: _LogitSums, part: slice
+    z: NDArray[np.floating],
+    t: Int,
+    workspace: Workspace | None,
+    out: _LogitSums,
+    part: slice,
+    smooth: bool = False,
+    spec: LossSpec | None = None,
 ) -> None:
     """The row sums of :func:`_multiclass_logits_hard` for a block of rows small enough that
     its scratch matrices stay in cache, written to rows ``part`` of ``out``."""
@@ -346,6 +363,14 @@ def _logit_block_sums(
         top = np.where(far, 0.0, top)
     out.top[part] = top
     out.z_true[part] = z[rows, t]
+    if smooth:
+        gap = scratch(workspace, "gap", z)
+        np.subtract(top[:, None], z, out=gap)
+        w = None if spec is None else spec.class_weights
+        if w is None:
+            row_sum(gap, out=out.top_gap[part])
+        else:
+            np.einsum("ij,j->i", gap, w, out=out.top_gap[part])
     e = scratch(workspace, "exp", z)
     np.exp(z, out=e)
     out.e_top[part] = e[rows, predicted]
@@ -504,7 +529,7 @@ def _binary(
         entropy=info.bernoulli_entropy(lp),
         label_entropy=label_entropy,
         kl_divergence=cross_entropy if hard else info.bernoulli_kl(y, lp),
-        brier=bernoulli_brier(lp.q, lp.not_q, y),
+        brier=bernoulli_brier(lp.q, lp.not_q if spec.logits else None, y),
         correct=correct,
         confidence=np.where(positive, lp.q, lp.not_q),
         calib_conf=lp.q,
@@ -549,7 +574,7 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
         entropy=info.bernoulli_entropy(lp).sum(axis=1),
         label_entropy=label_entropy,
         kl_divergence=kl,
-        brier=bernoulli_brier(lp.q, lp.not_q, y).sum(axis=1),
+        brier=bernoulli_brier(lp.q, lp.not_q if spec.logits else None, y).sum(axis=1),
         correct=correct,
         confidence=np.maximum(lp.q, lp.not_q).mean(axis=1),
         calib_conf=lp.q,
