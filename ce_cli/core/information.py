@@ -107,9 +107,7 @@ def divergence_terms(a: Float, log_a: Float, b: Float, log_b: Float, diff: Float
     return np.asarray(out, dtype=np.float64)
 
 
-def categorical_kl(
-    targets: Float, lp: CategoricalLogProbs, bound: Float | None = None
-) -> Float:
+def categorical_kl(targets: Float, lp: CategoricalLogProbs, bound: Float | None = None) -> Float:
     """``KL(p || q) = Σ_{p_j > 0} p_j (log p_j - log q_j)`` per row, for soft targets ``p``.
 
     ``log q`` is the (clipped) log-probability of the cross-entropy. The terms have both signs
