@@ -329,6 +329,64 @@ def test_a_prediction_close_to_its_soft_target_keeps_its_tiny_divergence(logits:
         assert_close(got.kl_divergence[i : i + 1], [want["kl_divergence"]], f"{x[i]}, {y[i]}")
 
 
+# PyTorch 2.13.0 (CPU, float64 tensors) on the same rows, recorded by this snippet (torch is
+# never a dependency; README, "Numerical accuracy"):
+#     import torch, torch.nn.functional as F
+#     t = lambda x: torch.tensor(x, dtype=torch.float64)
+#     F.cross_entropy(t([[40.0, 0.0, 0.0]]), torch.tensor([0]))            # 0.0
+#     torch.distributions.Categorical(logits=t([40.0, 0.0, 0.0])).entropy()  # 3.398683404233271e-16
+#     ce = F.cross_entropy(t([[37.0, 0.0]]), torch.tensor([0]))
+#     (1 - torch.exp(-ce)) ** 5 * ce                                         # 0.0
+#     torch.distributions.Bernoulli(probs=t(1e-300)).entropy()               # 0.0
+#     (torch.sigmoid(t(40.0)) - 1.0) ** 2                                    # 0.0
+#     q = t([0.3 + 1e-10, 0.7 - 1e-10])
+#     F.kl_div(torch.log(q), t([0.3, 0.7]), reduction="sum")  # 2.7755575615628914e-17
+TORCH_2_13 = {
+    "cross_entropy": 0.0,
+    "entropy": 3.398683404233271e-16,
+    "focal": 0.0,
+    "bernoulli_entropy": 0.0,
+    "brier": 0.0,
+    "kl_divergence": 2.7755575615628914e-17,
+}
+
+
+def test_ce_eval_keeps_the_digits_pytorch_loses_on_the_same_rows() -> None:
+    """Each of these rows PyTorch rounds to 0, or to a rounding error: ce-eval is exact."""
+    z40 = np.array([[40.0, 0.0, 0.0]])
+    multiclass = LossSpec("multiclass", logits=True)
+    near = np.array([[0.3 + 1e-10, 0.7 - 1e-10]])
+    ours = {
+        "cross_entropy": evaluate_rows(z40, multiclass, labels=np.array([0])).cross_entropy[0],
+        "entropy": evaluate_rows(z40, multiclass, labels=np.array([0])).entropy[0],
+        "focal": evaluate_rows(
+            np.array([[37.0, 0.0]]),
+            LossSpec("multiclass", logits=True, loss="focal", gamma=5.0),
+            labels=np.array([0]),
+        ).loss[0],
+        "bernoulli_entropy": evaluate_rows(
+            np.array([1e-300]), LossSpec("binary", logits=False), labels=[0]
+        ).entropy[0],
+        "brier": evaluate_rows(np.array([40.0]), LossSpec("binary", logits=True), [1]).brier[0],
+        "kl_divergence": evaluate_rows(
+            near, LossSpec("multiclass", logits=False), targets=np.array([[0.3, 0.7]])
+        ).kl_divergence[0],
+    }
+    exact = {
+        "cross_entropy": categorical_reference([40.0, 0.0, 0.0], True, 0)["cross_entropy"],
+        "entropy": categorical_reference([40.0, 0.0, 0.0], True, 0)["entropy"],
+        "focal": categorical_reference([37.0, 0.0], True, 0, gamma=5.0)["loss"],
+        "bernoulli_entropy": bernoulli_reference(1e-300, False, 0.0)["entropy"],
+        "brier": bernoulli_reference(40.0, True, 1.0)["brier"],
+        "kl_divergence": categorical_reference(near[0].tolist(), False, target=[0.3, 0.7])[
+            "kl_divergence"
+        ],
+    }
+    for name, value in exact.items():
+        assert ours[name] == pytest.approx(value, rel=RTOL), name
+        assert abs(TORCH_2_13[name] - value) > 1e-3 * value, name  # PyTorch's digits are gone
+
+
 def test_perplexity_is_finite_up_to_log_dbl_max() -> None:
     assert math.log(np.finfo(np.float64).max) == LOG_DBL_MAX
     with mpmath.workprec(PREC):
