@@ -106,6 +106,23 @@ class Report:
         return out
 
 
+# log(DBL_MAX): exp of a larger number overflows, exp of this one is finite (≈ 1.797e308).
+LOG_DBL_MAX = 709.782712893384
+
+
+def perplexity(cross_entropy_nats: float) -> float:
+    """``exp`` of the mean cross-entropy in nats; infinite (``null`` in JSON) only where ``exp``
+    overflows, past :data:`LOG_DBL_MAX`.
+
+    >>> perplexity(709.78), perplexity(709.79)
+    (1.7928227943945155e+308, inf)
+    """
+    try:
+        return math.exp(cross_entropy_nats)
+    except OverflowError:
+        return float("inf")
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
@@ -134,9 +151,7 @@ def build_report(
     mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
     mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
     metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
-    # exp overflows past ~709.78 nats: the perplexity is then infinite (null in JSON).
-    ce_nats = mean["cross_entropy"]
-    metrics["perplexity"] = math.exp(ce_nats) if ce_nats < 709.0 else float("inf")
+    metrics["perplexity"] = perplexity(mean["cross_entropy"])
     metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
     metrics["brier"] = acc.metric_sum("brier") / acc.weight
     metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
