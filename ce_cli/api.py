@@ -43,6 +43,7 @@ from ce_cli.core.persample import (
     evaluate_rows,
 )
 from ce_cli.core.temperature import (
+    TemperatureFit,
     fit_beta,
     log_inputs,
     temperature_sums,
@@ -216,6 +217,12 @@ def _classwise_chunk(
     )
 
 
+def _soft(converter: Converter, spec: LossSpec) -> bool:
+    """Soft (not 0/1) multi-class targets: accuracy then says nothing about separability."""
+    decision = converter.decision
+    return spec.task == MULTICLASS and decision is not None and bool(decision.soft_targets)
+
+
 class _TemperaturePass:
     """One pass's CE sums at β and the equal-width bins of its scaled top-label events."""
 
@@ -293,13 +300,32 @@ def _fit_temperature(
         done[beta] = state
         return state.means()
 
-    fit = fit_beta(one_pass, first.means())
+    if acc.metric_sum("correct") >= acc.weight and not _soft(converter, spec):
+        # Every row's true class has the top score: CE falls for ever as β grows (β* = ∞, a
+        # temperature of 0). One pass at a large β gives CE and ECE at that limit.
+        beta = 2.0**20
+        value = one_pass(beta)[0]
+        fit = TemperatureFit(np.inf, value, 0, True, beta)
+    else:
+        fit = fit_beta(one_pass, first.means())
     divisor = settings.base_divisor
     cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
     after = ece_from_bins(*done[fit.evaluated_beta].bins)
+    if fit.beta == np.inf:
+        note = (
+            "every row's true class has the top score: the cross-entropy falls towards its "
+            "limit as the temperature goes to 0"
+        )
+    elif fit.beta == 0.0:
+        note = (
+            "the scores point away from the labels: the cross-entropy is least with all "
+            "classes equal, an infinite temperature"
+        )
+    else:
+        note = ""
     return {
         "metrics": {
-            "temperature": 1.0 / fit.beta,
+            "temperature": np.inf if fit.beta == 0.0 else 1.0 / fit.beta,
             "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
             "cross_entropy_refinement": fit.cross_entropy / divisor,
             "ece_after_temperature": after,
@@ -308,6 +334,7 @@ def _fit_temperature(
         "passes": passes,
         "iterations": fit.steps,
         "converged": fit.converged,
+        **({"note": note} if note else {}),
     }
 
 

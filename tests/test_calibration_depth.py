@@ -372,7 +372,8 @@ def _logit_file(tmp_path, n: int = 400, k: int = 3, seed: int = 2):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, k)) * 3
     cols = {f"logit_{j}": z[:, j] for j in range(k)}
-    cols.update({"label": rng.integers(0, k, n), "site": np.array(["a", "b"])[np.arange(n) % 2]})
+    labels = np.argmax(z + 3 * rng.standard_normal((n, k)), axis=1)  # informative, not perfect
+    cols.update({"label": labels, "site": np.array(["a", "b"])[np.arange(n) % 2]})
     return _write(tmp_path, cols)
 
 
@@ -409,8 +410,11 @@ def test_fit_temperature_on_stdin_reads_a_spooled_copy_and_removes_it(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr.decode()
     from_stdin = json.loads(proc.stdout)
-    from_file = ce_cli.evaluate(str(path), fit_temperature=True).to_dict()
+    from ce_cli.render.json import render_json
+
+    from_file = json.loads(render_json(ce_cli.evaluate(str(path), fit_temperature=True)))
     assert from_stdin["metrics"] == from_file["metrics"]
+    assert from_stdin["metrics"]["temperature"] > 0
     assert from_stdin["temperature"]["passes"] >= 2
     assert list(spool.iterdir()) == []
 
@@ -581,3 +585,25 @@ def test_recorded_torchmetrics_netcal_and_probmetrics_values():
     for key, value in TORCHMETRICS_BINARY.items():
         assert mb[key] == pytest.approx(value, abs=1e-12), key
     assert mb["ece"] == pytest.approx(NETCAL_ECE_BINARY, abs=1e-12)
+
+
+def test_temperature_limits_when_no_finite_temperature_minimises_the_loss():
+    import pyarrow as pa
+
+    from ce_cli.render.json import render_json
+
+    p = np.linspace(0.1, 0.9, 30)
+    right = pa.table({"p_0": p, "p_1": 1 - p, "label": (p < 0.5).astype(int)})
+    report = json.loads(render_json(ce_cli.evaluate(right, fit_temperature=True)))
+    # Every row right: CE falls for ever as T → 0; nothing is left after the limit.
+    assert report["metrics"]["temperature"] == 0.0
+    assert report["metrics"]["cross_entropy_refinement"] == pytest.approx(0.0, abs=1e-12)
+    assert report["metrics"]["ece_after_temperature"] == pytest.approx(0.0, abs=1e-12)
+    assert "temperature goes to 0" in report["temperature"]["note"]
+    wrong = pa.table({"p_0": p, "p_1": 1 - p, "label": (p > 0.5).astype(int)})
+    report = json.loads(render_json(ce_cli.evaluate(wrong, fit_temperature=True)))
+    # Every row wrong: CE is least with both classes equal, an infinite temperature (null).
+    assert report["metrics"]["temperature"] is None
+    assert report["metrics"]["cross_entropy_refinement"] == pytest.approx(np.log(2), abs=1e-6)
+    assert "infinite temperature" in report["temperature"]["note"]
+    assert report["temperature"]["passes"] <= 3
