@@ -65,6 +65,7 @@ def assert_close(got: np.ndarray, want: Sequence[float], what: str) -> None:
 
 LOGIT_SPECS = [
     {},
+    {"smoothing": 0.1},
     {"loss": "focal", "gamma": 0.5},
     {"loss": "focal", "gamma": 5.0},
     {"smoothing": 0.1, "weights": True},
