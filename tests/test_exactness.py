@@ -572,3 +572,95 @@ def test_a_modifier_never_changes_a_bernoulli_cross_entropy(
         a, b = getattr(plain, name), getattr(modified, name)
         if a is not None:
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+_WIDE_LOGITS = st.one_of(
+    st.floats(-60.0, 60.0),
+    st.floats(-1e4, 1e4),
+    st.sampled_from([-745.0, -40.0, -37.0, -1e-17, 0.0, 1e-17, 36.7, 37.0, 40.0, 745.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    z=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5), elements=_WIDE_LOGITS
+    ),
+    data=st.data(),
+    logits=st.booleans(),
+    soft=st.booleans(),
+    float32=st.booleans(),
+)
+def test_any_multiclass_row_matches_the_exact_value(
+    z: np.ndarray, data: st.DataObject, logits: bool, soft: bool, float32: bool
+) -> None:
+    """Random rows, random modifiers: every per-row number within 1e-12 of the exact value.
+    (From logits with soft targets, KL and Brier are left to the fixed rows: a target within
+    an ulp of a rounded softmax makes them ill-conditioned beyond float64.)"""
+    n, c = z.shape
+    if logits:
+        preds = z
+    else:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        preds = e / e.sum(axis=1, keepdims=True)
+    if float32:
+        preds = preds.astype(np.float32)
+        if not np.all(np.isfinite(preds)):
+            return
+    modifiers = data.draw(_modifiers("multiclass"))
+    spec = _spec("multiclass", logits, c, float(np.finfo(preds.dtype).eps), modifiers)
+    wide = preds.astype(np.float64)
+    if soft:
+        raw = data.draw(hnp.arrays(np.float64, (n, c), elements=st.sampled_from([0.0, 1.0, 3.0])))
+        raw[:, 0] += 1.0
+        targets = raw / raw.sum(axis=1, keepdims=True)
+        got = evaluate_rows(preds, spec, targets=targets)
+    else:
+        labels = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+        got = evaluate_rows(preds, spec, labels=labels, workspace=Workspace())
+    names = [*QUANTITIES, "kl_divergence"]
+    if soft and logits:
+        names = [m for m in names if m not in ("kl_divergence", "brier")]
+    for i in range(n):
+        want = categorical_reference(
+            wide[i].tolist(),
+            logits,
+            None if soft else int(labels[i]),
+            targets[i].tolist() if soft else None,
+            clip_eps=spec.eps,
+            **_reference_options(spec),
+        )
+        for name in names:
+            assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, row {wide[i]}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 6), elements=_WIDE_LOGITS),
+    data=st.data(),
+    logits=st.booleans(),
+    soft=st.booleans(),
+)
+def test_any_binary_row_matches_the_exact_value(
+    x: np.ndarray, data: st.DataObject, logits: bool, soft: bool
+) -> None:
+    preds = x if logits else np.exp(-np.logaddexp(0.0, -x))
+    y = data.draw(
+        hnp.arrays(
+            np.float64,
+            x.shape,
+            elements=st.sampled_from([0.0, 1.0, 0.3, 0.5]) if soft else st.sampled_from([0.0, 1.0]),
+        )
+    )
+    spec = _spec("binary", logits, 2, 2.0**-52, data.draw(_modifiers("binary")))
+    hard = not soft or bool(np.all((y == 0.0) | (y == 1.0)))
+    got = evaluate_rows(
+        preds, spec, labels=y.astype(np.int64) if hard else None, targets=None if hard else y
+    )
+    names = [*QUANTITIES, "kl_divergence"]
+    if soft and logits:
+        names = [m for m in names if m not in ("kl_divergence", "brier")]
+    for i, v in enumerate(preds.tolist()):
+        want = bernoulli_reference(v, logits, float(y[i]), **_binary_reference_options(spec))
+        for name in names:
+            assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, {v}, y={y[i]}")
