@@ -423,10 +423,35 @@ def test_a_logit_just_below_zero_is_predicted_negative_everywhere() -> None:
 # Long sums: a report's means over 1,000,000 rows
 
 
+def _assert_exact_means(
+    report: Any, refs: list[dict[str, float]], kind: np.ndarray, weights: np.ndarray, wkind: Any
+) -> None:
+    """The report's means against Σ count · weight · exact value over the kinds of row."""
+    with mpmath.workprec(PREC):
+        counts = np.zeros((len(refs), len(weights)), dtype=np.int64)
+        np.add.at(counts, (kind, wkind), 1)
+        cells = [(k, w) for k in range(len(refs)) for w in range(len(weights))]
+        total_weight = mpmath.fsum(int(counts[k, w]) * _mp(weights[w]) for k, w in cells)
+
+        def mean(name: str) -> float:
+            total = mpmath.fsum(
+                int(counts[k, w]) * _mp(weights[w]) * _mp(refs[k][name]) for k, w in cells
+            )
+            return float(total / total_weight)
+
+        for name in ("loss", "cross_entropy", "entropy", "kl_divergence", "brier"):
+            assert report.metrics[name] == pytest.approx(mean(name), rel=RTOL), name
+        assert report.metrics["perplexity"] == pytest.approx(
+            float(mpmath.exp(_mp(mean("cross_entropy")))), rel=RTOL
+        )
+    assert report.n_samples == kind.shape[0]
+
+
 def test_the_means_of_a_million_rows_are_exact() -> None:
     """Eight kinds of row (confident, torn, tiny and huge losses), shuffled a million times
     over, with sample weights from a small set: the exact means are Σ count · weight · value
-    over the kinds, and every mean of the report must match them to 1e-12."""
+    over the kinds, and every mean of the report must match them to 1e-12 (the perplexity
+    too, which multiplies the mean's error by the cross-entropy)."""
     kinds = np.array(
         [
             [40.0, 0.0, 0.0],
@@ -452,29 +477,33 @@ def test_the_means_of_a_million_rows_are_exact() -> None:
         categorical_reference(k.tolist(), True, int(t))
         for k, t in zip(kinds, kind_labels, strict=True)
     ]
-    with mpmath.workprec(PREC):
-        counts = np.zeros((len(kinds), len(weights)), dtype=np.int64)
-        np.add.at(counts, (kind, wkind), 1)
-        total_weight = mpmath.fsum(
-            int(counts[k, w]) * _mp(weights[w]) for k in range(len(kinds)) for w in range(4)
-        )
+    _assert_exact_means(report, refs, kind, weights, wkind)
 
-        def mean(name: str) -> float:
-            return float(
-                mpmath.fsum(
-                    int(counts[k, w]) * _mp(weights[w]) * _mp(refs[k][name])
-                    for k in range(len(kinds))
-                    for w in range(len(weights))
-                )
-                / total_weight
-            )
 
-        for name in ("loss", "cross_entropy", "entropy", "kl_divergence", "brier"):
-            assert report.metrics[name] == pytest.approx(mean(name), rel=RTOL), name
-        assert report.metrics["perplexity"] == pytest.approx(
-            float(mpmath.exp(_mp(mean("cross_entropy")))), rel=RTOL
-        )
-    assert report.n_samples == n
+def test_the_means_of_a_million_binary_rows_are_exact() -> None:
+    """The same for binary logits with the focal loss: confident and wrong rows, a logit just
+    below 0, the tails of σ."""
+    kinds = np.array([40.0, -40.0, 37.0, -1e-17, 3.0, -0.5, 745.0, -20.0])
+    kind_labels = np.array([1, 1, 0, 1, 1, 0, 1, 0])
+    weights = np.array([0.5, 1.0, 3.0, 0.1])
+    rng = np.random.default_rng(12)
+    n = 1_000_000
+    kind = rng.integers(0, len(kinds), n)
+    wkind = rng.integers(0, len(weights), n)
+    report = evaluate_arrays(
+        kinds[kind],
+        kind_labels[kind],
+        sample_weight=weights[wkind],
+        logits=True,
+        loss="focal",
+        gamma=2.0,
+        alpha=0.25,
+    )
+    refs = [
+        bernoulli_reference(float(k), True, float(t), gamma=2.0, alpha=0.25)
+        for k, t in zip(kinds, kind_labels, strict=True)
+    ]
+    _assert_exact_means(report, refs, kind, weights, wkind)
 
 
 # ---------------------------------------------------------------------------------------------
