@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 
 from ce_cli._version import __version__
-from ce_cli.accumulator import Accumulator
+from ce_cli.accumulator import (
+    LOSS_BINS_PER_DECADE,
+    LOSS_LOG10_MIN,
+    Accumulator,
+)
 from ce_cli.core.calibration import bin_edges, calibration_gaps, ece_from_bins, mce_from_bins
 from ce_cli.core.persample import MULTILABEL
 from ce_cli.errors import WeightError
@@ -75,6 +79,7 @@ class Report:
     calibration: dict[str, Any]
     loss_quantiles: dict[str, float]
     class_weights: list[float] | None = None
+    loss_histogram: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +100,8 @@ class Report:
             "per_class": [dict(row) for row in self.per_class],
             "calibration": self.calibration,
         }
+        if self.loss_histogram is not None:
+            out["loss_histogram"] = self.loss_histogram
         out.update(self.extra)
         return out
 
@@ -176,7 +183,38 @@ def build_report(
         calibration=_calibration(acc),
         loss_quantiles=quantiles,
         class_weights=class_weights,
+        loss_histogram=_loss_histogram(acc, base_divisor),
     )
+
+
+LOSS_HISTOGRAM_BINS_PER_DECADE = 10
+
+
+def _loss_histogram(acc: Accumulator, base_divisor: float) -> dict[str, Any]:
+    """The accumulator's log-spaced loss histogram, coarsened to
+    :data:`LOSS_HISTOGRAM_BINS_PER_DECADE` bins a decade and cut to its non-empty span.
+
+    ``edges`` (one more than ``weight``) are in the report's base. The first bin of the
+    accumulator (losses below its smallest edge, 0 included) starts at 0; the overflow bin
+    ends at the largest loss.
+    """
+    fine = acc.loss_histogram
+    step = LOSS_BINS_PER_DECADE // LOSS_HISTOGRAM_BINS_PER_DECADE
+    inner = fine[1:-1].reshape(-1, step).sum(axis=1)
+    weight = np.concatenate([fine[:1], inner, fine[-1:]])
+    inner_edges = 10.0 ** (
+        LOSS_LOG10_MIN + np.arange(len(inner) + 1) / LOSS_HISTOGRAM_BINS_PER_DECADE
+    )
+    edges = np.concatenate([[0.0], inner_edges, [max(acc.loss_max, inner_edges[-1])]])
+    filled = np.flatnonzero(weight > 0)
+    if len(filled) == 0:
+        return {"bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE, "edges": [], "weight": []}
+    first, last = int(filled[0]), int(filled[-1])
+    return {
+        "bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE,
+        "edges": [float(e) / base_divisor for e in edges[first : last + 2]],
+        "weight": [float(w) for w in weight[first : last + 1]],
+    }
 
 
 def _per_class(
