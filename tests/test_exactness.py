@@ -693,3 +693,61 @@ def test_any_binary_row_matches_the_exact_value(
         want = bernoulli_reference(v, logits, float(y[i]), **_binary_reference_options(spec))
         for name in names:
             assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, {v}, y={y[i]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the command: a CSV file in, the per-sample CSV and the JSON report out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--loss", "focal", "--gamma", "5"], ["--smoothing", "0.1", "--class-weights", "1,2,0.5"]],
+    ids=["plain", "focal", "smoothing-weights"],
+)
+def test_the_command_writes_exact_per_sample_values_and_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    import csv
+    import json
+
+    from ce_cli.cli import main
+
+    rows = [([40.0, 0.0, 0.0], 0), ([37.0, 0.0, -3.0], 1), ([1e4, -1e4, 0.0], 2),
+            ([5.0, 5.0, 0.0], 1), ([0.5, -0.25, 0.125], 0), ([700.0, -1.0, 3.0], 0)]  # fmt: skip
+    source = tmp_path / "logits.csv"
+    source.write_text(
+        "label,logit_a,logit_b,logit_c\n"
+        + "".join(f"{'abc'[t]},{z[0]!r},{z[1]!r},{z[2]!r}\n" for z, t in rows)
+    )
+    samples, out = tmp_path / "samples.csv", tmp_path / "report.json"
+    argv = [str(source), "--logits", "--per-sample", str(samples), "-o", str(out)]
+    code = main([*argv, "--format", "json", "-q", *options])
+    assert code == 0, capsys.readouterr().err
+    spec = dict(zip(options[::2], options[1::2], strict=True))
+    gamma = float(spec["--gamma"]) if "--loss" in spec else 0.0
+    weights = (
+        [float(v) for v in spec["--class-weights"].split(",")]
+        if "--class-weights" in spec
+        else None
+    )
+    smoothing = float(spec.get("--smoothing", 0.0))
+    refs = [
+        categorical_reference(z, True, t, gamma=gamma, smoothing=smoothing, weights=weights)
+        for z, t in rows
+    ]
+    with samples.open() as f:
+        written = list(csv.DictReader(f))
+    columns = {"loss": "loss", "cross_entropy": "cross_entropy", "p_true": "true_prob",
+               "confidence": "confidence", "entropy": "entropy"}  # fmt: skip
+    for got, want in zip(written, refs, strict=True):
+        for column, name in columns.items():
+            assert_close(np.array([float(got[column])]), [want[name]], f"{column}: {got}")
+    metrics = json.loads(out.read_text())["metrics"]
+    with mpmath.workprec(PREC):
+        n = len(rows)
+        denominator = n if weights is None else math.fsum(weights[t] for _, t in rows)
+        for name in ("cross_entropy", "entropy", "brier"):
+            exact = float(mpmath.fsum(_mp(r[name]) for r in refs) / n)
+            assert metrics[name] == pytest.approx(exact, rel=RTOL), name
+        exact_loss = float(mpmath.fsum(_mp(r["loss"]) for r in refs) / _mp(denominator))
+        assert metrics["loss"] == pytest.approx(exact_loss, rel=RTOL)
