@@ -751,3 +751,27 @@ def test_the_command_writes_exact_per_sample_values_and_means(
             assert metrics[name] == pytest.approx(exact, rel=RTOL), name
         exact_loss = float(mpmath.fsum(_mp(r["loss"]) for r in refs) / _mp(denominator))
         assert metrics["loss"] == pytest.approx(exact_loss, rel=RTOL)
+
+
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "probabilities"])
+def test_a_modifier_leaves_every_other_number_of_the_report_alone(logits: bool) -> None:
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5000, 4)) * 8.0
+    z[::7, 0] += 40.0  # confident rows
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    preds = z if logits else e / e.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 4, 5000)
+    plain = evaluate_arrays(preds, labels, logits=logits).to_dict()
+    for options in (
+        {"smoothing": 0.1},
+        {"loss": "focal", "gamma": 5.0},
+        {"class_weights": [1.0, 2.0, 0.5, 3.0]},
+    ):
+        modified = evaluate_arrays(preds, labels, logits=logits, **options).to_dict()
+        for name, value in plain["metrics"].items():
+            if name != "loss":
+                assert modified["metrics"][name] == value, (options, name)
+        for a, b in zip(plain["per_class"], modified["per_class"], strict=True):
+            assert {k: v for k, v in a.items() if k != "loss"} == {
+                k: v for k, v in b.items() if k != "loss"
+            }, options
