@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.accumulator import Accumulator
+from ce_cli.accumulator import Accumulator, classwise_of_values
 from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import (
-    ClasswiseSums,
+    ClasswisePart,
     bin_sums,
-    classwise_sums,
+    classwise_part,
     ece_from_bins,
     probabilities,
 )
@@ -129,13 +129,15 @@ def _evaluate_batch(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator, _TemperaturePass | None]:
+    def run(
+        task: tuple[int, int],
+    ) -> tuple[SampleValues, Accumulator, _TemperaturePass | None, list[ClasswisePart]]:
         workspace = _workspace()
         scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        classwise = ClasswiseSums(acc.n_classes, acc.n_bins) if spec.task == MULTICLASS else None
+        classwise: list[ClasswisePart] = []
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
@@ -143,9 +145,9 @@ def _evaluate_batch(
             # The classwise bins read the chunk first, while the converter's copy is in cache
             # (the chunk's buffer is reused by the next one: sum it now).
             part_classwise = (
-                None
-                if classwise is None
-                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+                _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+                if spec.task == MULTICLASS
+                else None
             )
             chunks.append(
                 evaluate_rows(
@@ -156,7 +158,7 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
-            if classwise is not None and part_classwise is not None:
+            if part_classwise is not None:
                 if typed.labels is not None and chunks[-1].true_prob is not None:
                     # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
                     squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
@@ -164,7 +166,7 @@ def _evaluate_batch(
                     part_classwise.square = float(
                         squares.sum() if s is None else np.dot(s, squares)
                     )
-                classwise.add(part_classwise)
+                classwise.append(part_classwise)
             if scaled is not None:
                 scaled.add_chunk(
                     predictions,
@@ -174,17 +176,25 @@ def _evaluate_batch(
                     None if typed.targets is None else typed.targets[a:b],
                 )
         values = concat_values(chunks)
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
-        part.update(values, weights, classwise)
+        # The part keeps no fine histogram and no classwise bins (2.6 MB and C × B cells of
+        # fresh memory per task cost more than its rows); the accumulator that absorbs it folds
+        # those in, in row order, from the values and the sparse classwise sums returned here.
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, detail=False)
+        part.update(values, weights)
         part.renormalized_rows = renormalized
-        return values, part, scaled
+        if spec.task != MULTICLASS:
+            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
+            classwise = [] if own is None else [own]
+        return values, part, scaled, classwise
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (begin, stop), (values, part, scaled) in zip(tasks, results, strict=True):
+    for (begin, stop), (values, part, scaled, classwise) in zip(tasks, results, strict=True):
         acc.absorb(part)
+        for k, piece in enumerate(classwise):  # the task's rows, counted once
+            acc.add_classwise(piece, stop - begin if k == 0 else 0)
         if temperature is not None and scaled is not None:
             temperature.absorb(scaled)
         acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
@@ -197,19 +207,19 @@ def _evaluate_batch(
 
 def _classwise_chunk(
     predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
-) -> ClasswiseSums:
+) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
     with hard labels ``square`` is left to the caller, who has it from the Brier score."""
     weights = None if typed.weights is None else typed.weights[a:b]
     if typed.labels is not None:
-        return classwise_sums(
+        return classwise_part(
             probabilities(predictions, spec.logits),
             weights,
             n_bins,
             labels=typed.labels[a:b],
             row_squares=np.zeros(0),
         )
-    return classwise_sums(
+    return classwise_part(
         probabilities(predictions, spec.logits),
         weights,
         n_bins,

@@ -21,6 +21,7 @@ from ce_cli.core.calibration import (
     adaptive_calibration_error,
     bin_sums,
     classwise_eces,
+    classwise_part,
     classwise_sums,
     debiased_rms_calibration_error_from_bins,
     ece_from_bins,
@@ -232,14 +233,14 @@ def test_merge_of_any_split_keeps_the_fine_histogram_and_classwise_bins():
     spec = LossSpec("multiclass", logits=True)
     q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     whole = Accumulator("multiclass", 5, 10)
-    whole.update(evaluate_rows(z, spec, labels=t), None, classwise_sums(q, None, 10, labels=t))
+    whole.update(evaluate_rows(z, spec, labels=t), None, classwise_part(q, None, 10, labels=t))
     merged = Accumulator("multiclass", 5, 10)
     for a, b in ((0, 70), (70, 71), (71, 200)):
         part = Accumulator("multiclass", 5, 10)
         part.update(
             evaluate_rows(z[a:b], spec, labels=t[a:b]),
             None,
-            classwise_sums(q[a:b], None, 10, labels=t[a:b]),
+            classwise_part(q[a:b], None, 10, labels=t[a:b]),
         )
         merged = merged.merge(part)
     for name in ("fine_weight", "fine_low", "fine_high", "classwise_weight", "murphy_sums"):
