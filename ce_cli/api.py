@@ -144,9 +144,10 @@ def _evaluate_batch(
             renormalized += renormalized_rows
             # The classwise bins read the chunk first, while the converter's copy is in cache
             # (the chunk's buffer is reused by the next one: sum it now).
+            early = spec.task == MULTICLASS and not (spec.logits and typed.labels is not None)
             part_classwise = (
-                _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
-                if spec.task == MULTICLASS
+                _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
+                if early
                 else None
             )
             chunks.append(
@@ -158,6 +159,10 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
+            if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
+                part_classwise = _classwise_chunk(
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
+                )
             if part_classwise is not None:
                 if typed.labels is not None and chunks[-1].true_prob is not None:
                     # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
@@ -206,14 +211,32 @@ def _evaluate_batch(
 
 
 def _classwise_chunk(
-    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
+    predictions: np.ndarray,
+    typed: TypedBatch,
+    spec: LossSpec,
+    a: int,
+    b: int,
+    n_bins: int,
+    values: SampleValues | None,
 ) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
-    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
+    with hard labels ``square`` is left to the caller, who has it from the Brier score.
+
+    From logits with hard labels, ``values`` (the kernel's numbers for these rows) give each
+    row's log-sum-exp, ``cross_entropy + z_t`` in nats, so ``q = exp(z − lse)`` costs one
+    subtraction and one ``exp`` (a softmax from scratch would take five passes)."""
     weights = None if typed.weights is None else typed.weights[a:b]
     if typed.labels is not None:
+        if values is not None and spec.logits:
+            t = typed.labels[a:b]
+            z = np.asarray(predictions, dtype=np.float64)
+            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            scaled = z - lse[:, None]
+            q: np.ndarray = np.exp(scaled, out=scaled)
+        else:
+            q = probabilities(predictions, spec.logits)
         return classwise_part(
-            probabilities(predictions, spec.logits),
+            q,
             weights,
             n_bins,
             labels=typed.labels[a:b],
