@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from ce_cli.core.calibration import (
     FINE_SIZE,
     ClasswisePart,
+    ClasswiseSums,
     bin_index,
     classwise_part,
     fine_histogram_update,
@@ -265,10 +266,15 @@ class Accumulator:
         if part is not None:
             self.add_classwise(part, values.loss.shape[0])
 
-    def add_classwise(self, part: ClasswisePart, rows: int) -> None:
+    def add_classwise(self, part: ClasswisePart | ClasswiseSums, rows: int) -> None:
         """Fold the classwise-view sums of ``rows`` rows in (for an accumulator that absorbs
-        parts made with ``detail=False``, in row order)."""
-        part.fold(self.classwise_weight, self.classwise_confidence, self.classwise_outcome)
+        parts made with ``detail=False``, in row order): sparse, or already dense."""
+        if isinstance(part, ClasswiseSums):
+            self.classwise_weight += part.weight
+            self.classwise_confidence += part.confidence
+            self.classwise_outcome += part.outcome
+        else:
+            part.fold(self.classwise_weight, self.classwise_confidence, self.classwise_outcome)
         self.murphy_sums += (part.square, part.cross, part.target_spread)
         self.classwise_rows += rows
 

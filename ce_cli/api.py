@@ -28,6 +28,7 @@ from ce_cli.accumulator import Accumulator, classwise_of_values
 from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import (
     ClasswisePart,
+    ClasswiseSums,
     bin_sums,
     classwise_part,
     ece_from_bins,
@@ -74,6 +75,9 @@ TASK_VALUES = 1 << 20
 MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
+# Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
+# worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
+DENSE_CLASSWISE_CELLS = 1 << 16
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
@@ -131,13 +135,15 @@ def _evaluate_batch(
 
     def run(
         task: tuple[int, int],
-    ) -> tuple[SampleValues, Accumulator, _TemperaturePass | None, list[ClasswisePart]]:
+    ) -> tuple[
+        SampleValues, Accumulator, _TemperaturePass | None, list[ClasswisePart | ClasswiseSums]
+    ]:
         workspace = _workspace()
         scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        classwise: list[ClasswisePart] = []
+        classwise: list[ClasswisePart | ClasswiseSums] = []
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
@@ -190,6 +196,13 @@ def _evaluate_batch(
         if spec.task != MULTICLASS:
             own = classwise_of_values(spec.task, values, weights, acc.n_bins)
             classwise = [] if own is None else [own]
+        if acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS:
+            # Few cells: fold here, on this worker, and hand over C × B sums that add cheaply.
+            dense = ClasswiseSums(acc.n_classes, acc.n_bins)
+            for piece in classwise:
+                assert isinstance(piece, ClasswisePart)
+                dense.add(piece)
+            return values, part, scaled, [dense]
         return values, part, scaled, classwise
 
     serial = len(tasks) == 1 or _threads() == 1
