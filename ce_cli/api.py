@@ -170,14 +170,7 @@ def _evaluate_batch(
                     predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
                 )
             if part_classwise is not None:
-                if typed.labels is not None and chunks[-1].true_prob is not None:
-                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
-                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
-                    s = None if typed.weights is None else typed.weights[a:b]
-                    part_classwise.square = float(
-                        squares.sum() if s is None else np.dot(s, squares)
-                    )
-                classwise.append(part_classwise)
+                classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
             if scaled is not None:
                 scaled.add_chunk(
                     predictions,
@@ -221,6 +214,18 @@ def _evaluate_batch(
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+
+
+def _with_squares(
+    part: ClasswisePart, values: SampleValues, typed: TypedBatch, a: int, b: int
+) -> ClasswisePart:
+    """Hard labels: ``Σ s Σ_k q_k²`` from the rows' Brier scores, ``(1 − q_t)² + Σ_{k≠t} q_k²``
+    (no pass over the matrix); soft targets have it already."""
+    if typed.labels is not None and values.true_prob is not None:
+        squares = values.brier - 1.0 + 2.0 * values.true_prob
+        s = None if typed.weights is None else typed.weights[a:b]
+        part.square = float(squares.sum() if s is None else np.einsum("i,i->", s, squares))
+    return part
 
 
 def _classwise_chunk(

@@ -369,7 +369,7 @@ def classwise_part(
         q_true = q[np.arange(n), t].astype(np.float64)
         out.own_cell = (t * n_bins + bin_index(q_true, n_bins)).astype(np.intp)
         out.own_weight = s
-        out.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
+        out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))
     else:
         assert targets is not None
         p = np.asarray(targets)
@@ -381,7 +381,7 @@ def classwise_part(
     if row_squares is None:
         out.square = float(_row_dots(q, q, s))
     elif row_squares.size:
-        out.square = float(row_squares.sum() if s is None else np.dot(s, row_squares))
+        out.square = float(row_squares.sum() if s is None else np.einsum("i,i->", s, row_squares))
     return out
 
 
@@ -413,7 +413,7 @@ def _column_sums(matrix: NDArray[np.floating], s: Float | None) -> Float:
 def _row_dots(a: NDArray[np.floating], b: NDArray[np.floating], s: Float | None) -> float:
     """``Σ_i s_i Σ_j a_ij b_ij`` in float64 (no BLAS: the last bits must not depend on threads)."""
     per_row = np.einsum("ij,ij->i", a, b, dtype=np.float64)
-    return float(per_row.sum() if s is None else np.dot(s, per_row))
+    return float(per_row.sum() if s is None else np.einsum("i,i->", s, per_row))
 
 
 def classwise_eces(sums: ClasswiseSums) -> Float:
