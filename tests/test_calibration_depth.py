@@ -608,3 +608,41 @@ def test_temperature_limits_when_no_finite_temperature_minimises_the_loss():
     assert report["metrics"]["cross_entropy_refinement"] == pytest.approx(np.log(2), abs=1e-6)
     assert "infinite temperature" in report["temperature"]["note"]
     assert report["temperature"]["passes"] <= 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 120), max_size=5),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**31),
+)
+def test_any_split_of_multiclass_rows_gives_the_same_classwise_state(cuts, weighted, soft, seed):
+    rng = np.random.default_rng(seed)
+    n, k = 120, 6
+    z = rng.standard_normal((n, k)) * 2
+    q = np.exp(z - logsumexp(z, axis=1, keepdims=True))
+    s = rng.uniform(0.2, 2.0, n) if weighted else None
+    p = rng.dirichlet(np.ones(k), n) if soft else None
+    t = rng.integers(0, k, n)
+    spec = LossSpec("multiclass", logits=True)
+
+    def part(a: int, b: int):
+        w = None if s is None else s[a:b]
+        if soft:
+            values = evaluate_rows(z[a:b], spec, targets=p[a:b])
+            return values, w, classwise_part(q[a:b], w, 8, targets=p[a:b])
+        values = evaluate_rows(z[a:b], spec, labels=t[a:b])
+        return values, w, classwise_part(q[a:b], w, 8, labels=t[a:b])
+
+    whole = Accumulator("multiclass", k, 8)
+    whole.update(*part(0, n))
+    merged = Accumulator("multiclass", k, 8)
+    bounds = sorted(set(cuts))
+    for a, b in zip([0, *bounds], [*bounds, n], strict=True):
+        piece = Accumulator("multiclass", k, 8)
+        piece.update(*part(a, b))
+        merged = merged.merge(piece)
+    for name in ("classwise_weight", "classwise_confidence", "classwise_outcome", "murphy_sums"):
+        np.testing.assert_allclose(getattr(whole, name), getattr(merged, name), atol=1e-9)
+    assert merged.classwise_rows == whole.classwise_rows == n
