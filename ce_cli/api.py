@@ -301,6 +301,7 @@ def _evaluate_source(
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)
+    plan = converter.plan  # the decision may narrow the prediction columns
     window.clear()  # the stream replays these; holding them would pin their buffers all run
     _check_compatible(settings, decision)
     class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
@@ -371,6 +372,7 @@ def _evaluate_source(
             id_column=plan.id,
             soft_targets=decision.soft_targets,
             eps=eps,
+            columns_reason=plan.columns_reason,
         )
         finish = functools.partial(
             build_report,

@@ -17,6 +17,7 @@ Three steps, in order:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
@@ -65,6 +66,7 @@ class ColumnPlan:
     classes: tuple[str, ...]
     logits_by_name: bool
     float32: bool
+    columns_reason: str = ""  # why these prediction columns (shown in the report)
 
     @property
     def n_prediction_columns(self) -> int:
@@ -101,6 +103,8 @@ class Decision:
     logits_reason: str
     soft_targets: bool
     one_hot_targets: bool = False
+    # Binary from two prediction columns (scikit-learn's predict_proba): the column of class 1.
+    positive: int | None = None
 
 
 class Rows:
@@ -317,7 +321,20 @@ def _class_names(columns: Sequence[str]) -> tuple[str, ...]:
 def _order_by_classes(
     columns: Sequence[str], classes: Sequence[str], file: str, option: str = "--prob-cols"
 ) -> tuple[str, ...]:
-    """The columns reordered to follow ``--classes`` (a column is ``name`` or ``prefix + name``)."""
+    """The columns reordered to follow ``--classes`` (a column is ``name`` or ``prefix + name``).
+
+    When no column is named after any of the classes (``p_0..p_2`` with ``--classes
+    a,b,c``), ``--classes`` names the columns by position instead, one class per column.
+    """
+    if not _named_after(columns, classes):
+        if len(classes) != len(columns):
+            raise UsageError(
+                f"--classes names {len(classes)} classes but there are {len(columns)} "
+                f"{option} columns ({_list(columns)})",
+                file=file,
+                hint="give one class per column, in column order",
+            )
+        return tuple(columns)
     by_class: dict[str, str] = {}
     for column in columns:
         by_class[column] = column
@@ -370,6 +387,121 @@ def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
         )
 
 
+# Columns that writers leave behind for the row index: pandas' ``to_csv`` (an empty name, or
+# ``Unnamed: 0`` when read back and written again), ``reset_index`` (``index``) and pyarrow's
+# ``from_pandas`` (``__index_level_0__``). Never predictions, whatever their type.
+_INDEX_COLUMN = re.compile(r"|unnamed: ?\d+|index|level_\d+|__index_level_\d+__", re.IGNORECASE)
+# Names that say a column holds something other than a prediction. A candidate named like this
+# is refused (with the candidates listed) rather than guessed: a wrong guess would be a number.
+_NOT_A_PREDICTION = re.compile(
+    r"(?:.*[_\-. ])?(?:id|ids|uid|uuid|guid|key|idx|row|row_?num(?:ber)?|rownum|record)"
+    r"|id[_\-. ].*|.*[_\-. ]id[_\-. ].*"
+    r"|(?:.*[_\-. ])?(?:weights?|wt|w|sample_?weights?)"
+    r"|(?:.*[_\-. ])?(?:fold|folds|split|seed|random_state|epoch|step|iter|iteration|batch)"
+    r"|fold[_\-. ]?\d*|split[_\-. ].*|seed[_\-. ].*"
+    r"|(?:.*[_\-. ])?(?:labels?|targets?|truth|ground_truth|gt|y|y_true|true|actual|class)"
+    r"|(?:.*[_\-. ])?(?:group|cluster|time|timestamp|date|year|month|day|count|n|size|age)",
+    re.IGNORECASE,
+)
+_CAMEL_ID = re.compile(r".*[a-z](?:Id|ID|Ids|IDs|Key|Idx)")
+
+
+def is_index_column(name: str) -> bool:
+    """Whether ``name`` is an index column a writer left behind (never a prediction)."""
+    return _INDEX_COLUMN.fullmatch(name.strip()) is not None
+
+
+def _named_otherwise(name: str) -> bool:
+    """Whether a column's name says it holds something other than predictions."""
+    name = name.strip()
+    return bool(_NOT_A_PREDICTION.fullmatch(name) or _CAMEL_ID.fullmatch(name))
+
+
+def _is_float(t: pa.DataType) -> bool:
+    return bool(pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def _named_after(columns: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
+    """``class → column`` for the columns named ``class`` or ``prefix + class``."""
+    wanted = set(classes)
+    found: dict[str, str] = {}
+    for column in columns:
+        if column in wanted:
+            found.setdefault(column, column)
+        for prefix in PREDICTION_PREFIXES:
+            rest = column[len(prefix) :]
+            if column.startswith(prefix) and rest in wanted:
+                found.setdefault(rest, column)
+    return found
+
+
+def _infer_predictions(
+    schema: pa.Schema, settings: Settings, taken: set[str | None], file: str
+) -> tuple[tuple[str, ...], str]:
+    """The prediction columns when ``--prob-cols`` is not given, and why (SPEC's order):
+    ``p_*``/``prob_*``/``logit_*``; else one list column; else columns named after
+    ``--classes``; else every other floating-point column. Index columns and the label,
+    target, weight, id and group columns are never candidates; a candidate whose name or
+    integer type says it is something else is an error listing the candidates."""
+    names = schema.names
+    free = [n for n in names if n not in taken and not is_index_column(n)]
+    left_out = [n for n in names if n not in taken and is_index_column(n)]
+    quoted = [f"'{n}'" for n in left_out]
+    why_out = f"; index column {_list(quoted)} left out" if left_out else ""
+
+    def field_type(name: str) -> pa.DataType:
+        return schema.field(name).type
+
+    candidates = [n for n in free if n.startswith(PREDICTION_PREFIXES)]
+    reason = "columns named p_*, prob_* or logit_*"
+    if not candidates:
+        lists = [n for n in free if _is_list(field_type(n))]
+        if len(lists) == 1:
+            return (lists[0],), "the only list column"
+        named = _named_after(free, settings.classes or ())
+        if settings.classes and len(named) == len(settings.classes):
+            candidates = [n for n in free if n in named.values()]
+            reason = "columns named after --classes"
+        else:
+            candidates = [n for n in free if _is_float(field_type(n))]
+            reason = "every other floating-point column"
+            if not candidates:
+                others = [n for n in free if _is_numeric(field_type(n))]
+                hint = "pass --prob-cols (comma list or glob)"
+                if others:
+                    hint = (
+                        f"the other numeric columns ({_list(others)}) hold integers, "
+                        "which are not taken as probabilities or logits; " + hint
+                    )
+                raise MissingColumnError(
+                    "no prediction columns found" + why_out,
+                    file=file,
+                    hint="name them p_<class>, prob_<class> or logit_<class>, or " + hint,
+                )
+    # Columns named p_*, prob_*, logit_* or after --classes say what they are; the last step
+    # takes every float column, so there a name or an integer type that says otherwise stops it.
+    guessed = reason.startswith("every other")
+    suspicious = [n for n in candidates if guessed and _named_otherwise(n)]
+    integers = [
+        n
+        for n in candidates
+        if pa.types.is_integer(field_type(n)) or pa.types.is_boolean(field_type(n))
+    ]
+    if suspicious or integers:
+        what = (
+            f"column '{suspicious[0]}' is named like an id, weight, fold or label"
+            if suspicious
+            else f"column '{integers[0]}' holds integers ({field_type(integers[0])})"
+        )
+        raise AmbiguousPredictionsError(
+            f"cannot tell the prediction columns: {what}, not like a prediction",
+            file=file,
+            hint=f"candidates were {_list(candidates)} ({reason}); name the prediction columns "
+            "with --prob-cols (and others with --id-col, --weight-col)",
+        )
+    return tuple(candidates), reason + why_out
+
+
 def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan:
     """Choose the columns from the schema and the options (no data is read)."""
     names = schema.names
@@ -409,26 +541,11 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     } - {None}
 
     prediction_list = None
+    reason = "--prob-cols given"
     if settings.prob_cols:
         predictions = _expand(settings.prob_cols, schema, "--prob-cols", file)
     else:
-        predictions = tuple(
-            n for n in names if n.startswith(PREDICTION_PREFIXES) and n not in taken
-        )
-        if not predictions:
-            lists = [n for n in names if _is_list(schema.field(n).type) and n not in taken]
-            if len(lists) == 1:
-                predictions = (lists[0],)
-            else:
-                predictions = tuple(
-                    n for n in names if n not in taken and _is_numeric(schema.field(n).type)
-                )
-        if not predictions:
-            raise MissingColumnError(
-                "no prediction columns found",
-                file=file,
-                hint="name them p_<class>, prob_<class> or logit_<class>, or pass --prob-cols",
-            )
+        predictions, reason = _infer_predictions(schema, settings, taken, file)
     overlap = taken & set(predictions)
     if overlap:
         raise UsageError(
@@ -485,6 +602,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         classes=classes,
         logits_by_name=logits_by_name,
         float32=float32,
+        columns_reason=reason,
     )
 
 
@@ -525,6 +643,7 @@ class Converter:
             batch = batch.slice(
                 0, window_rows(_list_width(batch.column(self.plan.prediction_list)))
             )
+        self._narrow_to_label_names(batch)
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
@@ -547,13 +666,60 @@ class Converter:
             and targets is not None
             and _is_one_hot(targets).all()
         )
-        logits, reason = self._decide_logits(predictions, task)
-        self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot)
-        if task == Task.BINARY.value:
+        positive = None
+        if task == Task.BINARY.value and n_columns == 2:
+            # scikit-learn's two-column predict_proba: P(class 1) is the second column (the
+            # column named 1 when they are named p_1, p_0); logits z give z_1 - z_0.
+            positive = 0 if self.classes == ("1", "0") else 1
+        logits, reason = self._decide_logits(
+            predictions, Task.MULTICLASS.value if positive is not None else task
+        )
+        self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot, positive)
+        if positive is not None:
+            self.classes = (self.classes[1 - positive], self.classes[positive])
+            column = self.plan.predictions[positive]
+            self.plan = dataclasses.replace(
+                self.plan,
+                columns_reason=f"{self.plan.columns_reason}; two columns and two classes: "
+                f"binary on {column} (--task multiclass keeps two classes)",
+            )
+        elif task == Task.BINARY.value:
             # One column, P(class 1), and two outcomes, with hard labels or soft targets alike.
             self.classes = ("0", "1")
         self._prepare_labels(batch)
         return self.decision
+
+    def _narrow_to_label_names(self, batch: pa.RecordBatch) -> None:
+        """SPEC's third step, which needs the labels: when the prediction columns were every
+        other float column and some of them are named after the class names the first rows'
+        labels hold, the prediction columns are those."""
+        plan = self.plan
+        if not plan.columns_reason.startswith("every other") or plan.label is None:
+            return
+        array = batch.column(plan.label)
+        t = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return
+        values = {str(v).strip() for v in array.cast(t).unique().to_pylist() if v is not None}
+        named = _named_after(plan.predictions, sorted(values))
+        if not named or len(named) == len(plan.predictions):
+            return
+        columns = tuple(c for c in plan.predictions if c in named.values())
+        other = [c for c in plan.predictions if c not in columns]
+        schema = batch.schema
+        self.plan = dataclasses.replace(
+            plan,
+            predictions=columns,
+            classes=_class_names(columns),
+            float32=all(
+                pa.types.is_float32(schema.field(c).type)
+                or pa.types.is_float16(schema.field(c).type)
+                for c in columns
+            ),
+            columns_reason=f"columns named after the label values ({_list(other)} left out)",
+        )
+        self.classes = self.plan.classes
+        self.width = len(self.classes)
 
     # -- rows left out -------------------------------------------------------------------------
 
@@ -624,10 +790,11 @@ class Converter:
                 file=self.file,
                 hint="e.g. --target-cols 'y_*'",
             )
-        if requested is Task.BINARY or (requested is Task.AUTO and n_columns == 1):
-            if n_columns != 1:
+        if requested is Task.BINARY or (requested is Task.AUTO and n_columns <= 2):
+            if n_columns > 2:
                 raise UsageError(
-                    "--task binary needs exactly one prediction column (P(class 1))",
+                    "--task binary needs one prediction column (P(class 1)) or two "
+                    "(P(class 0), P(class 1))",
                     file=self.file,
                     hint=f"found {n_columns}; use --task multiclass or --prob-cols",
                 )
@@ -667,7 +834,10 @@ class Converter:
         assert self.decision is not None
         self._label_lookup = {name: i for i, name in enumerate(self.classes)}
         if self.decision.task == Task.BINARY.value:
-            self._label_lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
+            lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
+            if self.decision.positive is not None:  # columns named after the two classes
+                lookup.update({self.classes[0]: 0, self.classes[1]: 1})
+            self._label_lookup = lookup
             return
         names = self.classes
         # Columns named after integer classes in another order (p_2, p_0, p_1): map by name.
@@ -925,8 +1095,17 @@ class Converter:
             self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
             if self.decision.logits and multiclass:
                 self._check_spread(matrix, first_row)
+        positive = self.decision.positive
         if not self.decision.logits:
             matrix, renormalized = self._check_probabilities(matrix, first_row, in_range=fine)
+        if positive is not None:
+            if self.decision.logits:  # softmax of (z_0, z_1) is sigmoid(z_1 - z_0)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    margin = matrix[:, positive] - matrix[:, 1 - positive]
+                if not np.isfinite(margin).all():
+                    self._check_spread(matrix, first_row)
+                return np.asarray(margin, dtype=np.float64), renormalized
+            return matrix[:, positive], renormalized
         if self.decision.task == Task.BINARY.value:
             return matrix[:, 0], renormalized
         return matrix, renormalized
@@ -1029,7 +1208,7 @@ class Converter:
                 value=float(matrix[row, col]),
                 hint=hint,
             )
-        if self.decision.task == Task.MULTICLASS.value:
+        if self.decision.task == Task.MULTICLASS.value or self.decision.positive is not None:
             sums = matrix.sum(axis=1, dtype=np.float64)
             bad = np.abs(sums - 1.0) > SUM_TOLERANCE
             if bad.any() and self.settings.renormalize and (sums[bad] > 0).all():

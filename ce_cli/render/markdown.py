@@ -40,6 +40,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"logs in {report['base']}",
         "",
     ]
+    columns = d.get("columns", {})
+    if columns.get("predictions"):
+        shown = ", ".join(f"`{_cell(c)}`" for c in columns["predictions"][:8])
+        shown += ", …" if len(columns["predictions"]) > 8 else ""
+        why = columns.get("predictions_reason")
+        out += [f"Prediction columns: {shown}" + (f" ({_cell(why)})" if why else ""), ""]
     intervals = report.get("confidence_intervals", {})
     header = ["metric", "value"] + (["interval"] if intervals else [])
     rows = []

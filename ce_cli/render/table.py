@@ -74,6 +74,11 @@ def _header(report: Report) -> Text:
     text.append("\n")
     task = d.task + (" (soft labels)" if d.soft_targets else "")
     text.append(f"{report.n_samples:,} rows · {task} · {len(d.classes)} classes ({classes})\n")
+    columns = ", ".join(map(printable, d.prediction_columns[:8]))
+    columns += ", …" if len(d.prediction_columns) > 8 else ""
+    why = f" ({printable(d.columns_reason)})" if d.columns_reason else ""
+    label = f"label '{printable(d.label_column)}' · " if d.label_column else ""
+    text.append(f"columns: {label}predictions {columns}{why}\n")
     text.append(f"predictions: {kind} ({d.logits_reason}) · logs in {report.base}")
     clipped = int(report.counts.get("clipped_rows", 0))
     if clipped:
