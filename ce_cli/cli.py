@@ -343,21 +343,16 @@ def evaluate_command(
         bootstrap=bootstrap,
         seed=seed,
     )
-    if per_sample == "-" and (output is None or output == "-"):
+    if per_sample == "-" and output == "-":
         raise UsageError(
-            "--per-sample - and the report would both go to stdout",
-            hint="add -o report.json (or -o report.txt) to send the report to a file",
+            "--per-sample - and -o - would both go to stdout",
+            hint="leave out -o (the report then goes to stderr) or give -o a file",
         )
-    if (
-        per_sample not in (None, "-")
-        and output not in (None, "-")
-        and os.path.realpath(per_sample) == os.path.realpath(output)
-    ):
-        raise UsageError(
-            "-o and --per-sample name the same file; one would overwrite the other",
-            value=output,
-            hint="give each its own path",
-        )
+    _refuse_inputs_as_outputs(
+        {"-o": output, "--per-sample": per_sample},
+        [predictions, labels, baseline],
+        config,
+    )
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
@@ -367,8 +362,8 @@ def evaluate_command(
         from ce_cli.gates import load_baseline
 
         baseline_report = load_baseline(baseline)
-    if output is not None:
-        check_destination(output, "-o")
+    if output is not None or per_sample != "-":
+        check_destination(output or "-", "-o")
     samples = _stage_per_sample(per_sample)
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
@@ -382,7 +377,9 @@ def evaluate_command(
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        _emit(_render(report, output_format, output), output, samples)
+        stream = sys.stderr if per_sample == "-" and output is None else None
+        with _pipe_guard():
+            _emit(_render(report, output_format, output, stream), output, samples)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -452,8 +449,8 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
-    if output is not None:
-        check_destination(output, "-o")
+    _refuse_inputs_as_outputs({"-o": output}, [first, second], config)
+    check_destination(output or "-", "-o")
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -481,7 +478,54 @@ def compare_command(
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
         raise UsageError("compare writes --format table or json", value=output_format.value)
-    write_text_atomically(output or "-", text, "-o")
+    with _pipe_guard():
+        write_text_atomically(output or "-", text, "-o")
+
+
+def _pipe_guard() -> Any:
+    """A reader that closes stdout early surfaces as :class:`~ce_cli.errors.PipeClosed`."""
+    import contextlib
+
+    from ce_cli.errors import PipeClosed
+
+    @contextlib.contextmanager
+    def guard() -> Any:
+        try:
+            yield
+        except BrokenPipeError:
+            raise PipeClosed() from None
+
+    return guard()
+
+
+def _refuse_inputs_as_outputs(
+    outputs: dict[str, str | None], inputs: list[str | None], config: str | None
+) -> None:
+    """No output may be an input (the predictions, the labels, the baseline, the config
+    file; the files of a directory or glob): checked before anything is read."""
+    import glob
+
+    from ce_cli.atomic import refuse_inputs_as_outputs
+    from ce_cli.config import find_config
+
+    files: list[str] = []
+    for path in inputs:
+        if path is None or path == "-":
+            continue
+        if os.path.isdir(path):
+            files += [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        elif not os.path.exists(path) and any(c in path for c in "*?["):
+            files += glob.glob(path, recursive=True)
+        else:
+            files.append(path)
+    if any(p not in (None, "-") for p in outputs.values()):
+        try:
+            found = find_config(config)
+        except Exception:  # a broken config file is reported where it is read
+            found = None
+        if found is not None:
+            files.append(found[0])
+    refuse_inputs_as_outputs(outputs, files)
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
@@ -557,18 +601,35 @@ def _annotate(failed: list[str]) -> None:
         )
 
 
-def _color(output: str | None) -> bool:
-    to_terminal = output in (None, "-") and sys.stdout.isatty()
+def _stream_is_terminal(stream: Any) -> bool:
+    from ce_cli.atomic import stdout_closed
+
+    if stream is None or (stream is sys.stdout and stdout_closed()):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _color(output: str | None, stream: Any = None) -> bool:
+    to_terminal = output in (None, "-") and _stream_is_terminal(stream or sys.stdout)
     return to_terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _width(output: str | None) -> int:
-    if output in (None, "-") and sys.stdout.isatty():
-        return max(os.get_terminal_size().columns, 60)
+def _width(output: str | None, stream: Any = None) -> int:
+    stream = stream or sys.stdout
+    if output in (None, "-") and _stream_is_terminal(stream):
+        try:
+            return max(os.get_terminal_size(stream.fileno()).columns, 60)
+        except (OSError, ValueError):
+            return 80
     return 100
 
 
-def _render(report: Any, output_format: FormatChoice, output: str | None) -> str:
+def _render(
+    report: Any, output_format: FormatChoice, output: str | None, stream: Any = None
+) -> str:
     from ce_cli.render.json import clean, render_json
 
     if output_format is FormatChoice.json:
@@ -584,22 +645,25 @@ def _render(report: Any, output_format: FormatChoice, output: str | None) -> str
         return render_junit(data, data.get("gates", []))
     from ce_cli.render.table import render_table
 
-    return render_table(report, color=_color(output), width=_width(output))
+    return render_table(report, color=_color(output, stream), width=_width(output, stream))
 
 
 def _emit(text: str, output: str | None, samples: Any = None) -> None:
     """Write the report text and put the staged --per-sample file in place: files first,
     stdout last, so an output that fails leaves nothing on stdout."""
-    from ce_cli.atomic import write_text_atomically
+    from ce_cli.atomic import write_stream, write_text_atomically
 
     report_path = output or "-"
+    to_stderr = report_path == "-" and samples is not None and samples.path == "-"
     if samples is not None and samples.path != "-":
         samples.commit()
     if report_path != "-":
         write_text_atomically(report_path, text, "-o")
     if samples is not None:
         samples.commit()  # to stdout; already done for a file
-    if report_path == "-":
+    if to_stderr:  # --per-sample - without -o: the rows own stdout, the report goes to stderr
+        write_stream(sys.stderr, text, "standard error")
+    elif report_path == "-":
         write_text_atomically("-", text, "-o")
 
 
@@ -653,10 +717,15 @@ def _file_size(path: str) -> int | None:
 
 
 def _fail(message: str, code: int) -> int:
+    import contextlib
+
     from ce_cli.printable import printable
 
-    sys.stdout.flush()
-    print(f"ce-eval: error: {printable(message)}", file=sys.stderr)
+    with contextlib.suppress(Exception):  # stdout may be closed, or a closed pipe
+        sys.stdout.flush()
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"ce-eval: error: {printable(message)}", file=sys.stderr, flush=True)
     return code
 
 
@@ -704,8 +773,27 @@ def _given_value(args: list[str], param: Any) -> str | None:
     return value
 
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE
+
+
+def _os_error_message(error: OSError) -> str:
+    """One line for an error the system raised (disk full, file-size limit, I/O error)."""
+    import errno
+
+    reason = error.strerror or str(error)
+    name = getattr(error, "filename", None)
+    where = f"{name}: " if name and ".ce-eval-" not in os.path.basename(str(name)) else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if error.errno == errno.EFBIG:
+            reason += "; a file-size limit (ulimit -f) stopped the output"
+        return f"{where}cannot write an output ({reason}); nothing was replaced"
+    return f"{where}{reason}"
+
+
 def _run(args: list[str], debug: bool) -> int:
-    from ce_cli.errors import CeEvalError
+    import contextlib
+
+    from ce_cli.errors import CeEvalError, PipeClosed
 
     parse_errors = _parse_error_types()
 
@@ -742,10 +830,25 @@ def _run(args: list[str], debug: bool) -> int:
         return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except (BrokenPipeError, PipeClosed):
+        # The reader of stdout closed the pipe (`| head -1`): end quietly, as cat, grep and
+        # seq do, with the code a shell gives a process ended by SIGPIPE (128 + 13), never 1,
+        # which means a failed gate. Later writes to stdout go to /dev/null.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return PIPE_CLOSED
+    except MemoryError:
+        if debug:
+            raise
+        return _fail(
+            "out of memory; an option may ask for more than fits (see --help for the limits)",
+            2,
+        )
+    except OSError as error:  # the system refused: a full disk, a file-size limit, I/O
+        if debug:
+            raise
+        return _fail(_os_error_message(error), 2)
     except Exception as error:  # a bug: say so in one line, exit 3
         if debug:
             raise
@@ -767,11 +870,58 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminated)
 
 
+class _ClosedStream:
+    """Stands in for a standard stream that was closed when the command started (``>&-``):
+    writing to it is an error the command reports in one line."""
+
+    ce_eval_closed = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(9, f"{self.name} is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(9, f"{self.name} is closed")
+
+
+def _guard_closed_streams() -> None:
+    """A standard stream closed by the caller (``>&-``, ``<&-``, ``2>&-``) is held open on
+    /dev/null, so that no file ce-eval opens takes its descriptor (a report must never land
+    in an input), and is marked closed, so that using it is a one-line error."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+            if name == "stdout":
+                sys.stdout = _ClosedStream("standard output")
+            elif name == "stdin":
+                sys.stdin = None
+            else:
+                sys.stderr = None
+
+
 def entrypoint() -> None:
     """Console-script entry point."""
+    _guard_closed_streams()
     if not any(a in ("-h", "--help", "--version") for a in sys.argv[1:]):
+        import signal
+
         from ce_cli.allocator import keep_freed_memory_for_reuse
 
         keep_freed_memory_for_reuse()
         _stop_on_sigterm()
+        if hasattr(signal, "SIGXFSZ"):  # past ulimit -f a write fails with EFBIG instead
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.exit(main())

@@ -117,6 +117,13 @@ class OutputError(CeEvalError):
     """An output path cannot be written: a directory, a missing directory, or refused."""
 
 
+class PipeClosed(Exception):  # noqa: N818 - not an error: the reader has what it wanted
+    """The reader of standard output closed the pipe (``| head -1``); the command ends quietly.
+
+    Not an ``OSError``: click turns a ``BrokenPipeError`` into exit code 1, which a CI gate
+    reads as a failed gate."""
+
+
 class InternalError(CeEvalError):
     """A bug in ce-eval, not in the user's data (exit code 3)."""
 

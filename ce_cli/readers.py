@@ -176,6 +176,12 @@ def open_source(path: str, input_format: str | None = None) -> Source:
 
 
 def _open_stdin(input_format: str | None) -> Source:
+    if sys.stdin is None:
+        raise InputFormatError(
+            "standard input is closed",
+            file="<stdin>",
+            hint="pipe the predictions in, or name a file",
+        )
     handle = tempfile.NamedTemporaryFile(prefix="ce-eval-stdin-", delete=False)
     try:
         with handle:
