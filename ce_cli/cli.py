@@ -651,15 +651,20 @@ def _render(
 def _emit(text: str, output: str | None, samples: Any = None) -> None:
     """Write the report text and put the staged --per-sample file in place: files first,
     stdout last, so an output that fails leaves nothing on stdout."""
-    from ce_cli.atomic import write_stream, write_text_atomically
+    from ce_cli.atomic import AtomicOutput, write_stream, write_text_atomically
 
     report_path = output or "-"
     to_stderr = report_path == "-" and samples is not None and samples.path == "-"
     if samples is not None and samples.path != "-":
         samples.commit()
     if report_path != "-":
-        write_text_atomically(report_path, text, "-o")
-    if samples is not None:
+        # Staged in full first; put in place only once per-sample rows on stdout went out
+        # too, so a failing stdout leaves an existing report file as it was.
+        with AtomicOutput(report_path, "-o") as staged:
+            write_text_atomically(staged.temp_path, text, "-o")
+            if samples is not None:
+                samples.commit()  # to stdout
+    elif samples is not None:
         samples.commit()  # to stdout; already done for a file
     if to_stderr:  # --per-sample - without -o: the rows own stdout, the report goes to stderr
         write_stream(sys.stderr, text, "standard error")
