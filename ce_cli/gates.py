@@ -149,6 +149,15 @@ def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
         raise InputFormatError(
             "the baseline is not a ce-eval JSON report", file=source, hint=_SAVE_HINT
         )
+    from ce_cli.report import SCHEMA_VERSION
+
+    if version != SCHEMA_VERSION:
+        newer = version > SCHEMA_VERSION
+        raise InputFormatError(
+            f"the baseline has schema_version {version}; this ce-eval reads {SCHEMA_VERSION}",
+            file=source,
+            hint="upgrade ce-eval to read it" if newer else _SAVE_HINT,
+        )
     for name, value in metrics.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InputFormatError(
