@@ -23,24 +23,28 @@ from ce_cli.settings import Loss, Task
 EXAMPLES = """
 Examples:
 
-  ce-eval preds.parquet                                  # multi-class, columns p_* and label
-
-  ce-eval preds.csv --loss focal --gamma 2 --alpha 0.25  # binary focal loss (one column P(y=1))
-
-  ce-eval logits.csv --logits --smoothing 0.1 --class-weights balanced --base bits
-
-  ce-eval tags.parquet --target-cols 'y_*' --task multilabel     # multi-label, sigmoid outputs
-
-  ce-eval soft.parquet --target-cols 't_*' --prob-cols 'p_*'     # soft labels
-
-  cat preds.csv | ce-eval - --format json -o report.json --per-sample losses.parquet
-
-  ce-eval preds.parquet --max ece=0.05 --min accuracy=0.9 --ci 0.95   # CI gate (exit 1 on fail)
-
-  ce-eval compare model_a.parquet model_b.parquet --id-col id         # paired comparison
+\b
+  # multi-class: columns p_* and a label column
+  ce-eval preds.parquet
+  # binary focal loss (one column, P(y=1))
+  ce-eval preds.csv --loss focal --gamma 2 --alpha 0.25
+  # logits, label smoothing, balanced class weights, in bits
+  ce-eval logits.csv --logits --smoothing 0.1 --class-weights balanced \\
+      --base bits
+  # multi-label (sigmoid outputs); soft labels
+  ce-eval tags.parquet --target-cols 'y_*' --task multilabel
+  ce-eval soft.parquet --target-cols 't_*' --prob-cols 'p_*'
+  # standard input; report to a file, one row per sample beside it
+  cat preds.csv | ce-eval - --format json -o report.json \\
+      --per-sample losses.parquet
+  # a CI gate (exit 1 when it fails), with 95 % intervals
+  ce-eval preds.parquet --max ece=0.05 --min accuracy=0.9 --ci 0.95
+  # two models on the same rows, paired by id
+  ce-eval compare model_a.parquet model_b.parquet --id-col id
 
 Defaults may come from ce-eval.toml or [tool.ce-eval] in pyproject.toml (the command line
-wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
+wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error, 141 the
+reader of stdout closed the pipe.
 """
 
 
@@ -231,7 +235,7 @@ def evaluate_command(
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     base: Base = "nats",
-    bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
+    bins: Annotated[int, typer.Option(help="Calibration bins (1 to 10,000).")] = 15,
     max_gate: Annotated[
         list[str] | None,
         typer.Option(
@@ -280,7 +284,7 @@ def evaluate_command(
         ),
     ] = None,
     bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
+        int, typer.Option(help="Bootstrap replicates (10 to 10,000).", rich_help_panel=_GATES)
     ] = 200,
     seed: Seed = 0,
     output_format: Annotated[
@@ -296,7 +300,10 @@ def evaluate_command(
     ] = None,
     top: Annotated[
         int,
-        typer.Option(help="List the K rows with the largest loss.", rich_help_panel=_OUTPUT),
+        typer.Option(
+            help="List the K rows with the largest loss (at most 1,000,000).",
+            rich_help_panel=_OUTPUT,
+        ),
     ] = 0,
     input_format: Annotated[
         str | None,
@@ -412,7 +419,7 @@ compare_app = typer.Typer(
 @compare_app.command(
     help="Compare two models' predictions on the same rows: paired per-sample differences "
     "with bootstrap intervals and a verdict per metric.",
-    epilog="Example:\n\n  ce-eval compare a.parquet b.parquet --id-col id --ci 0.95\n",
+    epilog="Example:\n\n\b\n  ce-eval compare a.parquet b.parquet --id-col id --ci 0.95\n",
 )
 def compare_command(
     first: Annotated[str, typer.Argument(metavar="A", help="First model's predictions.")],

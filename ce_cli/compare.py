@@ -265,33 +265,41 @@ def compare(
 
 
 def render_compare_table(result: dict[str, Any], *, color: bool = False, width: int = 100) -> str:
-    """The comparison as a Rich table (text)."""
+    """The comparison as a text table that fits 80 columns (file names are shown as they are,
+    never read as markup; no trailing spaces)."""
     import io
 
     from rich import box
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(
-        title=f"A = {result['a']}   B = {result['b']}   ({result['n_samples']:,} paired rows, "
-        f"{int(result['level'] * 100)} % bootstrap intervals)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+    from ce_cli.printable import printable
+
+    title = Text()
+    title.append(f"A = {printable(result['a'])}\nB = {printable(result['b'])}\n")
+    title.append(
+        f"{result['n_samples']:,} paired rows ({result['paired_by']}), "
+        f"{result['level'] * 100:g} % paired bootstrap intervals of A - B"
     )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("metric", "A", "B", "A - B", "interval", "verdict"):
-        table.add_column(column, justify="left" if column in ("metric", "verdict") else "right")
-    for name, m in result["metrics"].items():
-        style = (
-            "green" if m["verdict"] == "A better" else "red" if m["verdict"] == "B better" else ""
+        table.add_column(
+            column, justify="left" if column in ("metric", "verdict") else "right", no_wrap=True
         )
+    shown = {"no significant difference": "no difference"}
+    for name, m in result["metrics"].items():
+        verdict = m["verdict"]
+        style = "green" if verdict == "A better" else "red" if verdict == "B better" else ""
         table.add_row(
             name,
-            f"{m['a']:.6g}",
-            f"{m['b']:.6g}",
-            f"{m['difference']:+.4g}",
-            f"[{m['low']:+.4g}, {m['high']:+.4g}]",
-            f"[{style}]{m['verdict']}[/]" if style else m["verdict"],
+            f"{m['a']:.5g}",
+            f"{m['b']:.5g}",
+            f"{m['difference']:+.3g}",
+            f"[{m['low']:+.3g}, {m['high']:+.3g}]",
+            Text(shown.get(verdict, verdict), style=style),
         )
     buffer = io.StringIO()
-    Console(file=buffer, force_terminal=color, no_color=not color, width=width).print(table)
-    return buffer.getvalue()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width)
+    console.print(Group(title, table))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).rstrip() + "\n"

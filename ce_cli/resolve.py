@@ -75,6 +75,7 @@ class ColumnPlan:
     @property
     def read_columns(self) -> list[str]:
         names: list[str] = []
+        seen: set[str] = set()  # a set: inputs may have 100,000 columns
         for name in (
             self.label if not (self.targets or self.target_list) else None,
             *self.predictions,
@@ -85,7 +86,8 @@ class ColumnPlan:
             self.id,
             self.group,
         ):
-            if name is not None and name not in names:
+            if name is not None and name not in seen:
+                seen.add(name)
                 names.append(name)
         return names
 
@@ -284,6 +286,7 @@ def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) 
     """Column names for a comma list of names and globs (globs in schema order)."""
     names = schema.names
     out: list[str] = []
+    taken: set[str] = set()
     for pattern in patterns:
         if any(ch in pattern for ch in "*?["):
             matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -302,7 +305,10 @@ def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) 
                 column=pattern,
                 hint=f"columns are: {_list(names)}",
             )
-        out.extend(m for m in matched if m not in out)
+        for m in matched:
+            if m not in taken:
+                taken.add(m)
+                out.append(m)
     return tuple(out)
 
 
@@ -350,7 +356,8 @@ def _order_by_classes(
                 hint=f"columns are: {_list(columns)}",
             )
         ordered.append(by_class[name])
-    extra = [c for c in columns if c not in ordered]
+    chosen = set(ordered)
+    extra = [c for c in columns if c not in chosen]
     if extra:
         raise UsageError(
             f"column '{extra[0]}' is not one of --classes",
@@ -460,7 +467,8 @@ def _infer_predictions(
             return (lists[0],), "the only list column"
         named = _named_after(free, settings.classes or ())
         if settings.classes and len(named) == len(settings.classes):
-            candidates = [n for n in free if n in named.values()]
+            chosen = set(named.values())
+            candidates = [n for n in free if n in chosen]
             reason = "columns named after --classes"
         else:
             candidates = [n for n in free if _is_float(field_type(n))]
@@ -704,7 +712,8 @@ class Converter:
         named = _named_after(plan.predictions, sorted(values))
         if not named or len(named) == len(plan.predictions):
             return
-        columns = tuple(c for c in plan.predictions if c in named.values())
+        chosen = set(named.values())
+        columns = tuple(c for c in plan.predictions if c in chosen)
         other = [c for c in plan.predictions if c not in columns]
         schema = batch.schema
         self.plan = dataclasses.replace(
