@@ -112,7 +112,12 @@ Logits = Annotated[
 TaskOption = Annotated[Task, typer.Option(help="Task.")]
 LossOption = Annotated[Loss, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)]
 Gamma = Annotated[
-    float, typer.Option(help="Focal focusing parameter, >= 0.", rich_help_panel=_LOSS)
+    float | None,
+    typer.Option(
+        help="Focal focusing parameter, >= 0 (with --loss focal). Default: 2.",
+        rich_help_panel=_LOSS,
+        show_default=False,
+    ),
 ]
 Alpha = Annotated[
     float | None,
@@ -154,7 +159,15 @@ Version = Annotated[
 
 
 def _settings(**options: Any) -> Any:
+    from ce_cli.errors import UsageError
     from ce_cli.settings import Settings
+
+    if options.get("gamma") is not None and options.get("loss") is not Loss.FOCAL:
+        raise UsageError(
+            "--gamma applies to --loss focal only", value=options["gamma"], hint="add --loss focal"
+        )
+    if options.get("gamma") is None:
+        options.pop("gamma", None)
 
     for key in ("task", "loss"):
         if isinstance(options.get(key), Enum):
@@ -230,7 +243,7 @@ def evaluate_command(
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
-    gamma: Gamma = 2.0,
+    gamma: Gamma = None,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
@@ -433,7 +446,7 @@ def compare_command(
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
-    gamma: Gamma = 2.0,
+    gamma: Gamma = None,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
@@ -743,13 +756,41 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    import warnings
+
+    from ce_cli.errors import CeEvalWarning
+
     args = list(sys.argv[1:] if argv is None else argv)
     finder = _keep_pandas_out()
     try:
-        return _run(args, debug="--debug" in args)
+        with warnings.catch_warnings():
+            # A flag that contradicts the data: one line on stderr, and the run goes on.
+            warnings.simplefilter("always", CeEvalWarning)
+            warnings.showwarning = _show_warning
+            return _run(args, debug="--debug" in args)
     finally:
         if finder is not None:
             sys.meta_path.remove(finder)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    import contextlib
+
+    from ce_cli.errors import CeEvalWarning
+    from ce_cli.printable import printable
+
+    if not issubclass(category, CeEvalWarning):
+        return  # a library's own warning is not the user's business
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"ce-eval: warning: {printable(str(message))}", file=sys.stderr, flush=True)
 
 
 def _parse_error_types() -> tuple[type[Exception], ...]:

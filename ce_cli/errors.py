@@ -117,6 +117,11 @@ class OutputError(CeEvalError):
     """An output path cannot be written: a directory, a missing directory, or refused."""
 
 
+class CeEvalWarning(UserWarning):
+    """A flag that contradicts the data (``--logits`` on rows that look like probabilities):
+    the run goes on, and the command prints one ``ce-eval: warning:`` line."""
+
+
 class PipeClosed(Exception):  # noqa: N818 - not an error: the reader has what it wanted
     """The reader of standard output closed the pipe (``| head -1``); the command ends quietly.
 

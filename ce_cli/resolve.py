@@ -642,9 +642,22 @@ class Converter:
             from ce_cli.errors import EmptyInputError
 
             raise EmptyInputError("the input has no data rows", file=self.file)
-        batch, rows, _, _ = self.filter(table.combine_chunks().to_batches()[0], 1)
+        batch, rows, ignored, dropped = self.filter(table.combine_chunks().to_batches()[0], 1)
         if batch.num_rows == 0:
-            batch, rows = table.combine_chunks().to_batches()[0], Rows(1)
+            from ce_cli.errors import EmptyInputError
+
+            why = [
+                f"--ignore-label {self.settings.ignore_label} left out {ignored:,}"
+                if ignored
+                else "",
+                f"--on-nan drop left out {dropped:,}" if dropped else "",
+            ]
+            raise EmptyInputError(
+                f"no rows are left to evaluate: {' and '.join(w for w in why if w)} of the "
+                f"first {table.num_rows:,} rows",
+                file=self.file,
+                hint="check the label column and --ignore-label, or fill the missing values",
+            )
         if self.plan.prediction_list is not None:
             # The stream's window was sized before the list's width was known; the decision
             # reads as many rows as it would from the same values in separate columns.
@@ -811,9 +824,13 @@ class Converter:
         return Task.MULTICLASS.value
 
     def _decide_logits(self, predictions: NumberBlock, task: str) -> tuple[bool, str]:
-        if self.settings.logits is not None:
-            kind = "--logits" if self.settings.logits else "--probs"
-            return self.settings.logits, f"{kind} given"
+        if self.settings.logits:
+            self._warn_if_probabilities(predictions, task)
+            return True, "--logits given"
+        if self.settings.logits is False:
+            return False, "--probs given"
+        if self.settings.renormalize:
+            return False, "--renormalize given (it divides probabilities by their row sum)"
         if self.plan.logits_by_name:
             return True, "columns are named logit*"
         outside = predictions.first_where(lambda x: (x < 0.0) | (x > 1.0))
@@ -833,6 +850,32 @@ class Converter:
             row=row + 1,
             value=float(sums[row]),
             hint="pass --logits or --probs",
+        )
+
+    def _warn_if_probabilities(self, predictions: NumberBlock, task: str) -> None:
+        """``--logits`` on rows that are valid probabilities (every value in [0, 1], and
+        multi-class rows summing to 1) is most likely a mistake: a warning, the run goes on."""
+        import warnings
+
+        if self.plan.logits_by_name or predictions.n == 0:
+            return
+        if predictions.first_where(lambda x: (x < 0.0) | (x > 1.0)) is not None:
+            return
+        what = "every value lies in [0, 1]"
+        if task != Task.MULTICLASS.value and predictions.n * predictions.width < 20:
+            return  # a few logits can all lie in [0, 1]; rows that sum to 1 cannot by chance
+        if task == Task.MULTICLASS.value:
+            if (np.abs(predictions.row_sums() - 1.0) > SUM_TOLERANCE).any():
+                return
+            what += " and every row sums to 1"
+        from ce_cli.errors import CeEvalWarning
+
+        warnings.warn(
+            CeEvalWarning(
+                f"{self.file}: --logits given, but {what} in the first {predictions.n:,} rows, "
+                "as in probabilities; pass --probs (or leave both out) if they are"
+            ),
+            stacklevel=2,
         )
 
     # -- labels --------------------------------------------------------------------------------
@@ -1030,6 +1073,14 @@ class Converter:
                 file=self.file,
                 column=name,
                 row=first_row + index // max(width, 1),
+            )
+        if width == 0 and len(array):
+            raise NonNumericError(
+                "the list column holds empty lists, so there are no predictions",
+                file=self.file,
+                column=name,
+                row=first_row + 0,
+                hint="each row needs one value per class (or name the columns with --prob-cols)",
             )
         values = np.asarray(flat.to_numpy(zero_copy_only=False))
         if values.dtype.kind != "f":

@@ -175,6 +175,11 @@ class Settings:
             object.__setattr__(self, "ignore_label", str(self.ignore_label))
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise UsageError("--classes names a class twice", value=",".join(self.classes))
+        if self.renormalize and self.logits:
+            raise UsageError(
+                "--renormalize divides probabilities by their row sum; it contradicts --logits",
+                hint="leave out one of them",
+            )
         if self.loss is not Loss.FOCAL and self.alpha is not None:
             raise UsageError("--alpha applies to --loss focal only", hint="add --loss focal")
 
