@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from ce_cli.errors import InputFormatError, UsageError
+from ce_cli.errors import InputFormatError, UsageError, did_you_mean
 
 LOWER_IS_BETTER = (
     "loss",
@@ -91,7 +91,9 @@ def evaluate_gates(
         if gate.metric not in values:
             raise UsageError(
                 f"--{gate.op} names an unknown metric '{gate.metric}'",
-                hint="metrics are: " + ", ".join(sorted(values)),
+                hint=did_you_mean(gate.metric, values)
+                + "metrics are: "
+                + ", ".join(sorted(values)),
             )
         value = values[gate.metric]
         bound = "point"
@@ -183,7 +185,9 @@ def compare_to_baseline(
     if unknown:
         raise UsageError(
             f"--allow-regression names an unknown metric '{sorted(unknown)[0]}'",
-            hint="metrics are: " + ", ".join(sorted(report.get("metrics", {}))),
+            hint=did_you_mean(sorted(unknown)[0], report.get("metrics", {}))
+            + "metrics are: "
+            + ", ".join(sorted(report.get("metrics", {}))),
         )
     rows = []
     for metric, current in report.get("metrics", {}).items():

@@ -39,6 +39,7 @@ from ce_cli.errors import (
     RowSumError,
     UsageError,
     WeightError,
+    did_you_mean,
 )
 from ce_cli.settings import Settings, Task
 
@@ -303,7 +304,7 @@ def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) 
                 f"{option} names a column that is not in the input",
                 file=file,
                 column=pattern,
-                hint=f"columns are: {_list(names)}",
+                hint=f"{did_you_mean(pattern, names)}columns are: {_list(names)}",
             )
         for m in matched:
             if m not in taken:
@@ -373,7 +374,7 @@ def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> Non
             f"{option} names a column that is not in the input",
             file=file,
             column=name,
-            hint=f"columns are: {_list(schema.names)}",
+            hint=f"{did_you_mean(name, schema.names)}columns are: {_list(schema.names)}",
         )
 
 
@@ -830,7 +831,7 @@ class Converter:
         if self.settings.logits is False:
             return False, "--probs given"
         if self.settings.renormalize:
-            return False, "--renormalize given (it divides probabilities by their row sum)"
+            return False, "--renormalize given"
         if self.plan.logits_by_name:
             return True, "columns are named logit*"
         outside = predictions.first_where(lambda x: (x < 0.0) | (x > 1.0))

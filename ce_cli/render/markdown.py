@@ -40,6 +40,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"logs in {report['base']}",
         "",
     ]
+    from ce_cli.render.table import row_notes
+
+    notes = row_notes(report.get("counts", {}), report.get("settings", {}))
+    if notes:
+        out += ["Rows: " + " · ".join(_cell(n) for n in notes), ""]
     columns = d.get("columns", {})
     if columns.get("predictions"):
         shown = ", ".join(f"`{_cell(c)}`" for c in columns["predictions"][:8])

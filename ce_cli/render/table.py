@@ -80,10 +80,31 @@ def _header(report: Report) -> Text:
     label = f"label '{printable(d.label_column)}' · " if d.label_column else ""
     text.append(f"columns: {label}predictions {columns}{why}\n")
     text.append(f"predictions: {kind} ({d.logits_reason}) · logs in {report.base}")
-    clipped = int(report.counts.get("clipped_rows", 0))
-    if clipped:
-        text.append(f" · {clipped:,} rows clipped to [eps, 1-eps] for the log", style="yellow")
+    notes = row_notes(report.counts, report.settings)
+    if notes:
+        text.append("\nrows: " + " · ".join(notes), style="yellow")
     return text
+
+
+def row_notes(counts: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Rows left out or changed, in words (shared with the Markdown report)."""
+    notes = []
+    ignored = int(counts.get("ignored_rows", 0) or 0)
+    if ignored:
+        label = settings.get("ignore_label")
+        notes.append(
+            f"{ignored:,} ignored (label {label})" if label is not None else f"{ignored:,} ignored"
+        )
+    dropped = int(counts.get("dropped_rows", 0) or 0)
+    if dropped:
+        notes.append(f"{dropped:,} dropped (missing, NaN or infinite values)")
+    renormalized = int(counts.get("renormalized_rows", 0) or 0)
+    if renormalized:
+        notes.append(f"{renormalized:,} renormalised (divided by their sum)")
+    clipped = int(counts.get("clipped_rows", 0) or 0)
+    if clipped:
+        notes.append(f"{clipped:,} clipped to [eps, 1-eps] for the log")
+    return notes
 
 
 def _titled(title: str) -> Table:
