@@ -260,6 +260,39 @@ def dated_prediction(root: Path) -> str:
     return "dates.parquet"
 
 
+def duplicate_names_parquet(root: Path) -> str:
+    table = pa.Table.from_arrays(
+        [pa.array([0, 1]), pa.array([0.2, 0.8]), pa.array([0.3, 0.7])],
+        names=["label", "p_a", "p_a"],
+    )
+    pq.write_table(table, root / "dup.parquet")
+    return "dup.parquet"
+
+
+def parts(*tables: pa.Table) -> Maker:
+    def make(root: Path) -> str:
+        (root / "parts").mkdir()
+        for i, table in enumerate(tables):
+            pq.write_table(table, root / "parts" / f"part-{i}.parquet")
+        return "parts"
+
+    return make
+
+
+def baseline_with_version(version: int) -> Maker:
+    def make(root: Path) -> str:
+        (root / "good.csv").write_text(GOOD_BINARY)
+        (root / "base.json").write_text('{"schema_version": %d, "metrics": {"ece": 0.1}}' % version)
+        return "good.csv"
+
+    return make
+
+
+def float_beside_prob(column: str) -> Maker:
+    rows = [f"{i % 2},{0.25 + 0.5 * (i % 2)},{(i * 37 % 100) / 100}" for i in range(20)]
+    return text_file("w.csv", f"label,prob,{column}\n" + "\n".join(rows) + "\n")
+
+
 GOOD3 = csv3()
 GOOD_BINARY = "label,p_x\n0,0.2\n1,0.8\n1,0.6\n0,0.3\n"
 TWO = {"label": [0, 1, 1], "p_a": [0.4, 0.3, 0.5], "p_b": [0.6, 0.7, 0.5]}
@@ -731,6 +764,160 @@ CASES: list[Case] = [
         [],
         ["stdin", "parquet"],
         stdin=b"PAR1" + bytes(64),
+    ),
+    # -- issue 13: guesses refused, layouts and limits ---------------------------------------
+    Case(
+        "a float column named w beside the probability",
+        float_beside_prob("w"),
+        [],
+        ["w.csv", "'w'", "--prob-cols", "prob"],
+    ),
+    Case(
+        "a float column named user_id beside the probability",
+        float_beside_prob("user_id"),
+        [],
+        ["'user_id'", "--prob-cols"],
+    ),
+    Case(
+        "an integer p_ column",
+        text_file("int.csv", "label,p_a,p_b\n0,1,0.0\n1,0,1.0\n"),
+        [],
+        ["p_a", "integers", "--prob-cols"],
+    ),
+    Case(
+        "only integer columns beside the label",
+        text_file("int.csv", "label,score\n0,1\n1,0\n"),
+        [],
+        ["score", "--prob-cols"],
+    ),
+    Case(
+        "duplicate column names in parquet",
+        duplicate_names_parquet,
+        [],
+        ["dup.parquet", "p_a", "same name"],
+    ),
+    Case(
+        "parquet parts whose types differ",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+            pa.table({"label": [0, 1], "p_x": pa.array([0.2, 0.8], pa.float32())}),
+        ),
+        [],
+        ["part-1.parquet", "p_x", "float", "double"],
+    ),
+    Case(
+        "a parquet part with an extra column",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8], "extra": [1.0, 2.0]}),
+        ),
+        [],
+        ["part-1.parquet", "extra", "lacks"],
+    ),
+    Case(
+        "a parquet part without a column",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8], "extra": [1.0, 2.0]}),
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+        ),
+        [],
+        ["part-1.parquet", "extra", "lacks"],
+    ),
+    Case(
+        "UTF-16 CSV",
+        text_file("u16.csv", "label,p_x\n0,0.2\n1,0.8\n".encode("utf-16")),
+        [],
+        ["u16.csv", "UTF-16", "UTF-8"],
+    ),
+    Case(
+        "UTF-16 CSV without a byte-order mark",
+        text_file("u16.csv", "label,p_x\n0,0.2\n1,0.8\n".encode("utf-16-le")),
+        [],
+        ["u16.csv", "UTF-16"],
+    ),
+    Case(
+        "a list column of empty lists",
+        parquet_file({"label": [0, 1], "p": pa.array([[], []], pa.list_(pa.float64()))}),
+        [],
+        ["'p'", "empty lists"],
+    ),
+    Case(
+        "--ignore-label leaves no rows",
+        text_file("ones.csv", "label,p_x\n1,0.2\n1,0.3\n"),
+        ["--ignore-label", "1"],
+        ["ones.csv", "no rows are left", "--ignore-label 1"],
+    ),
+    Case(
+        "--on-nan drop leaves no rows",
+        text_file("nans.csv", "label,p_x\n1,\n0,nan\n"),
+        ["--on-nan", "drop"],
+        ["nans.csv", "no rows are left", "--on-nan drop"],
+    ),
+    Case("--bins 1000000000", GOOD3, ["--bins", "1000000000"], ["--bins", "10,000"]),
+    Case("--bins 1e9", GOOD3, ["--bins", "1e9"], ["--bins", "1e9"]),
+    Case(
+        "--bootstrap 1000000000",
+        GOOD3,
+        ["--ci", "0.9", "--bootstrap", "1000000000"],
+        ["--bootstrap", "10,000"],
+    ),
+    Case(
+        "--bins x --bootstrap too large together",
+        GOOD3,
+        ["--ci", "0.9", "--bootstrap", "10000", "--bins", "10000"],
+        ["--bins", "--bootstrap"],
+    ),
+    Case("--top 2000000", GOOD3, ["--top", "2000000"], ["--top", "1,000,000"]),
+    Case("--gamma without --loss focal", GOOD3, ["--gamma", "1"], ["--gamma", "--loss focal"]),
+    Case(
+        "--renormalize with --logits",
+        GOOD3,
+        ["--renormalize", "--logits"],
+        ["--renormalize", "--logits"],
+    ),
+    Case(
+        "--label-col Label suggests label",
+        GOOD3,
+        ["--label-col", "Label"],
+        ["'Label'", "did you mean 'label'"],
+    ),
+    Case(
+        "--max ECE suggests ece",
+        GOOD3,
+        ["--max", "ECE=0.5"],
+        ["'ECE'", "did you mean 'ece'"],
+    ),
+    Case(
+        "--prob-cols with a typo suggests the column",
+        GOOD3,
+        ["--prob-cols", "p_aa,p_b,p_c"],
+        ["p_aa", "did you mean 'p_a'"],
+    ),
+    Case(
+        "a baseline of a newer schema_version",
+        baseline_with_version(99),
+        ["--baseline", "base.json"],
+        ["base.json", "schema_version 99"],
+    ),
+    Case(
+        "--classes naming fewer classes than positional columns",
+        parquet_file(
+            {"label": ["a", "b"], "p_0": [0.5, 0.2], "p_1": [0.3, 0.3], "p_2": [0.2, 0.5]}
+        ),
+        ["--classes", "a,b"],
+        ["--classes names 2 classes", "3"],
+    ),
+    Case(
+        "-o names the input",
+        text_file("in.csv", GOOD_BINARY),
+        ["-o", "in.csv"],
+        ["in.csv", "-o names an input"],
+    ),
+    Case(
+        "--per-sample names the input",
+        text_file("in.csv", GOOD_BINARY),
+        ["--per-sample", "in.csv"],
+        ["in.csv", "--per-sample names an input"],
     ),
     Case(
         "feather with a text probability column",
