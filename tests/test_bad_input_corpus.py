@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import gzip
 import io
+import json
 import os
 import subprocess
 import sys
@@ -282,7 +283,9 @@ def parts(*tables: pa.Table) -> Maker:
 def baseline_with_version(version: int) -> Maker:
     def make(root: Path) -> str:
         (root / "good.csv").write_text(GOOD_BINARY)
-        (root / "base.json").write_text('{"schema_version": %d, "metrics": {"ece": 0.1}}' % version)
+        (root / "base.json").write_text(
+            json.dumps({"schema_version": version, "metrics": {"ece": 0.1}})
+        )
         return "good.csv"
 
     return make
