@@ -60,6 +60,16 @@ def check_destination(path: str, option: str = "the output") -> None:
         if not os.access(path, os.W_OK):
             raise OutputError(f"{option} cannot be written (permission denied)", file=path)
         return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISREG(mode) and not mode & 0o222:
+        raise OutputError(
+            f"{option} names a read-only file",
+            file=path,
+            hint="make it writable, or pick another path",
+        )
     directory = Path(path).resolve().parent
     if not directory.is_dir():
         raise OutputError(
@@ -103,6 +113,29 @@ def refuse_inputs_as_outputs(outputs: dict[str, str | None], inputs: Iterable[st
                 )
 
 
+def refuse_stdout_as_input(inputs: Iterable[str], what: str) -> None:
+    """Standard output redirected into an input file (``ce-eval preds.csv >> preds.csv``)
+    would append to it: refused before anything is read."""
+    if stdout_closed():
+        return
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return
+    if not stat.S_ISREG(out.st_mode):
+        return
+    for source in inputs:
+        try:
+            st = os.stat(source)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            raise UsageError(
+                f"standard output is the input file {source}; the {what} would be written into it",
+                hint="redirect stdout elsewhere, or write with -o FILE",
+            )
+
+
 def _same(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -132,8 +165,10 @@ class AtomicOutput:
         self.path = path
         # A symlink is written through: the file it points to is replaced, from a temporary
         # file beside it (os.replace cannot cross file systems).
-        self.target = path if path == "-" else str(Path(path).resolve())
-        self.into = path == "-" or _is_special(self.target)
+        # A device or FIFO is recognised on the path as given: /dev/stdout is a link to
+        # /proc/self/fd/1, whose target may be a pipe with no name on disk.
+        self.into = path == "-" or _is_special(path)
+        self.target = path if self.into else str(Path(path).resolve())
         if self.into:
             directory = tempfile.gettempdir()
             suffix = (_suffix(path) if path != "-" else "") or suffix

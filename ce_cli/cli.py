@@ -372,6 +372,11 @@ def evaluate_command(
         {"-o": output, "--per-sample": per_sample},
         [predictions, labels, baseline],
         config,
+        to_stdout="per-sample rows"
+        if per_sample == "-"
+        else "report"
+        if output in (None, "-")
+        else None,
     )
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
@@ -469,7 +474,12 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
-    _refuse_inputs_as_outputs({"-o": output}, [first, second], config)
+    _refuse_inputs_as_outputs(
+        {"-o": output},
+        [first, second],
+        config,
+        to_stdout="report" if output in (None, "-") else None,
+    )
     check_destination(output or "-", "-o")
     settings = _settings(
         label_col=label_col,
@@ -519,13 +529,16 @@ def _pipe_guard() -> Any:
 
 
 def _refuse_inputs_as_outputs(
-    outputs: dict[str, str | None], inputs: list[str | None], config: str | None
+    outputs: dict[str, str | None],
+    inputs: list[str | None],
+    config: str | None,
+    to_stdout: str | None = None,
 ) -> None:
     """No output may be an input (the predictions, the labels, the baseline, the config
     file; the files of a directory or glob): checked before anything is read."""
     import glob
 
-    from ce_cli.atomic import refuse_inputs_as_outputs
+    from ce_cli.atomic import refuse_inputs_as_outputs, refuse_stdout_as_input
     from ce_cli.config import find_config
 
     files: list[str] = []
@@ -546,6 +559,8 @@ def _refuse_inputs_as_outputs(
         if found is not None:
             files.append(found[0])
     refuse_inputs_as_outputs(outputs, files)
+    if to_stdout is not None:
+        refuse_stdout_as_input(files, to_stdout)
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:

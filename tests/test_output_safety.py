@@ -219,3 +219,61 @@ def test_a_reader_that_closes_the_pipe_ends_it_quietly_with_141(
     assert first.startswith(b'"row"')
     assert code == 141, err  # never 1, which CI reads as a failed gate
     assert "Traceback" not in err and "error" not in err
+
+
+def test_stdout_appending_to_the_input_is_refused(work: Path) -> None:
+    before = _snapshot(work)
+    code, _, err = _run(["preds.csv"], work, shell=">> preds.csv")
+    assert code == 2
+    _one_line(err, "standard output is the input file")
+    assert _snapshot(work) == before
+    code, _, err = _run(["preds.csv", "-o", "/dev/stdout"], work, shell=">> preds.csv")
+    assert code == 2
+    _one_line(err, "-o names an input")
+    assert _snapshot(work) == before
+
+
+def test_dev_stdout_into_a_pipe_is_written_into(work: Path) -> None:
+    code, out, err = _run(["preds.csv", "-q", "--format", "json", "-o", "/dev/stdout"], work)
+    assert code == 0, err
+    assert '"n_samples": 50' in out
+
+
+def test_a_read_only_output_is_refused(work: Path) -> None:
+    report = work / "r.json"
+    report.write_text("OLD")
+    report.chmod(0o444)
+    before = _snapshot(work)
+    code, out, err = _run(["preds.csv", "-o", "r.json"], work)
+    assert code == 2 and out == ""
+    _one_line(err, "read-only")
+    assert _snapshot(work) == before
+
+
+@pytest.mark.parametrize("name", ["", ".csv"])
+def test_a_fifo_input_is_read_once_as_a_stream(name: str, work: Path) -> None:
+    fifo = work / f"in{name}"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w") as f:
+            f.write(CSV)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    code, out, err = _run([str(fifo), "-q", "--format", "json"], work)
+    writer.join(timeout=60)
+    assert code == 0, err
+    assert '"n_samples": 50' in out
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_process_substitution_input_does_not_hang(work: Path) -> None:
+    proc = subprocess.run(
+        ["bash", "-c", f"'{CE_EVAL}' <(cat preds.csv) -q --format json"],
+        cwd=work,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b'"n_samples": 50' in proc.stdout

@@ -20,6 +20,7 @@ from ce_cli.printable import printable
 from ce_cli.report import Report
 
 MAX_CLASS_ROWS = 25
+BAR_CELLS = 16  # a calibration gap's bar: 40 cells per unit of gap, at most this many
 _LOG_NAMES = {
     "loss": "loss",
     "cross_entropy": "cross-entropy",
@@ -285,17 +286,17 @@ def _calibration(report: Report) -> Table:
         title_justify="left",
         title_style="bold",
     )
-    table.add_column("confidence bin")
-    table.add_column("count", justify="right")
-    table.add_column("mean conf.", justify="right")
-    table.add_column("accuracy", justify="right")
-    table.add_column("gap", justify="right")
-    table.add_column("", no_wrap=True)
+    table.add_column("confidence bin", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("mean conf.", justify="right", no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    table.add_column("gap", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, overflow="crop")
     for b in cal["bins"]:
         if not b["count"]:
             continue
         gap = b["gap"] or 0.0
-        bar = "█" * max(1, round(gap * 40)) if gap > 0 else ""
+        bar = "█" * min(BAR_CELLS, max(1, round(gap * 40))) if gap > 0 else ""
         over = (b["confidence"] or 0) > (b["accuracy"] or 0)
         table.add_row(
             f"[{b['lower']:.3f}, {b['upper']:.3f}{']' if b['upper'] == 1.0 else ')'}",
