@@ -106,10 +106,10 @@ def refuse_inputs_as_outputs(outputs: dict[str, str | None], inputs: Iterable[st
                 _same(path, other) or os.path.realpath(path) == os.path.realpath(other)
             ):
                 raise UsageError(
-                    f"{option} and {other_option} name the same file; one would overwrite the "
-                    "other",
+                    f"{other_option} names a file that another output writes too ({option}): "
+                    "the same file, one would overwrite the other",
                     value=path,
-                    hint="give each its own path",
+                    hint="give each output its own path",
                 )
 
 

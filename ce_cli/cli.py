@@ -53,6 +53,7 @@ class FormatChoice(StrEnum):
     json = "json"
     markdown = "markdown"
     junit = "junit"
+    html = "html"
 
 
 def _version(value: bool) -> None:
@@ -141,6 +142,16 @@ Output = Annotated[
         "--output",
         "-o",
         help="Write the report there (atomically) instead of stdout.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+Plot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PATH",
+        help="Also draw the figures to PATH (.png, .svg or .pdf; repeatable). "
+        "Needs matplotlib: pip install 'ce-eval[plot]'.",
         rich_help_panel=_OUTPUT,
     ),
 ]
@@ -304,6 +315,7 @@ def evaluate_command(
         FormatChoice, typer.Option("--format", help="Report format.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     per_sample: Annotated[
         str | None,
         typer.Option(
@@ -369,7 +381,7 @@ def evaluate_command(
             hint="leave out -o (the report then goes to stderr) or give -o a file",
         )
     _refuse_inputs_as_outputs(
-        {"-o": output, "--per-sample": per_sample},
+        {"-o": output, "--per-sample": per_sample, **_plot_outputs(plot)},
         [predictions, labels, baseline],
         config,
         to_stdout="per-sample rows"
@@ -389,6 +401,7 @@ def evaluate_command(
         baseline_report = load_baseline(baseline)
     if output is not None or per_sample != "-":
         check_destination(output or "-", "-o")
+    _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
@@ -403,8 +416,10 @@ def evaluate_command(
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
         stream = sys.stderr if per_sample == "-" and output is None else None
+        text = _render(report, output_format, output, plot, stream)
+        _write_plots(plot, report.to_dict())
         with _pipe_guard():
-            _emit(_render(report, output_format, output, stream), output, samples)
+            _emit(text, output, samples)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -462,9 +477,11 @@ def compare_command(
     ] = 1000,
     seed: Seed = 0,
     output_format: Annotated[
-        FormatChoice, typer.Option("--format", help="table or json.", rich_help_panel=_OUTPUT)
+        FormatChoice,
+        typer.Option("--format", help="table, json or html.", rich_help_panel=_OUTPUT),
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     config: Config = None,
     debug: Debug = False,
 ) -> None:
@@ -474,13 +491,16 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
+    if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
+        raise UsageError("compare writes --format table, json or html", value=output_format.value)
     _refuse_inputs_as_outputs(
-        {"-o": output},
+        {"-o": output, **_plot_outputs(plot)},
         [first, second],
         config,
         to_stdout="report" if output in (None, "-") else None,
     )
     check_destination(output or "-", "-o")
+    _check_plots(plot, output)
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -507,9 +527,17 @@ def compare_command(
     elif output_format is FormatChoice.table:
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
-        raise UsageError("compare writes --format table or json", value=output_format.value)
+        from ce_cli.render.html import render_compare_html
+
+        text = render_compare_html(result)
+    _write_plots(plot, result, comparison=True)
     with _pipe_guard():
         write_text_atomically(output or "-", text, "-o")
+
+
+def _plot_outputs(plots: list[str] | None) -> dict[str, str | None]:
+    """The --plot paths as named outputs (``--plot``, ``--plot #2``, …)."""
+    return {("--plot" if i == 0 else f"--plot #{i + 1}"): p for i, p in enumerate(plots or [])}
 
 
 def _pipe_guard() -> Any:
@@ -561,6 +589,50 @@ def _refuse_inputs_as_outputs(
     refuse_inputs_as_outputs(outputs, files)
     if to_stdout is not None:
         refuse_stdout_as_input(files, to_stdout)
+
+
+def _check_plots(paths: list[str] | None, *others: str | None) -> None:
+    """Before any input is read: each --plot path has a known extension, can be written and is
+    no other output's file, and matplotlib is installed (else one line on how to install it)."""
+    if not paths:
+        return
+    from ce_cli.atomic import check_destination
+    from ce_cli.errors import UsageError
+    from ce_cli.plot import plot_format, require_matplotlib
+
+    taken = {os.path.realpath(p) for p in others if p not in (None, "-")}
+    for path in paths:
+        plot_format(path)
+        check_destination(path, "--plot")
+        if os.path.realpath(path) in taken:
+            raise UsageError(
+                "--plot names a file that another output writes too",
+                value=path,
+                hint="give each output its own path",
+            )
+        taken.add(os.path.realpath(path))
+    require_matplotlib()
+
+
+def _write_plots(paths: list[str] | None, data: dict[str, Any], comparison: bool = False) -> None:
+    if paths:
+        from ce_cli.plot import write_plots
+        from ce_cli.render.json import clean
+
+        write_plots(paths, clean(data), comparison=comparison)
+
+
+def _images_beside(output: str | None, plots: list[str] | None) -> list[str]:
+    """The --plot images (PNG, SVG) in the report's directory or below it, relative to it."""
+    if output in (None, "-") or not plots:
+        return []
+    directory = os.path.dirname(os.path.abspath(output))
+    found = []
+    for path in plots:
+        relative = os.path.relpath(os.path.abspath(path), directory)
+        if path.lower().endswith((".png", ".svg")) and not relative.startswith(".."):
+            found.append(relative.replace(os.sep, "/"))
+    return found
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
@@ -663,7 +735,11 @@ def _width(output: str | None, stream: Any = None) -> int:
 
 
 def _render(
-    report: Any, output_format: FormatChoice, output: str | None, stream: Any = None
+    report: Any,
+    output_format: FormatChoice,
+    output: str | None,
+    plots: list[str] | None = None,
+    stream: Any = None,
 ) -> str:
     from ce_cli.render.json import clean, render_json
 
@@ -672,12 +748,16 @@ def _render(
     if output_format is FormatChoice.markdown:
         from ce_cli.render.markdown import render_markdown
 
-        return render_markdown(clean(report.to_dict()))
+        return render_markdown(clean(report.to_dict()), images=_images_beside(output, plots))
     if output_format is FormatChoice.junit:
         from ce_cli.render.junit import render_junit
 
         data = clean(report.to_dict())
         return render_junit(data, data.get("gates", []))
+    if output_format is FormatChoice.html:
+        from ce_cli.render.html import render_html
+
+        return render_html(clean(report.to_dict()))
     from ce_cli.render.table import render_table
 
     return render_table(report, color=_color(output, stream), width=_width(output, stream))

@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 
 from ce_cli._version import __version__
-from ce_cli.accumulator import Accumulator
+from ce_cli.accumulator import (
+    LOSS_BINS_PER_DECADE,
+    LOSS_LOG10_MIN,
+    Accumulator,
+)
 from ce_cli.core.calibration import bin_edges, calibration_gaps, ece_from_bins, mce_from_bins
 from ce_cli.core.persample import MULTILABEL
 from ce_cli.errors import WeightError
@@ -77,6 +81,7 @@ class Report:
     calibration: dict[str, Any]
     loss_quantiles: dict[str, float]
     class_weights: list[float] | None = None
+    loss_histogram: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -97,8 +102,27 @@ class Report:
             "per_class": [dict(row) for row in self.per_class],
             "calibration": self.calibration,
         }
+        if self.loss_histogram is not None:
+            out["loss_histogram"] = self.loss_histogram
         out.update(self.extra)
         return out
+
+
+# log(DBL_MAX): exp of a larger number overflows, exp of this one is finite (≈ 1.797e308).
+LOG_DBL_MAX = 709.782712893384
+
+
+def perplexity(cross_entropy_nats: float) -> float:
+    """``exp`` of the mean cross-entropy in nats; infinite (``null`` in JSON) only where ``exp``
+    overflows, past :data:`LOG_DBL_MAX`.
+
+    >>> perplexity(709.78), perplexity(709.79)
+    (1.7928227943945155e+308, inf)
+    """
+    try:
+        return math.exp(cross_entropy_nats)
+    except OverflowError:
+        return float("inf")
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -129,9 +153,7 @@ def build_report(
     mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
     mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
     metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
-    # exp overflows past ~709.78 nats: the perplexity is then infinite (null in JSON).
-    ce_nats = mean["cross_entropy"]
-    metrics["perplexity"] = math.exp(ce_nats) if ce_nats < 709.0 else float("inf")
+    metrics["perplexity"] = perplexity(mean["cross_entropy"])
     metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
     metrics["brier"] = acc.metric_sum("brier") / acc.weight
     metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
@@ -163,7 +185,38 @@ def build_report(
         calibration=_calibration(acc),
         loss_quantiles=quantiles,
         class_weights=class_weights,
+        loss_histogram=_loss_histogram(acc, base_divisor),
     )
+
+
+LOSS_HISTOGRAM_BINS_PER_DECADE = 10
+
+
+def _loss_histogram(acc: Accumulator, base_divisor: float) -> dict[str, Any]:
+    """The accumulator's log-spaced loss histogram, coarsened to
+    :data:`LOSS_HISTOGRAM_BINS_PER_DECADE` bins a decade and cut to its non-empty span.
+
+    ``edges`` (one more than ``weight``) are in the report's base. The first bin of the
+    accumulator (losses below its smallest edge, 0 included) starts at 0; the overflow bin
+    ends at the largest loss.
+    """
+    fine = acc.loss_histogram
+    step = LOSS_BINS_PER_DECADE // LOSS_HISTOGRAM_BINS_PER_DECADE
+    inner = fine[1:-1].reshape(-1, step).sum(axis=1)
+    weight = np.concatenate([fine[:1], inner, fine[-1:]])
+    inner_edges = 10.0 ** (
+        LOSS_LOG10_MIN + np.arange(len(inner) + 1) / LOSS_HISTOGRAM_BINS_PER_DECADE
+    )
+    edges = np.concatenate([[0.0], inner_edges, [max(acc.loss_max, inner_edges[-1])]])
+    filled = np.flatnonzero(weight > 0)
+    if len(filled) == 0:
+        return {"bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE, "edges": [], "weight": []}
+    first, last = int(filled[0]), int(filled[-1])
+    return {
+        "bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE,
+        "edges": [float(e) / base_divisor for e in edges[first : last + 2]],
+        "weight": [float(w) for w in weight[first : last + 1]],
+    }
 
 
 def _per_class(

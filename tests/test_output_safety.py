@@ -79,7 +79,7 @@ def work(tmp_path: Path) -> Path:
         (["preds.csv", "-o", "parts/a.parquet"], None),
         (["parts", "--per-sample", "parts/a.parquet"], "--per-sample names an input"),
         (["compare", "preds.csv", "b.csv", "-o", "b.csv"], "-o names an input"),
-        (["preds.csv", "-o", "x.csv", "--per-sample", "x.csv"], "name the same file"),
+        (["preds.csv", "-o", "x.csv", "--per-sample", "x.csv"], "another output writes too"),
     ],
 )
 def test_an_output_aimed_at_an_input_is_refused_and_every_file_kept(

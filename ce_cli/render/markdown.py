@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from ce_cli.printable import printable
 
@@ -29,8 +31,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """Headline, summary, gates, baseline, per-class rows and calibration bins as tables."""
+def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
+    """Headline, summary, gates, baseline, per-class rows and calibration bins as tables;
+    ``images`` (paths relative to the report, e.g. a ``--plot`` PNG beside it) are shown at the
+    top of the calibration section."""
     d = report["detected"]
     kind = d["predictions"]
     out = [
@@ -112,8 +116,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         if len(per_class) > MAX_ROWS:
             out += [f"_{len(per_class) - MAX_ROWS} more classes in the JSON report._", ""]
     bins = [b for b in report.get("calibration", {}).get("bins", []) if b["count"]]
-    if bins:
+    if bins or images:
         out += ["### Calibration", ""]
+    for image in images:
+        out += [f"![Reliability diagram and losses]({quote(image)})", ""]
+    if bins:
         out += _table(
             ["bin", "count", "confidence", "accuracy", "gap"],
             [

@@ -9,6 +9,7 @@ or send escape sequences to the terminal.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from rich import box
@@ -20,7 +21,6 @@ from ce_cli.printable import printable
 from ce_cli.report import Report
 
 MAX_CLASS_ROWS = 25
-BAR_CELLS = 16  # a calibration gap's bar: 40 cells per unit of gap, at most this many
 _LOG_NAMES = {
     "loss": "loss",
     "cross_entropy": "cross-entropy",
@@ -278,10 +278,31 @@ def _per_class(report: Report) -> Table:
     return table
 
 
+GAP_PER_BLOCK = 0.05  # the bar's scale: one block per 0.05 of |conf − acc|, at most 6
+
+
+def _gap_bar(signed: float) -> Text:
+    """``conf − acc`` as a bar either side of ``│``: right overconfident, left underconfident;
+    a gap beyond the six blocks ends in an arrow."""
+    half = 6
+    blocks = math.ceil(abs(signed) / GAP_PER_BLOCK - 1e-9) if signed else 0
+    bar_text = "█" * min(blocks, half)
+    if blocks > half:
+        bar_text = bar_text[:-1] + ("▶" if signed > 0 else "◀")
+    if signed > 0:
+        bar = Text(" " * half + "│")
+        bar.append(bar_text + " " * (half - len(bar_text)), style="red")
+        return bar
+    bar = Text(" " * (half - len(bar_text)))
+    bar.append(bar_text[::-1], style="blue")
+    return bar.append("│" + " " * half)
+
+
 def _calibration(report: Report) -> Table:
     cal = report.calibration
     table = Table(
-        title=f"Calibration ({cal['n_bins']} bins)",
+        title=f"Calibration ({cal['n_bins']} bins; conf − acc > 0: overconfident; "
+        f"█ = {GAP_PER_BLOCK:g})",
         box=box.SIMPLE_HEAD,
         title_justify="left",
         title_style="bold",
@@ -290,23 +311,28 @@ def _calibration(report: Report) -> Table:
     table.add_column("count", justify="right", no_wrap=True)
     table.add_column("mean conf.", justify="right", no_wrap=True)
     table.add_column("accuracy", justify="right", no_wrap=True)
-    table.add_column("gap", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True, overflow="crop")
-    for b in cal["bins"]:
-        if not b["count"]:
-            continue
-        gap = b["gap"] or 0.0
-        bar = "█" * min(BAR_CELLS, max(1, round(gap * 40))) if gap > 0 else ""
-        over = (b["confidence"] or 0) > (b["accuracy"] or 0)
+    table.add_column("conf − acc", justify="right", no_wrap=True)
+    table.add_column("under│over", no_wrap=True, overflow="ignore")
+    filled = [b for b in cal["bins"] if b["count"] and b["confidence"] is not None]
+    signed = [(b["confidence"] or 0.0) - (b["accuracy"] or 0.0) for b in filled]
+    for b, gap in zip(filled, signed, strict=True):
         table.add_row(
             f"[{b['lower']:.3f}, {b['upper']:.3f}{']' if b['upper'] == 1.0 else ')'}",
             f"{b['count']:,}",
             _num(b["confidence"], 4),
             _num(b["accuracy"], 4),
-            _num(gap, 3),
-            Text(bar, style="red" if over else "blue"),
+            f"{gap:+.3f}",
+            _gap_bar(gap),
         )
     return table
+
+
+def _diagram(report: Report) -> Group:
+    from ce_cli.render.diagram import reliability_text
+
+    title = Text("Reliability diagram", style="bold")
+    title.append(": accuracy (up) against mean confidence (across), per bin", style="")
+    return Group(title, reliability_text(report.calibration), Text(""))
 
 
 def render_table(report: Report, *, color: bool = False, width: int = 100) -> str:
@@ -329,6 +355,7 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _per_class(report),
         _groups(report),
         _calibration(report),
+        _diagram(report),
     ]
     console.print(Group(*(p for p in parts if p is not None)))
     lines = buffer.getvalue().splitlines()
