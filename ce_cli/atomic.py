@@ -52,7 +52,9 @@ def check_destination(path: str, option: str = "the output") -> None:
                 hint="write the report to a file with -o FILE",
             )
         return
-    if os.path.isdir(path):
+    if not path:
+        raise OutputError(f"{option} names no file (an empty path)", hint="give a file name")
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise OutputError(
             f"{option} names a directory", file=path, hint="give a file name inside it"
         )

@@ -400,7 +400,7 @@ def evaluate_command(
 
         baseline_report = load_baseline(baseline)
     if output is not None or per_sample != "-":
-        check_destination(output or "-", "-o")
+        check_destination("-" if output is None else output, "-o")
     _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
     try:
@@ -499,7 +499,7 @@ def compare_command(
         config,
         to_stdout="report" if output in (None, "-") else None,
     )
-    check_destination(output or "-", "-o")
+    check_destination("-" if output is None else output, "-o")
     _check_plots(plot, output)
     settings = _settings(
         label_col=label_col,

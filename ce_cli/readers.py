@@ -169,8 +169,17 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     if not os.path.exists(path):
         raise InputFormatError("no such file", file=path, hint="check the path")
     if not os.path.isfile(path):
-        # A FIFO (<(cmd)), a character device or a socket: read once, as a stream, like
-        # standard input (opening it twice would hang, or read different data).
+        import stat
+
+        if stat.S_ISCHR(os.stat(path).st_mode):
+            # A terminal would wait for typing; /dev/zero or /dev/urandom never end.
+            raise InputFormatError(
+                "is a terminal or another character device, not predictions",
+                file=path,
+                hint="name a file, or pipe the predictions in",
+            )
+        # A FIFO (<(cmd)) or a socket: read once, as a stream, like standard input
+        # (opening it twice would hang, or read different data).
         declared = input_format
         if declared is None and Path(path.lower().removesuffix(".gz")).suffix in _SUFFIXES:
             declared = detect_format(path)
@@ -194,6 +203,12 @@ def _open_stdin(input_format: str | None) -> Source:
             "standard input is closed",
             file="<stdin>",
             hint="pipe the predictions in, or name a file",
+        )
+    if sys.stdin.isatty():
+        raise InputFormatError(
+            "standard input is a terminal",
+            file="<stdin>",
+            hint="pipe the predictions in (cat preds.csv | ce-eval -), or name a file",
         )
     return _open_stream(sys.stdin.buffer, "<stdin>", input_format)
 

@@ -159,6 +159,10 @@ class Settings:
                 value=f"{self.bins} × {self.bootstrap}",
                 hint="use fewer bins or fewer replicates",
             )
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**64:
+            raise UsageError(
+                "--seed must be a whole number from 0 to 2^64 - 1", value=self.seed, hint="e.g. 0"
+            )
         if self.top > MAX_TOP:
             raise UsageError(f"--top must be at most {MAX_TOP:,}", value=self.top)
         if self.ci is not None and not (0.0 < self.ci < 1.0):

@@ -910,6 +910,16 @@ CASES: list[Case] = [
         ["--classes", "a,b"],
         ["--classes names 2 classes", "3"],
     ),
+    Case("--seed -5 with --ci", GOOD3, ["--ci", "0.9", "--seed", "-5"], ["--seed", "2^64"]),
+    Case(
+        "--seed past 2^64",
+        GOOD3,
+        ["--ci", "0.9", "--seed", "100000000000000000000000"],
+        ["--seed"],
+    ),
+    Case("-o with an empty path", GOOD3, ["-o", ""], ["-o", "empty path"]),
+    Case("-o naming a directory by its slash", GOOD3, ["-o", "newdir/"], ["newdir/", "directory"]),
+    Case("/dev/zero as input", missing("/dev/zero"), [], ["/dev/zero", "device"]),
     Case(
         "-o names the input",
         text_file("in.csv", GOOD_BINARY),
