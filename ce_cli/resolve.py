@@ -279,6 +279,11 @@ def _is_numeric(t: pa.DataType) -> bool:
     )
 
 
+def _is_text(t: pa.DataType) -> bool:
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    return bool(pa.types.is_string(value_type) or pa.types.is_large_string(value_type))
+
+
 def _is_list(t: pa.DataType) -> bool:
     return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
 
@@ -408,7 +413,9 @@ _NOT_A_PREDICTION = re.compile(
     r"|(?:.*[_\-. ])?(?:fold|folds|split|seed|random_state|epoch|step|iter|iteration|batch)"
     r"|fold[_\-. ]?\d*|split[_\-. ].*|seed[_\-. ].*"
     r"|(?:.*[_\-. ])?(?:labels?|targets?|truth|ground_truth|gt|y|y_true|true|actual|class)"
-    r"|(?:.*[_\-. ])?(?:group|cluster|time|timestamp|date|year|month|day|count|n|size|age)",
+    r"|(?:.*[_\-. ])?(?:group|cluster|time|timestamp|date|year|month|day|count|n|size|age)"
+    r"|(?:.*[_\-. ])?(?:loss|nll|error|correct|accuracy|entropy|confidence|uncertainty|"
+    r"temperature|lr|learning_rate|latency(?:_ms)?|duration)",
     re.IGNORECASE,
 )
 _CAMEL_ID = re.compile(r".*[a-z](?:Id|ID|Ids|IDs|Key|Idx)")
@@ -443,8 +450,36 @@ def _named_after(columns: Sequence[str], classes: Sequence[str]) -> dict[str, st
     return found
 
 
+def refuse_doubtful(candidates: Sequence[str], reason: str, schema: pa.Schema, file: str) -> None:
+    """A guessed candidate named like something else, or any candidate of integer type, is an
+    error listing the candidates and naming --prob-cols."""
+    guessed = reason.startswith("every other")
+    suspicious = [n for n in candidates if guessed and _named_otherwise(n)]
+    integers = [
+        n
+        for n in candidates
+        if pa.types.is_integer(schema.field(n).type) or pa.types.is_boolean(schema.field(n).type)
+    ]
+    if suspicious or integers:
+        what = (
+            f"column '{suspicious[0]}' is named like an id, weight, fold or label"
+            if suspicious
+            else f"column '{integers[0]}' holds integers ({schema.field(integers[0]).type})"
+        )
+        raise AmbiguousPredictionsError(
+            f"cannot tell the prediction columns: {what}, not like a prediction",
+            file=file,
+            hint=f"candidates were {_list(candidates)} ({reason.split(';')[0]}); name the "
+            "prediction columns with --prob-cols (and others with --id-col, --weight-col)",
+        )
+
+
 def _infer_predictions(
-    schema: pa.Schema, settings: Settings, taken: set[str | None], file: str
+    schema: pa.Schema,
+    settings: Settings,
+    taken: set[str | None],
+    file: str,
+    defer: bool = False,
 ) -> tuple[tuple[str, ...], str]:
     """The prediction columns when ``--prob-cols`` is not given, and why (SPEC's order):
     ``p_*``/``prob_*``/``logit_*``; else one list column; else columns named after
@@ -466,6 +501,13 @@ def _infer_predictions(
         lists = [n for n in free if _is_list(field_type(n))]
         if len(lists) == 1:
             return (lists[0],), "the only list column"
+        if len(lists) > 1:  # Spark's probability and rawPrediction, say: never a guess
+            raise AmbiguousPredictionsError(
+                f"cannot tell the prediction columns: {len(lists)} list columns "
+                f"({_list(lists)}) could hold them",
+                file=file,
+                hint="name the one that holds the predictions with --prob-cols",
+            )
         named = _named_after(free, settings.classes or ())
         if settings.classes and len(named) == len(settings.classes):
             chosen = set(named.values())
@@ -488,26 +530,10 @@ def _infer_predictions(
                     hint="name them p_<class>, prob_<class> or logit_<class>, or " + hint,
                 )
     # Columns named p_*, prob_*, logit_* or after --classes say what they are; the last step
-    # takes every float column, so there a name or an integer type that says otherwise stops it.
-    guessed = reason.startswith("every other")
-    suspicious = [n for n in candidates if guessed and _named_otherwise(n)]
-    integers = [
-        n
-        for n in candidates
-        if pa.types.is_integer(field_type(n)) or pa.types.is_boolean(field_type(n))
-    ]
-    if suspicious or integers:
-        what = (
-            f"column '{suspicious[0]}' is named like an id, weight, fold or label"
-            if suspicious
-            else f"column '{integers[0]}' holds integers ({field_type(integers[0])})"
-        )
-        raise AmbiguousPredictionsError(
-            f"cannot tell the prediction columns: {what}, not like a prediction",
-            file=file,
-            hint=f"candidates were {_list(candidates)} ({reason}); name the prediction columns "
-            "with --prob-cols (and others with --id-col, --weight-col)",
-        )
+    # takes every float column, so there a name or an integer type that says otherwise stops it
+    # (after the decision's look at the labels, when class names may still narrow the guess).
+    if not (reason.startswith("every other") and defer):
+        refuse_doubtful(candidates, reason, schema, file)
     return tuple(candidates), reason + why_out
 
 
@@ -554,7 +580,10 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     if settings.prob_cols:
         predictions = _expand(settings.prob_cols, schema, "--prob-cols", file)
     else:
-        predictions, reason = _infer_predictions(schema, settings, taken, file)
+        # With class-name labels, the decision may still narrow a guess to the columns
+        # named after them; it then checks what is left.
+        text_labels = label is not None and _is_text(schema.field(label).type)
+        predictions, reason = _infer_predictions(schema, settings, taken, file, text_labels)
     overlap = taken & set(predictions)
     if overlap:
         raise UsageError(
@@ -666,6 +695,7 @@ class Converter:
                 0, window_rows(_list_width(batch.column(self.plan.prediction_list)))
             )
         self._narrow_to_label_names(batch)
+        refuse_doubtful(self.plan.predictions, self.plan.columns_reason, batch.schema, self.file)
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
@@ -697,9 +727,14 @@ class Converter:
             predictions, Task.MULTICLASS.value if positive is not None else task
         )
         self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot, positive)
+        if not logits and self.plan.columns_reason.startswith("every other"):
+            self._warn_if_hard(predictions)
         if positive is not None:
             self.classes = (self.classes[1 - positive], self.classes[positive])
-            column = self.plan.predictions[positive]
+            if self.plan.prediction_list is not None:
+                column = f"{self.plan.prediction_list}[{positive}]"
+            else:
+                column = self.plan.predictions[positive]
             self.plan = dataclasses.replace(
                 self.plan,
                 columns_reason=f"{self.plan.columns_reason}; two columns and two classes: "
@@ -851,6 +886,27 @@ class Converter:
             row=row + 1,
             value=float(sums[row]),
             hint="pass --logits or --probs",
+        )
+
+    def _warn_if_hard(self, predictions: NumberBlock) -> None:
+        """Guessed prediction columns holding only 0 and 1 look like predicted classes (a
+        ``prediction`` column), not probabilities: a warning, the run goes on."""
+        import warnings
+
+        if predictions.n * predictions.width < 20:
+            return
+        if predictions.first_where(lambda x: (x != 0.0) & (x != 1.0)) is not None:
+            return
+        from ce_cli.errors import CeEvalWarning
+
+        names = ", ".join(self._prediction_names(predictions.width)[:4])
+        warnings.warn(
+            CeEvalWarning(
+                f"{self.file}: the prediction columns ({names}) hold only 0 and 1 in the first "
+                f"{predictions.n:,} rows, like predicted classes; name the probability columns "
+                "with --prob-cols if these are not probabilities"
+            ),
+            stacklevel=2,
         )
 
     def _warn_if_probabilities(self, predictions: NumberBlock, task: str) -> None:

@@ -228,3 +228,51 @@ def test_table_says_which_columns_and_why(
     assert main([str(tmp_path / "preds.csv"), "-q"]) == 0
     out = capsys.readouterr().out
     assert "predictions c0, c1" in out and "every other floating-point column" in out
+
+
+def test_two_list_columns_are_refused_naming_prob_cols(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Spark ML's output: label, a hard prediction, and two vectors.
+    pq.write_table(
+        pa.table(
+            {
+                "label": [0.0, 1.0],
+                "prediction": [0.0, 1.0],
+                "probability": [[0.8, 0.2], [0.3, 0.7]],
+                "rawPrediction": [[1.4, -1.4], [-0.8, 0.8]],
+            }
+        ),
+        tmp_path / "spark.parquet",
+    )
+    err = _refusal(capsys, str(tmp_path / "spark.parquet"))
+    assert "probability, rawPrediction" in err and "--prob-cols" in err
+    report = _report(capsys, str(tmp_path / "spark.parquet"), "--prob-cols", "probability")
+    assert report["detected"]["task"] == "binary"  # type: ignore[index]
+    assert report["metrics"]["cross_entropy"] == pytest.approx(  # type: ignore[index]
+        log_loss([0, 1], [0.2, 0.7]), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("column", ["loss", "confidence", "entropy", "latency_ms"])
+def test_a_per_sample_number_beside_the_probabilities_is_refused(
+    column: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = pd.DataFrame(PROBS, columns=CLASSES)
+    df[column] = RNG.uniform(0, 3, N)
+    df["label"] = LABELS
+    df.to_csv(tmp_path / "p.csv", index=False)
+    err = _refusal(capsys, str(tmp_path / "p.csv"))
+    assert f"'{column}'" in err and "--prob-cols" in err
+
+
+def test_guessed_columns_of_only_zeros_and_ones_warn_as_hard_predictions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hard = (P1 > 0.5).astype(float)
+    pd.DataFrame({"guess": hard, "label": Y}).to_csv(tmp_path / "h.csv", index=False)
+    code = main([str(tmp_path / "h.csv"), "-q", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["n_samples"] == N
+    assert err.count("\n") == 1 and err.startswith("ce-eval: warning:")
+    assert "only 0 and 1" in err and "--prob-cols" in err
