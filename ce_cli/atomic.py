@@ -192,7 +192,7 @@ class AtomicOutput:
             if self.path == "-":
                 _copy_to_stdout(self.temp_path)
             elif self.into:
-                with open(self.temp_path, "rb") as f, open(self.target, "wb") as out:
+                with open(self.temp_path, "rb") as f, _open_into(self.target) as out:
                     shutil.copyfileobj(f, out)
             else:
                 if os.path.exists(self.target):
@@ -209,6 +209,9 @@ class AtomicOutput:
         except OSError as exc:
             self.abort()
             raise write_error(exc, self.path) from None
+        except BaseException:
+            self.abort()
+            raise
         self.abort()  # removes the staged copy, if any
         self._done = True
 
@@ -235,6 +238,36 @@ class AtomicOutput:
 
     def open_binary(self) -> BinaryIO:
         return open(self.temp_path, "wb")
+
+
+FIFO_READER_WAIT = 3.0  # seconds a FIFO output may wait for a process to open it for reading
+
+
+def _open_into(path: str) -> BinaryIO:
+    """A device, socket or FIFO opened for writing. A FIFO that no process reads would block
+    forever: ce-eval waits up to :data:`FIFO_READER_WAIT` seconds for a reader, then stops."""
+    import fcntl
+    import time
+
+    if not stat.S_ISFIFO(os.stat(path).st_mode):
+        return open(path, "wb")
+    deadline = time.monotonic() + FIFO_READER_WAIT
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            if time.monotonic() > deadline:
+                raise OutputError(
+                    f"no process reads this FIFO (waited {FIFO_READER_WAIT:g} s)",
+                    file=path,
+                    hint="start its reader first",
+                ) from None
+            time.sleep(0.05)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return os.fdopen(fd, "wb")
 
 
 def _copy_to_stdout(path: str) -> None:

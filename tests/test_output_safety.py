@@ -277,3 +277,13 @@ def test_a_process_substitution_input_does_not_hang(work: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert b'"n_samples": 50' in proc.stdout
+
+
+def test_a_fifo_output_without_a_reader_is_one_line_not_a_hang(work: Path) -> None:
+    fifo = work / "nobody.fifo"
+    os.mkfifo(fifo)
+    before = _snapshot(work)
+    code, out, err = _run(["preds.csv", "-o", str(fifo)], work)
+    assert code == 2 and out == ""
+    _one_line(err, "no process reads this fifo")
+    assert _snapshot(work) == before
