@@ -379,7 +379,7 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
     def opener(path: str, name: str) -> Source:
         import pyarrow.csv as pcsv
 
-        _check_text_encoding(path, name)
+        _check_text_encoding(path, name, delimiter)
         try:
             longest = _longest_first_line(path)
             # pyarrow cannot parse a row longer than its block: room for 16 of the widest
@@ -432,7 +432,7 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
     return opener
 
 
-def _check_text_encoding(path: str, name: str) -> None:
+def _check_text_encoding(path: str, name: str, delimiter: str = "") -> None:
     """UTF-16 and UTF-32 text (a byte-order mark, or NUL bytes in the first line, as Excel and
     PowerShell write it) is named as an encoding problem, not reported as ragged rows."""
     import gzip
@@ -453,9 +453,15 @@ def _check_text_encoding(path: str, name: str) -> None:
     first_line = head.split(b"\n", 1)[0]
     if encoding is None and first_line.count(b"\x00") * 4 >= len(first_line) > 0:
         encoding = "UTF-16 or UTF-32"
+    if encoding is None and delimiter == "," and b";" in first_line and b"," not in first_line:
+        raise InputFormatError(
+            "the header is separated by ';', not ',' (a European spreadsheet's CSV)",
+            file=name,
+            hint="save it with commas as the separator (and '.' as the decimal mark)",
+        )
     if encoding is not None:
         raise InputFormatError(
-            f"the file is {encoding} text; ce-eval reads CSV/TSV as UTF-8",
+            f"the file is {encoding} text; ce-eval reads text files as UTF-8",
             file=name,
             hint="convert it, e.g. iconv -f UTF-16 -t UTF-8 in.csv > out.csv, or save as "
             "'CSV UTF-8'",
@@ -629,6 +635,7 @@ def _open_jsonl(path: str, name: str) -> Source:
     """JSON Lines, streamed block by block (types from the first block, as for CSV)."""
     import pyarrow.json as pjson
 
+    _check_text_encoding(path, name)
     options = pjson.ReadOptions(block_size=JSON_BLOCK_BYTES)
     try:
         schema = pjson.open_json(path, read_options=options).schema

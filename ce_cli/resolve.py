@@ -387,6 +387,13 @@ def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
     """Labels are class indices or names: a column of another type (lists, structs, dates)
     is refused before any row is read, so no code path meets it (--ignore-label included)."""
     value_type = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_binary(value_type) or pa.types.is_large_binary(value_type):
+        raise LabelError(
+            "labels are text that is not UTF-8 (Latin-1 or Windows-1252?)",
+            file=file,
+            column=column,
+            hint="save the file as UTF-8",
+        )
     if not (
         _is_numeric(value_type)
         or pa.types.is_string(value_type)

@@ -921,6 +921,26 @@ CASES: list[Case] = [
     Case("-o naming a directory by its slash", GOOD3, ["-o", "newdir/"], ["newdir/", "directory"]),
     Case("/dev/zero as input", missing("/dev/zero"), [], ["/dev/zero", "device"]),
     Case(
+        "a semicolon-separated CSV",
+        text_file("semi.csv", "label;p_a;p_b\n0;0,2;0,8\n1;0,6;0,4\n"),
+        [],
+        ["semi.csv", "';'"],
+    ),
+    Case(
+        "Latin-1 text labels",
+        text_file("latin.csv", b"label,p_a,p_b\ncaf\xe9,0.2,0.8\nb,0.6,0.4\n"),
+        [],
+        ["latin.csv", "label", "not UTF-8"],
+    ),
+    Case(
+        "UTF-16 JSON Lines",
+        text_file(
+            "u16.jsonl", '{"label": 0, "p_x": 0.2}\n{"label": 1, "p_x": 0.7}\n'.encode("utf-16")
+        ),
+        [],
+        ["u16.jsonl", "UTF-16"],
+    ),
+    Case(
         "-o names the input",
         text_file("in.csv", GOOD_BINARY),
         ["-o", "in.csv"],
