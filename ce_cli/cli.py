@@ -493,6 +493,11 @@ def compare_command(
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
     if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
         raise UsageError("compare writes --format table, json or html", value=output_format.value)
+    if first == second == "-":
+        raise UsageError(
+            "A and B are both standard input, which can be read only once",
+            hint="give at least one of them as a file",
+        )
     _refuse_inputs_as_outputs(
         {"-o": output, **_plot_outputs(plot)},
         [first, second],

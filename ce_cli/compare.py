@@ -129,8 +129,8 @@ _ID_NAMES = ("id", "ids", "row_id", "sample_id", "example_id", "uid", "uuid", "k
 
 def _shared_id_column(source_a: str, source_b: str, settings: Settings) -> str | None:
     """A column named like an id in both inputs (files only: standard input is read once)."""
-    if "-" in (source_a, source_b):
-        return None
+    if not all(os.path.isfile(s) or os.path.isdir(s) for s in (source_a, source_b)):
+        return None  # standard input and FIFOs are read once, by the evaluation
     from ce_cli.readers import open_source
 
     names = []
