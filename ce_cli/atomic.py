@@ -304,7 +304,11 @@ def write_stream(stream: object, text: str, name: str) -> None:
     """Write ``text`` to an open text stream (stdout, stderr): a full disk or a closed stream
     is an :class:`~ce_cli.errors.OutputError`; a closed pipe on stdout stays a
     :class:`BrokenPipeError` (ended quietly by the command)."""
-    if stream is None or (name == "-" and stdout_closed()):
+    if (
+        stream is None
+        or (name == "-" and stdout_closed())
+        or getattr(stream, "ce_eval_closed", False)
+    ):
         raise OutputError(
             "standard output is closed" if name == "-" else f"{name} is closed",
             hint="write the report to a file with -o FILE",

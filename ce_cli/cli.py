@@ -375,6 +375,11 @@ def evaluate_command(
         bootstrap=bootstrap,
         seed=seed,
     )
+    if per_sample == "-" and output is None and getattr(sys.stderr, "ce_eval_closed", False):
+        raise UsageError(
+            "with --per-sample - the report goes to standard error, which is closed",
+            hint="write the report to a file with -o FILE",
+        )
     if per_sample == "-" and output == "-":
         raise UsageError(
             "--per-sample - and -o - would both go to stdout",
@@ -1029,10 +1034,13 @@ class _ClosedStream:
 
     ce_eval_closed = True
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, discard: bool = False) -> None:
         self.name = name
+        self.discard = discard  # stderr: messages have nowhere to go, and are dropped
 
     def write(self, text: str) -> int:
+        if self.discard:
+            return len(text)
         raise OSError(9, f"{self.name} is closed")
 
     def flush(self) -> None:
@@ -1062,7 +1070,7 @@ def _guard_closed_streams() -> None:
             elif name == "stdin":
                 sys.stdin = None
             else:
-                sys.stderr = None
+                sys.stderr = _ClosedStream("standard error", discard=True)
 
 
 def entrypoint() -> None:

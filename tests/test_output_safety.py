@@ -287,3 +287,26 @@ def test_a_fifo_output_without_a_reader_is_one_line_not_a_hang(work: Path) -> No
     assert code == 2 and out == ""
     _one_line(err, "no process reads this fifo")
     assert _snapshot(work) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["preds.csv", "-q"], 0),  # the report on stdout; nothing needs stderr
+        (["preds.csv", "--logits"], 0),  # a warning has nowhere to go, and is dropped
+        (["missing.csv"], 2),  # the error line has nowhere to go; the code still says it
+        (["preds.csv", "--per-sample", "-"], 2),  # the report would go to stderr
+    ],
+)
+def test_closed_stderr_is_never_a_traceback_or_exit_3(
+    args: list[str], code: int, work: Path
+) -> None:
+    before = _snapshot(work)
+    got, out, _ = _run(args, work, shell="2>&-")
+    assert got == code
+    assert "Traceback" not in out
+    if code == 0:
+        assert "cross-entropy" in out
+    else:
+        assert out == ""
+    assert _snapshot(work) == before
