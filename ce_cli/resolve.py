@@ -439,6 +439,11 @@ def _named_otherwise(name: str) -> bool:
     return bool(_NOT_A_PREDICTION.fullmatch(name) or _CAMEL_ID.fullmatch(name))
 
 
+def _stem(name: str) -> str:
+    """A column name with its numbers blanked: ``c7`` and ``c0`` share the stem ``c#``."""
+    return re.sub(r"\d+", "#", name.strip().lower())
+
+
 def _is_float(t: pa.DataType) -> bool:
     return bool(pa.types.is_floating(t) or pa.types.is_decimal(t))
 
@@ -523,6 +528,26 @@ def _infer_predictions(
         else:
             candidates = [n for n in free if _is_float(field_type(n))]
             reason = "every other floating-point column"
+            # An integer column named like the float ones (c7 beside c0..c9: a class whose
+            # probabilities were all written as 0) would shift every class after it.
+            stems = {_stem(n) for n in candidates}
+            siblings = [
+                n
+                for n in free
+                if not _is_float(field_type(n))
+                and _is_numeric(field_type(n))
+                and _stem(n) in stems
+                and re.search(r"\d", n)
+            ]
+            if siblings:
+                raise AmbiguousPredictionsError(
+                    f"cannot tell the prediction columns: column '{siblings[0]}' holds "
+                    f"{field_type(siblings[0])} but is named like the float columns "
+                    f"{_list(candidates, 4)}",
+                    file=file,
+                    hint="name every prediction column with --prob-cols (an all-zero column "
+                    "written as integers is still one)",
+                )
             if not candidates:
                 others = [n for n in free if _is_numeric(field_type(n))]
                 hint = "pass --prob-cols (comma list or glob)"

@@ -276,3 +276,27 @@ def test_guessed_columns_of_only_zeros_and_ones_warn_as_hard_predictions(
     assert code == 0 and json.loads(out)["n_samples"] == N
     assert err.count("\n") == 1 and err.startswith("ce-eval: warning:")
     assert "only 0 and 1" in err and "--prob-cols" in err
+
+
+def test_an_all_zero_class_written_as_integers_is_refused_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probs = PROBS.copy()
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    lines = ["label," + ",".join(CLASSES)]
+    for y, row in zip(LABELS, probs, strict=True):
+        lines.append(f"{y}," + ",".join("0" if v == 0 else repr(float(v)) for v in row))
+    (tmp_path / "z.csv").write_text("\n".join(lines) + "\n")
+    err = _refusal(capsys, str(tmp_path / "z.csv"))
+    assert "'c2'" in err and "--prob-cols" in err
+    labels = np.where(LABELS == 2, 0, LABELS)
+    lines = ["label," + ",".join(CLASSES)] + [
+        f"{y}," + ",".join("0" if v == 0 else repr(float(v)) for v in row)
+        for y, row in zip(labels, probs, strict=True)
+    ]
+    (tmp_path / "z.csv").write_text("\n".join(lines) + "\n")
+    report = _report(capsys, str(tmp_path / "z.csv"), "--prob-cols", "c*")
+    assert report["metrics"]["cross_entropy"] == pytest.approx(  # type: ignore[index]
+        log_loss(labels, probs, labels=range(5)), rel=1e-12
+    )
