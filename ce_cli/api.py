@@ -266,6 +266,11 @@ def evaluate(
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
     settings = options.pop("settings", None) or Settings(**options)
+    if per_sample is not None:
+        from ce_cli.atomic import refuse_inputs_as_outputs
+
+        inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
+        refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
     if isinstance(source, str):
         src = open_source(source, settings.input_format)
     else:

@@ -310,3 +310,11 @@ def test_closed_stderr_is_never_a_traceback_or_exit_3(
     else:
         assert out == ""
     assert _snapshot(work) == before
+
+
+def test_the_python_api_refuses_per_sample_over_its_input(work: Path) -> None:
+    from ce_cli import CeEvalError, evaluate
+
+    with pytest.raises(CeEvalError, match="names an input"):
+        evaluate(str(work / "preds.csv"), per_sample=str(work / "preds.csv"))
+    assert (work / "preds.csv").read_text() == CSV
