@@ -876,35 +876,48 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     finder = _keep_pandas_out()
+    held: list[str] = []
     try:
         with warnings.catch_warnings():
-            # A flag that contradicts the data: one line on stderr, and the run goes on.
+            # A flag that contradicts the data: one line on stderr, and the run goes on. The
+            # lines are held to the end: a run that fails prints its one error line alone.
             warnings.simplefilter("always", CeEvalWarning)
-            warnings.showwarning = _show_warning
-            return _run(args, debug="--debug" in args)
+            warnings.showwarning = _holder(held)
+            code = _run(args, debug="--debug" in args)
+        if code in (0, 1):
+            _print_warnings(held)
+        return code
     finally:
         if finder is not None:
             sys.meta_path.remove(finder)
 
 
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: Any = None,
-    line: str | None = None,
-) -> None:
+def _holder(held: list[str]) -> Any:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        from ce_cli.errors import CeEvalWarning
+
+        if issubclass(category, CeEvalWarning):  # a library's own warning is not the user's
+            held.append(str(message))
+
+    return show
+
+
+def _print_warnings(held: list[str]) -> None:
     import contextlib
 
-    from ce_cli.errors import CeEvalWarning
     from ce_cli.printable import printable
 
-    if not issubclass(category, CeEvalWarning):
-        return  # a library's own warning is not the user's business
-    if sys.stderr is not None:
-        with contextlib.suppress(OSError, ValueError):
-            print(f"ce-eval: warning: {printable(str(message))}", file=sys.stderr, flush=True)
+    for message in dict.fromkeys(held):  # each once, in order
+        if sys.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"ce-eval: warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _parse_error_types() -> tuple[type[Exception], ...]:

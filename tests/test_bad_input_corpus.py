@@ -921,6 +921,12 @@ CASES: list[Case] = [
     Case("-o naming a directory by its slash", GOOD3, ["-o", "newdir/"], ["newdir/", "directory"]),
     Case("/dev/zero as input", missing("/dev/zero"), [], ["/dev/zero", "device"]),
     Case(
+        "a failing run drops its warnings (one line)",
+        GOOD3,
+        ["--logits", "--max", "nope=1"],
+        ["'nope'"],
+    ),
+    Case(
         "a semicolon-separated CSV",
         text_file("semi.csv", "label;p_a;p_b\n0;0,2;0,8\n1;0,6;0,4\n"),
         [],
