@@ -591,10 +591,13 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     if label is None and not (targets or target_list):
         label = next((n for n in DEFAULT_LABEL_COLUMNS if n in names), None)
         if label is None:
+            hint = f"pass --label-col NAME or --target-cols (columns are: {_list(names)})"
+            if names and all(_integer(n) is not None or _is_number(n) for n in names):
+                hint = f"the first line looks like data ({_list(names, 6)}): add a header row"
             raise MissingColumnError(
                 "no label column: looked for " + ", ".join(DEFAULT_LABEL_COLUMNS),
                 file=file,
-                hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
+                hint=hint,
             )
     if label is not None and not (targets or target_list):
         _check_label_type(schema.field(label).type, label, file)
@@ -1522,6 +1525,14 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
         scalar = pa.scalar(text, type=array.type)
     equal = pc.fill_null(pc.equal(array, scalar), False)
     return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _integer(text: str) -> int | None:

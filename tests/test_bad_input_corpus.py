@@ -921,6 +921,12 @@ CASES: list[Case] = [
     Case("-o naming a directory by its slash", GOOD3, ["-o", "newdir/"], ["newdir/", "directory"]),
     Case("/dev/zero as input", missing("/dev/zero"), [], ["/dev/zero", "device"]),
     Case(
+        "a CSV without a header row",
+        text_file("nohdr.csv", "0,0.2,0.8\n1,0.6,0.4\n"),
+        [],
+        ["nohdr.csv", "header row"],
+    ),
+    Case(
         "a failing run drops its warnings (one line)",
         GOOD3,
         ["--logits", "--max", "nope=1"],
