@@ -422,7 +422,7 @@ _NOT_A_PREDICTION = re.compile(
     r"|(?:.*[_\-. ])?(?:labels?|targets?|truth|ground_truth|gt|y|y_true|true|actual|class)"
     r"|(?:.*[_\-. ])?(?:group|cluster|time|timestamp|date|year|month|day|count|n|size|age)"
     r"|(?:.*[_\-. ])?(?:loss|nll|error|correct|accuracy|entropy|confidence|uncertainty|"
-    r"temperature|lr|learning_rate|latency(?:_ms)?|duration)",
+    r"temperature|lr|learning_rate|latency(?:_ms)?|duration|threshold|thresh|cutoff)",
     re.IGNORECASE,
 )
 _CAMEL_ID = re.compile(r".*[a-z](?:Id|ID|Ids|IDs|Key|Idx)")
@@ -914,13 +914,19 @@ class Converter:
         if not bad.any():
             return False, "every value lies in [0, 1] and rows sum to 1"
         row = int(np.argmax(bad))
+        hint = "pass --logits or --probs"
+        if self.plan.columns_reason.startswith("every other"):
+            hint = (
+                f"the prediction columns were guessed ({_list(self.plan.predictions, 6)}: every "
+                "other float column): name them with --prob-cols, or pass --logits or --probs"
+            )
         raise AmbiguousPredictionsError(
             "predictions lie in [0, 1] but rows do not sum to 1, so they could be logits or "
             "unnormalised probabilities",
             file=self.file,
             row=row + 1,
             value=float(sums[row]),
-            hint="pass --logits or --probs",
+            hint=hint,
         )
 
     def _warn_if_hard(self, predictions: NumberBlock) -> None:
