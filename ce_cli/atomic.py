@@ -54,6 +54,14 @@ def check_destination(path: str, option: str = "the output") -> None:
         return
     if not path:
         raise OutputError(f"{option} names no file (an empty path)", hint="give a file name")
+    if stdout_closed() and os.path.normpath(path) in (
+        "/dev/stdout",
+        "/dev/fd/1",
+        "/proc/self/fd/1",
+    ):
+        raise OutputError(
+            f"{option}: standard output is closed", file=path, hint="write to a file instead"
+        )
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise OutputError(
             f"{option} names a directory", file=path, hint="give a file name inside it"
