@@ -318,3 +318,22 @@ def test_the_python_api_refuses_per_sample_over_its_input(work: Path) -> None:
     with pytest.raises(CeEvalError, match="names an input"):
         evaluate(str(work / "preds.csv"), per_sample=str(work / "preds.csv"))
     assert (work / "preds.csv").read_text() == CSV
+
+
+def test_a_fifo_output_whose_reader_leaves_is_one_line_and_exit_2(work: Path) -> None:
+    (work / "big.csv").write_text("label,p_pos\n" + ROWS * 400)
+    fifo = work / "rows.csv"
+    os.mkfifo(fifo)
+
+    def read_a_little() -> None:
+        with open(fifo, "rb") as f:
+            f.read(10)
+
+    reader = threading.Thread(target=read_a_little)
+    reader.start()
+    code, out, err = _run(["big.csv", "-q", "--per-sample", str(fifo), "-o", "r.json"], work)
+    reader.join(timeout=60)
+    assert code == 2, err
+    _one_line(err, "closed")
+    assert not (work / "r.json").exists()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
