@@ -333,7 +333,7 @@ def test_a_fifo_output_whose_reader_leaves_is_one_line_and_exit_2(work: Path) ->
     reader.start()
     code, out, err = _run(["big.csv", "-q", "--per-sample", str(fifo), "-o", "r.json"], work)
     reader.join(timeout=60)
-    assert code == 2, err
+    assert code == 2 and out == "", err
     _one_line(err, "closed")
     assert not (work / "r.json").exists()
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
