@@ -26,8 +26,29 @@ import pyarrow as pa
 
 from ce_cli.accumulator import Accumulator
 from ce_cli.bootstrap import BootstrapAccumulator
+from ce_cli.core.calibration import (
+    ClasswiseSums,
+    bin_sums,
+    classwise_sums,
+    ece_from_bins,
+    probabilities,
+)
 from ce_cli.core.logprob import machine_eps
-from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluate_rows
+from ce_cli.core.persample import (
+    MULTICLASS,
+    MULTILABEL,
+    LossSpec,
+    SampleValues,
+    concat_values,
+    evaluate_rows,
+)
+from ce_cli.core.temperature import (
+    fit_beta,
+    log_inputs,
+    temperature_sums,
+    temperature_sums_two_class,
+    two_class_logits,
+)
 from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
@@ -81,6 +102,7 @@ def _evaluate_batch(
     converter: Converter,
     acc: Accumulator,
     keep_values: bool,
+    temperature: _TemperaturePass | None = None,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
     """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
 
@@ -106,14 +128,24 @@ def _evaluate_batch(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator]:
+    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator, _TemperaturePass | None]:
         workspace = _workspace()
+        scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
+        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
+        classwise = ClasswiseSums(acc.n_classes, acc.n_bins) if spec.task == MULTICLASS else None
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
+            # The classwise bins read the chunk first, while the converter's copy is in cache
+            # (the chunk's buffer is reused by the next one: sum it now).
+            part_classwise = (
+                None
+                if classwise is None
+                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+            )
             chunks.append(
                 evaluate_rows(
                     predictions,
@@ -123,24 +155,187 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
+            if classwise is not None and part_classwise is not None:
+                if typed.labels is not None and chunks[-1].true_prob is not None:
+                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
+                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
+                    s = None if typed.weights is None else typed.weights[a:b]
+                    part_classwise.square = float(
+                        squares.sum() if s is None else np.dot(s, squares)
+                    )
+                classwise.add(part_classwise)
+            if scaled is not None:
+                scaled.add_chunk(
+                    predictions,
+                    spec,
+                    None if typed.weights is None else typed.weights[a:b],
+                    None if typed.labels is None else typed.labels[a:b],
+                    None if typed.targets is None else typed.targets[a:b],
+                )
         values = concat_values(chunks)
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
-        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        part.update(values, weights)
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
+        part.update(values, weights, classwise)
         part.renormalized_rows = renormalized
-        return values, part
+        return values, part, scaled
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (_, stop), (values, part) in zip(tasks, results, strict=True):
+    for (begin, stop), (values, part, scaled) in zip(tasks, results, strict=True):
         acc.absorb(part)
+        if temperature is not None and scaled is not None:
+            temperature.absorb(scaled)
+        acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
         if keep_values:
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+
+
+def _classwise_chunk(
+    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
+) -> ClasswiseSums:
+    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
+    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
+    weights = None if typed.weights is None else typed.weights[a:b]
+    if typed.labels is not None:
+        return classwise_sums(
+            probabilities(predictions, spec.logits),
+            weights,
+            n_bins,
+            labels=typed.labels[a:b],
+            row_squares=np.zeros(0),
+        )
+    return classwise_sums(
+        probabilities(predictions, spec.logits),
+        weights,
+        n_bins,
+        targets=None if typed.targets is None else typed.targets[a:b],
+    )
+
+
+class _TemperaturePass:
+    """One pass's CE sums at β and the equal-width bins of its scaled top-label events."""
+
+    def __init__(self, beta: float, n_bins: int) -> None:
+        self.beta, self.n_bins = beta, n_bins
+        self.sums = np.zeros(3)
+        self.weight = 0.0
+        self.bins = [np.zeros(n_bins) for _ in range(3)]
+
+    def add_chunk(
+        self,
+        predictions: np.ndarray,
+        spec: LossSpec,
+        s: np.ndarray | None,
+        labels: np.ndarray | None,
+        targets: np.ndarray | None,
+    ) -> None:
+        part, (c, o, w) = temperature_chunk(predictions, spec, self.beta, s, labels, targets)
+        self.sums += part
+        self.weight += float(len(predictions) if s is None else np.sum(s))
+        for mine, theirs in zip(self.bins, bin_sums(c, o, w, self.n_bins), strict=True):
+            mine += theirs
+
+    def absorb(self, other: _TemperaturePass) -> None:
+        self.sums += other.sums
+        self.weight += other.weight
+        for mine, theirs in zip(self.bins, other.bins, strict=True):
+            mine += theirs
+
+    def means(self) -> tuple[float, float, float]:
+        mean = self.sums / self.weight
+        return float(mean[0]), float(mean[1]), float(mean[2])
+
+
+def _fit_temperature(
+    src: Source,
+    plan: ColumnPlan,
+    converter: Converter,
+    spec: LossSpec,
+    acc: Accumulator,
+    settings: Settings,
+    first: _TemperaturePass,
+) -> dict[str, Any]:
+    """Fit β* = 1/T* by safeguarded Newton steps, one pass over the input each (standard input
+    was spooled to a temporary file when it was opened, so it reads again like a file)."""
+    passes = 1  # the report's own pass, which summed β = 1 as well
+    done = {1.0: first}
+
+    def one_pass(beta: float) -> tuple[float, float, float]:
+        nonlocal passes
+        passes += 1
+        state = _TemperaturePass(beta, acc.n_bins)
+        for batch, row in _numbered(prefetch(src.batches(plan.read_columns, plan.float_columns))):
+            typed = converter.convert(batch, row)
+            n = len(typed)
+            step = max(1, CHUNK_VALUES // max(typed.predictions.width, 1))
+
+            def chunk(a: int, typed: TypedBatch = typed, step: int = step) -> _TemperaturePass:
+                b = min(a + step, len(typed))
+                predictions, _ = converter.predictions(typed, a, b, _workspace())
+                part = _TemperaturePass(beta, acc.n_bins)
+                part.add_chunk(
+                    predictions,
+                    spec,
+                    None if typed.weights is None else typed.weights[a:b],
+                    None if typed.labels is None else typed.labels[a:b],
+                    None if typed.targets is None else typed.targets[a:b],
+                )
+                return part
+
+            starts = range(0, n, step)
+            parts = map(chunk, starts) if _threads() == 1 else _executor().map(chunk, starts)
+            for part in parts:  # in row order: the sums do not depend on the thread count
+                state.absorb(part)
+        done[beta] = state
+        return state.means()
+
+    fit = fit_beta(one_pass, first.means())
+    divisor = settings.base_divisor
+    cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
+    after = ece_from_bins(*done[fit.evaluated_beta].bins)
+    return {
+        "metrics": {
+            "temperature": 1.0 / fit.beta,
+            "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
+            "cross_entropy_refinement": fit.cross_entropy / divisor,
+            "ece_after_temperature": after,
+        },
+        "beta": fit.beta,
+        "passes": passes,
+        "iterations": fit.steps,
+        "converged": fit.converged,
+    }
+
+
+def temperature_chunk(
+    predictions: np.ndarray,
+    spec: LossSpec,
+    beta: float,
+    weight: np.ndarray | None,
+    labels: np.ndarray | None,
+    targets: np.ndarray | None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A chunk's CE sums at β and its top-label events after scaling, for ECE."""
+    s = None if weight is None else np.asarray(weight, dtype=np.float64)
+    if spec.task == MULTICLASS:
+        z = log_inputs(predictions, spec.logits, spec.eps)
+        sums, confidence, top = temperature_sums(z, beta, s, labels=labels, targets=targets)
+        truth = labels if labels is not None else np.argmax(np.asarray(targets), axis=1)
+        return sums, (confidence, (top == truth).astype(np.float64), s)
+    z = two_class_logits(predictions, spec.logits, spec.eps)
+    y = np.asarray(labels if labels is not None else targets, dtype=np.float64)
+    if spec.task != MULTILABEL:
+        z, y = z.reshape(-1), y.reshape(-1)
+    sums = temperature_sums_two_class(z, beta, s, y)
+    q = np.exp(-np.logaddexp(0.0, -beta * z))
+    if z.ndim == 2:
+        w = None if s is None else np.repeat(s, z.shape[1])
+        return sums, (q.reshape(-1), y.reshape(-1), w)
+    return sums, (q, y, s)
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -336,6 +531,7 @@ def _evaluate_source(
         else None
     )
     keep_values = any(x is not None for x in (boot, groups, writer)) or bool(settings.top)
+    temperature = _TemperaturePass(1.0, settings.bins) if settings.fit_temperature else None
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
@@ -343,7 +539,8 @@ def _evaluate_source(
             acc.dropped_rows += typed.dropped
             if len(typed) == 0:
                 continue
-            for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values):
+            batches = _evaluate_batch(typed, spec, converter, acc, keep_values, temperature)
+            for values, a, b in batches:
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
@@ -394,6 +591,12 @@ def _evaluate_source(
             ]
         if settings.top:
             extra["worst"] = worst.to_list(settings.base_divisor)
+        if settings.fit_temperature:
+            assert temperature is not None
+            fitted = _fit_temperature(src, plan, converter, spec, acc, settings, temperature)
+            metrics = {**report.metrics, **fitted.pop("metrics")}
+            report = dataclasses.replace(report, metrics=metrics)
+            extra["temperature"] = fitted
         if extra:
             report = dataclasses.replace(report, extra=extra)
     except BaseException:

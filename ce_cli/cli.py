@@ -243,6 +243,14 @@ def evaluate_command(
     class_weights: ClassWeights = None,
     base: Base = "nats",
     bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
+    fit_temperature: Annotated[
+        bool,
+        typer.Option(
+            "--fit-temperature",
+            help="Fit the one temperature that minimises the cross-entropy and report what it "
+            "removes (reads the input several times).",
+        ),
+    ] = False,
     max_gate: Annotated[
         list[str] | None,
         typer.Option(
@@ -343,6 +351,7 @@ def evaluate_command(
         class_weights=class_weights,
         base=base,
         bins=bins,
+        fit_temperature=fit_temperature,
         input_format=input_format,
         classes=classes,
         ignore_label=ignore_label,

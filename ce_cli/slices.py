@@ -43,7 +43,9 @@ class GroupAccumulators:
                         f"--group-col has more than {MAX_GROUPS:,} distinct values",
                         hint="group by a column with fewer values",
                     )
-                acc = self.groups[str(name)] = Accumulator(self.task, self.n_classes, self.n_bins)
+                acc = self.groups[str(name)] = Accumulator(
+                    self.task, self.n_classes, self.n_bins, detail=False
+                )
             acc.update(take_rows(values, rows), None if weights is None else weights[rows])
 
 

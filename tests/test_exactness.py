@@ -65,6 +65,7 @@ def assert_close(got: np.ndarray, want: Sequence[float], what: str) -> None:
 
 LOGIT_SPECS = [
     {},
+    {"smoothing": 0.1},
     {"loss": "focal", "gamma": 0.5},
     {"loss": "focal", "gamma": 5.0},
     {"smoothing": 0.1, "weights": True},
@@ -422,10 +423,35 @@ def test_a_logit_just_below_zero_is_predicted_negative_everywhere() -> None:
 # Long sums: a report's means over 1,000,000 rows
 
 
+def _assert_exact_means(
+    report: Any, refs: list[dict[str, float]], kind: np.ndarray, weights: np.ndarray, wkind: Any
+) -> None:
+    """The report's means against Σ count · weight · exact value over the kinds of row."""
+    with mpmath.workprec(PREC):
+        counts = np.zeros((len(refs), len(weights)), dtype=np.int64)
+        np.add.at(counts, (kind, wkind), 1)
+        cells = [(k, w) for k in range(len(refs)) for w in range(len(weights))]
+        total_weight = mpmath.fsum(int(counts[k, w]) * _mp(weights[w]) for k, w in cells)
+
+        def mean(name: str) -> float:
+            total = mpmath.fsum(
+                int(counts[k, w]) * _mp(weights[w]) * _mp(refs[k][name]) for k, w in cells
+            )
+            return float(total / total_weight)
+
+        for name in ("loss", "cross_entropy", "entropy", "kl_divergence", "brier"):
+            assert report.metrics[name] == pytest.approx(mean(name), rel=RTOL), name
+        assert report.metrics["perplexity"] == pytest.approx(
+            float(mpmath.exp(_mp(mean("cross_entropy")))), rel=RTOL
+        )
+    assert report.n_samples == kind.shape[0]
+
+
 def test_the_means_of_a_million_rows_are_exact() -> None:
     """Eight kinds of row (confident, torn, tiny and huge losses), shuffled a million times
     over, with sample weights from a small set: the exact means are Σ count · weight · value
-    over the kinds, and every mean of the report must match them to 1e-12."""
+    over the kinds, and every mean of the report must match them to 1e-12 (the perplexity
+    too, which multiplies the mean's error by the cross-entropy)."""
     kinds = np.array(
         [
             [40.0, 0.0, 0.0],
@@ -451,29 +477,33 @@ def test_the_means_of_a_million_rows_are_exact() -> None:
         categorical_reference(k.tolist(), True, int(t))
         for k, t in zip(kinds, kind_labels, strict=True)
     ]
-    with mpmath.workprec(PREC):
-        counts = np.zeros((len(kinds), len(weights)), dtype=np.int64)
-        np.add.at(counts, (kind, wkind), 1)
-        total_weight = mpmath.fsum(
-            int(counts[k, w]) * _mp(weights[w]) for k in range(len(kinds)) for w in range(4)
-        )
+    _assert_exact_means(report, refs, kind, weights, wkind)
 
-        def mean(name: str) -> float:
-            return float(
-                mpmath.fsum(
-                    int(counts[k, w]) * _mp(weights[w]) * _mp(refs[k][name])
-                    for k in range(len(kinds))
-                    for w in range(len(weights))
-                )
-                / total_weight
-            )
 
-        for name in ("loss", "cross_entropy", "entropy", "kl_divergence", "brier"):
-            assert report.metrics[name] == pytest.approx(mean(name), rel=RTOL), name
-        assert report.metrics["perplexity"] == pytest.approx(
-            float(mpmath.exp(_mp(mean("cross_entropy")))), rel=RTOL
-        )
-    assert report.n_samples == n
+def test_the_means_of_a_million_binary_rows_are_exact() -> None:
+    """The same for binary logits with the focal loss: confident and wrong rows, a logit just
+    below 0, the tails of σ."""
+    kinds = np.array([40.0, -40.0, 37.0, -1e-17, 3.0, -0.5, 745.0, -20.0])
+    kind_labels = np.array([1, 1, 0, 1, 1, 0, 1, 0])
+    weights = np.array([0.5, 1.0, 3.0, 0.1])
+    rng = np.random.default_rng(12)
+    n = 1_000_000
+    kind = rng.integers(0, len(kinds), n)
+    wkind = rng.integers(0, len(weights), n)
+    report = evaluate_arrays(
+        kinds[kind],
+        kind_labels[kind],
+        sample_weight=weights[wkind],
+        logits=True,
+        loss="focal",
+        gamma=2.0,
+        alpha=0.25,
+    )
+    refs = [
+        bernoulli_reference(float(k), True, float(t), gamma=2.0, alpha=0.25)
+        for k, t in zip(kinds, kind_labels, strict=True)
+    ]
+    _assert_exact_means(report, refs, kind, weights, wkind)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,3 +601,177 @@ def test_a_modifier_never_changes_a_bernoulli_cross_entropy(
         a, b = getattr(plain, name), getattr(modified, name)
         if a is not None:
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+_WIDE_LOGITS = st.one_of(
+    st.floats(-60.0, 60.0),
+    st.floats(-1e4, 1e4),
+    st.sampled_from([-745.0, -40.0, -37.0, -1e-17, 0.0, 1e-17, 36.7, 37.0, 40.0, 745.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    z=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5), elements=_WIDE_LOGITS
+    ),
+    data=st.data(),
+    logits=st.booleans(),
+    soft=st.booleans(),
+    float32=st.booleans(),
+)
+def test_any_multiclass_row_matches_the_exact_value(
+    z: np.ndarray, data: st.DataObject, logits: bool, soft: bool, float32: bool
+) -> None:
+    """Random rows, random modifiers: every per-row number within 1e-12 of the exact value.
+    (From logits with soft targets, KL and Brier are left to the fixed rows: a target within
+    an ulp of a rounded softmax makes them ill-conditioned beyond float64.)"""
+    n, c = z.shape
+    if logits:
+        preds = z
+    else:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        preds = e / e.sum(axis=1, keepdims=True)
+    if float32:
+        preds = preds.astype(np.float32)
+        if not np.all(np.isfinite(preds)):
+            return
+    modifiers = data.draw(_modifiers("multiclass"))
+    spec = _spec("multiclass", logits, c, float(np.finfo(preds.dtype).eps), modifiers)
+    wide = preds.astype(np.float64)
+    if soft:
+        raw = data.draw(hnp.arrays(np.float64, (n, c), elements=st.sampled_from([0.0, 1.0, 3.0])))
+        raw[:, 0] += 1.0
+        targets = raw / raw.sum(axis=1, keepdims=True)
+        got = evaluate_rows(preds, spec, targets=targets)
+    else:
+        labels = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+        got = evaluate_rows(preds, spec, labels=labels, workspace=Workspace())
+    names = [*QUANTITIES, "kl_divergence"]
+    if soft and logits:
+        names = [m for m in names if m not in ("kl_divergence", "brier")]
+    for i in range(n):
+        want = categorical_reference(
+            wide[i].tolist(),
+            logits,
+            None if soft else int(labels[i]),
+            targets[i].tolist() if soft else None,
+            clip_eps=spec.eps,
+            **_reference_options(spec),
+        )
+        for name in names:
+            assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, row {wide[i]}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 6), elements=_WIDE_LOGITS),
+    data=st.data(),
+    logits=st.booleans(),
+    soft=st.booleans(),
+)
+def test_any_binary_row_matches_the_exact_value(
+    x: np.ndarray, data: st.DataObject, logits: bool, soft: bool
+) -> None:
+    preds = x if logits else np.exp(-np.logaddexp(0.0, -x))
+    y = data.draw(
+        hnp.arrays(
+            np.float64,
+            x.shape,
+            elements=st.sampled_from([0.0, 1.0, 0.3, 0.5]) if soft else st.sampled_from([0.0, 1.0]),
+        )
+    )
+    spec = _spec("binary", logits, 2, 2.0**-52, data.draw(_modifiers("binary")))
+    hard = not soft or bool(np.all((y == 0.0) | (y == 1.0)))
+    got = evaluate_rows(
+        preds, spec, labels=y.astype(np.int64) if hard else None, targets=None if hard else y
+    )
+    names = [*QUANTITIES, "kl_divergence"]
+    if soft and logits:
+        names = [m for m in names if m not in ("kl_divergence", "brier")]
+    for i, v in enumerate(preds.tolist()):
+        want = bernoulli_reference(v, logits, float(y[i]), **_binary_reference_options(spec))
+        for name in names:
+            assert_close(getattr(got, name)[i : i + 1], [want[name]], f"{name}, {v}, y={y[i]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the command: a CSV file in, the per-sample CSV and the JSON report out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--loss", "focal", "--gamma", "5"], ["--smoothing", "0.1", "--class-weights", "1,2,0.5"]],
+    ids=["plain", "focal", "smoothing-weights"],
+)
+def test_the_command_writes_exact_per_sample_values_and_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    import csv
+    import json
+
+    from ce_cli.cli import main
+
+    rows = [([40.0, 0.0, 0.0], 0), ([37.0, 0.0, -3.0], 1), ([1e4, -1e4, 0.0], 2),
+            ([5.0, 5.0, 0.0], 1), ([0.5, -0.25, 0.125], 0), ([700.0, -1.0, 3.0], 0)]  # fmt: skip
+    source = tmp_path / "logits.csv"
+    source.write_text(
+        "label,logit_a,logit_b,logit_c\n"
+        + "".join(f"{'abc'[t]},{z[0]!r},{z[1]!r},{z[2]!r}\n" for z, t in rows)
+    )
+    samples, out = tmp_path / "samples.csv", tmp_path / "report.json"
+    argv = [str(source), "--logits", "--per-sample", str(samples), "-o", str(out)]
+    code = main([*argv, "--format", "json", "-q", *options])
+    assert code == 0, capsys.readouterr().err
+    spec = dict(zip(options[::2], options[1::2], strict=True))
+    gamma = float(spec["--gamma"]) if "--loss" in spec else 0.0
+    weights = (
+        [float(v) for v in spec["--class-weights"].split(",")]
+        if "--class-weights" in spec
+        else None
+    )
+    smoothing = float(spec.get("--smoothing", 0.0))
+    refs = [
+        categorical_reference(z, True, t, gamma=gamma, smoothing=smoothing, weights=weights)
+        for z, t in rows
+    ]
+    with samples.open() as f:
+        written = list(csv.DictReader(f))
+    columns = {"loss": "loss", "cross_entropy": "cross_entropy", "p_true": "true_prob",
+               "confidence": "confidence", "entropy": "entropy"}  # fmt: skip
+    for got, want in zip(written, refs, strict=True):
+        for column, name in columns.items():
+            assert_close(np.array([float(got[column])]), [want[name]], f"{column}: {got}")
+    metrics = json.loads(out.read_text())["metrics"]
+    with mpmath.workprec(PREC):
+        n = len(rows)
+        denominator = n if weights is None else math.fsum(weights[t] for _, t in rows)
+        for name in ("cross_entropy", "entropy", "brier"):
+            exact = float(mpmath.fsum(_mp(r[name]) for r in refs) / n)
+            assert metrics[name] == pytest.approx(exact, rel=RTOL), name
+        exact_loss = float(mpmath.fsum(_mp(r["loss"]) for r in refs) / _mp(denominator))
+        assert metrics["loss"] == pytest.approx(exact_loss, rel=RTOL)
+
+
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "probabilities"])
+def test_a_modifier_leaves_every_other_number_of_the_report_alone(logits: bool) -> None:
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5000, 4)) * 8.0
+    z[::7, 0] += 40.0  # confident rows
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    preds = z if logits else e / e.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 4, 5000)
+    plain = evaluate_arrays(preds, labels, logits=logits).to_dict()
+    for options in (
+        {"smoothing": 0.1},
+        {"loss": "focal", "gamma": 5.0},
+        {"class_weights": [1.0, 2.0, 0.5, 3.0]},
+    ):
+        modified = evaluate_arrays(preds, labels, logits=logits, **options).to_dict()
+        for name, value in plain["metrics"].items():
+            if name != "loss":
+                assert modified["metrics"][name] == value, (options, name)
+        for a, b in zip(plain["per_class"], modified["per_class"], strict=True):
+            assert {k: v for k, v in a.items() if k != "loss"} == {
+                k: v for k, v in b.items() if k != "loss"
+            }, options

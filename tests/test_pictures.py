@@ -253,8 +253,10 @@ def test_html_is_one_self_contained_page(multiclass: dict[str, Any]) -> None:
 def test_html_lists_every_metric_and_draws_the_smooth_curve_when_present(
     multiclass: dict[str, Any],
 ) -> None:
-    plain = render_html(multiclass)
-    assert 'class="smooth' not in plain
+    without = copy.deepcopy(multiclass)
+    del without["calibration"]["smooth"]  # a report with no smooth curve draws none
+    assert 'class="smooth' not in render_html(without)
+    assert 'class="smooth' in render_html(multiclass)  # the real curve is drawn
     page = render_html(_with_smooth(multiclass))
     text = " ".join(_parse(page).text)
     for name in _with_smooth(multiclass)["metrics"]:
@@ -442,7 +444,11 @@ def test_plot_is_written_when_a_gate_fails(tmp_path: Path, capsys) -> None:
 def test_plot_draws_the_smooth_curve_when_the_report_has_one(multiclass: dict[str, Any]) -> None:
     from ce_cli.plot import figure_bytes
 
-    assert b"smoothed" not in figure_bytes(multiclass, "svg")
+    without = copy.deepcopy(multiclass)
+    del without["calibration"]["smooth"]
+    assert b"smoothed" not in figure_bytes(without, "svg")
+    bandwidth = multiclass["calibration"]["smooth"]["bandwidth"]
+    assert f"smoothed (bandwidth {bandwidth:.3g})".encode() in figure_bytes(multiclass, "svg")
     assert b"smoothed (bandwidth 0.0625)" in figure_bytes(_with_smooth(multiclass), "svg")
 
 

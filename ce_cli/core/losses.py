@@ -24,11 +24,12 @@ Float = NDArray[np.float64]
 Int = NDArray[np.int64]
 
 
-def focal_factor(not_q: Float, gamma: float) -> Float:
-    """``(1 - q)^γ`` from the complement ``not_q = 1 - q`` (accurate where ``q`` is close to 1,
-    see :class:`~ce_cli.core.logprob.CategoricalLogProbs`); exactly 1 when ``γ = 0``.
+def complement_power(not_q: Float, gamma: float) -> Float:
+    """The focal factor ``(1 - q)^γ`` from the complement ``not_q = 1 - q`` (accurate where ``q``
+    is close to 1, see :class:`~ce_cli.core.logprob.CategoricalLogProbs`); exactly 1 when
+    ``γ = 0``. (Named for what it takes: it is never given ``q`` itself.)
 
-    >>> focal_factor(np.array([0.25, 4.248354255291589e-18]), 2.0).tolist()
+    >>> complement_power(np.array([0.25, 4.248354255291589e-18]), 2.0).tolist()
     [0.0625, 1.804851387845415e-35]
     """
     if gamma == 0.0:
@@ -51,16 +52,16 @@ def hard_label_loss(
     """
     if gamma != 0.0:
         assert not_true is not None, "the focal factor needs 1 - q_t"
-        nll = nll * focal_factor(not_true, gamma)
+        nll = nll * complement_power(not_true, gamma)
     return nll if weight is None else nll * weight
 
 
 def categorical_loss(
     log_q: Float,
-    not_q: Float | None,
+    *,
+    not_q: Float | None = None,
     labels: Int | None = None,
     targets: Float | None = None,
-    *,
     smoothing: float = 0.0,
     gamma: float = 0.0,
     class_weights: Float | None = None,
@@ -71,7 +72,7 @@ def categorical_loss(
     ``γ ≠ 0``). Hard labels without smoothing take :func:`hard_label_loss`. Every term is ≥ 0.
 
     >>> lq = np.log(np.array([[0.7, 0.2, 0.1]]))
-    >>> float(categorical_loss(lq, 1.0 - np.exp(lq), labels=np.array([0]))[0] / np.log(2))  # bits
+    >>> float(categorical_loss(lq, labels=np.array([0]))[0] / np.log(2))  # bits
     0.5145731728297583
     """
     n_classes = log_q.shape[1]
@@ -87,7 +88,7 @@ def categorical_loss(
         terms = -log_q
     else:
         assert not_q is not None, "the focal factor needs 1 - q"
-        terms = -log_q * focal_factor(not_q, gamma)
+        terms = -log_q * complement_power(not_q, gamma)
     if class_weights is not None:
         terms = terms * class_weights
     if labels is not None:
@@ -146,8 +147,11 @@ def bernoulli_loss(
     pos = smooth_binary_targets(y, smoothing) * -log_q
     neg = smooth_binary_targets(1.0 - y, smoothing) * -log_not_q
     if gamma != 0.0:
-        pos = pos * (np.exp(gamma * log_not_q) if not_q is None else focal_factor(not_q, gamma))
-        neg = neg * (np.exp(gamma * log_q) if q is None else focal_factor(q, gamma))
+        # (1 - q)^γ, and q^γ = (1 - (1 - q))^γ: q is the negative outcome's complement.
+        pos_factor = np.exp(gamma * log_not_q) if not_q is None else complement_power(not_q, gamma)
+        neg_factor = np.exp(gamma * log_q) if q is None else complement_power(q, gamma)
+        pos = pos * pos_factor
+        neg = neg * neg_factor
     if alpha is not None:
         pos = pos * alpha
         neg = neg * (1.0 - alpha)

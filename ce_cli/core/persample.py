@@ -217,7 +217,7 @@ def _modified_loss(
         return hard_label_loss(nll, lp.not_q_at(t) if gamma != 0.0 else None, gamma, weight)
     return categorical_loss(
         lp.log_q,
-        lp.not_q if gamma != 0.0 else None,
+        not_q=lp.not_q if gamma != 0.0 else None,
         labels=labels.astype(np.int64, copy=False) if labels is not None else None,
         targets=None if labels is not None else np.asarray(targets, dtype=np.float64),
         smoothing=spec.smoothing,

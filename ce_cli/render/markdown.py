@@ -89,7 +89,7 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
     if per_class:
         out += ["### Per class", ""]
         out += _table(
-            ["class", "support", "loss", "accuracy", "mean confidence", "mean p(true)"],
+            ["class", "support", "loss", "accuracy", "mean confidence", "mean p(true)", "ECE"],
             [
                 [
                     r["class"],
@@ -98,6 +98,7 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
                     _num(r["accuracy"]),
                     _num(r["mean_confidence"]),
                     _num(r["mean_true_prob"]),
+                    _num(r.get("ece")),
                 ]
                 for r in per_class[:MAX_ROWS]
             ],
@@ -111,7 +112,7 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
         out += [f"![Reliability diagram and losses]({quote(image)})", ""]
     if bins:
         out += _table(
-            ["bin", "count", "confidence", "accuracy", "gap"],
+            ["bin", "count", "confidence", "accuracy", "gap", "conf. − acc."],
             [
                 [
                     f"[{b['lower']:.3f}, {b['upper']:.3f}]",
@@ -119,8 +120,53 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
                     _num(b["confidence"]),
                     _num(b["accuracy"]),
                     _num(b["gap"]),
+                    _signed(b.get("signed_gap")),
                 ]
                 for b in bins
             ],
         )
+    calibration = report.get("calibration", {})
+    mass = [b for b in calibration.get("equal_mass_bins", []) if b["weight"]]
+    if mass:
+        out += ["### Equal-mass bins", ""]
+        out += _table(
+            ["confidence range", "weight", "confidence", "accuracy", "conf. − acc."],
+            [
+                [
+                    f"[{b['lower']:.4f}, {b['upper']:.4f}]",
+                    _num(b["weight"]),
+                    _num(b["confidence"]),
+                    _num(b["accuracy"]),
+                    _signed(b["signed_gap"]),
+                ]
+                for b in mass
+            ],
+        )
+    parts = calibration.get("brier_decomposition")
+    if parts:
+        out += [f"### Brier score, decomposed ({parts['view']})", ""]
+        names = (
+            "reliability",
+            "resolution",
+            "uncertainty",
+            "within_bin_variance",
+            "within_bin_covariance",
+            "target_variance",
+        )
+        out += _table(
+            ["part", "value"],
+            [[("− " if k == "resolution" else "+ ") + k, _num(parts[k])] for k in names]
+            + [["= brier", _num(report["metrics"]["brier"])]],
+        )
+    temperature = report.get("temperature")
+    if temperature:
+        out += [
+            f"_Temperature fitted in {temperature['passes']} passes over the input "
+            f"({temperature['iterations']} Newton steps)._",
+            "",
+        ]
     return "\n".join(out)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.4g}"
