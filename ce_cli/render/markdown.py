@@ -173,7 +173,10 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
     if temperature:
         out += [
             f"_Temperature fitted in {temperature['passes']} passes over the input "
-            f"({temperature['iterations']} Newton steps)._",
+            f"({temperature['iterations']} Newton steps)"
+            + (f": {temperature['note']}" if temperature.get("note") else "")
+            + ("" if temperature.get("converged", True) else "; the search did not converge")
+            + "._",
             "",
         ]
     return "\n".join(out)

@@ -157,6 +157,10 @@ def _summary(report: Report) -> Table:
     temperature = report.extra.get("temperature")
     if temperature is not None:
         note = f"fitted in {temperature['passes']} passes over the input"
+        if temperature.get("note"):
+            note += "; " + temperature["note"]
+        elif not temperature.get("converged", True):
+            note += "; the search did not converge"
         row("temperature T*", "temperature", _num(m["temperature"]), note)
         for key, name, unit in _TEMPERATURE_ROWS:
             row(name, key, _num(m[key]), base if unit else "")
