@@ -539,6 +539,11 @@ def evaluate(
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
     settings = options.pop("settings", None) or Settings(**options)
+    if per_sample is not None:
+        from ce_cli.atomic import refuse_inputs_as_outputs
+
+        inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
+        refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
     if isinstance(source, str):
         src = open_source(source, settings.input_format)
     else:
@@ -574,6 +579,7 @@ def _evaluate_source(
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)
+    plan = converter.plan  # the decision may narrow the prediction columns
     window.clear()  # the stream replays these; holding them would pin their buffers all run
     _check_compatible(settings, decision)
     class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
@@ -646,6 +652,7 @@ def _evaluate_source(
             id_column=plan.id,
             soft_targets=decision.soft_targets,
             eps=eps,
+            columns_reason=plan.columns_reason,
         )
         finish = functools.partial(
             build_report,
