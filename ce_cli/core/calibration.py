@@ -355,9 +355,10 @@ def classwise_part(
         return out
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
     out.grand = float(n if s is None else s.sum())
-    # A threshold a little below 1/B: the exact bins are found in float64 below, and what
-    # still lands in the first bin is left to the subtraction.
-    threshold = (1.0 - 1e-6) / n_bins
+    # The first edge itself: bin_index puts a probability in a bin above the first exactly when
+    # it is at or above this double, so what is picked needs no second look.
+    # (One bin has no edge inside: a threshold a little below 1 keeps the old split there.)
+    threshold = bin_edges(n_bins)[1] if n_bins > 1 else 1.0 - 1e-6
     by_class = q.flags.f_contiguous and not q.flags.c_contiguous  # columns stacked: in place
     flat = q.T.reshape(-1) if by_class else q.reshape(-1)
     picked = np.flatnonzero(flat >= threshold)
@@ -367,17 +368,20 @@ def classwise_part(
     out.direct = 2 * picked.size > flat.size
     if out.direct:
         picked = np.arange(flat.size)
+    # Rows are needed only to look up weights or targets; an integer division is a slow pass.
+    need_rows = s is not None or labels is None
     if by_class:
-        cols, rows = np.divmod(picked, n)
+        cols = picked // n
+        rows = picked - cols * n if need_rows else picked
     else:
-        rows, cols = np.divmod(picked, n_classes)
-    c = flat[picked].astype(np.float64)
+        rows = picked // n_classes if need_rows else picked
+        cols = picked - rows * n_classes if need_rows else picked % n_classes
+    c = flat[picked].astype(np.float64, copy=False)
     b = bin_index(c, n_bins)
-    if not out.direct:
-        keep = b > 0
-        if not keep.all():
-            rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
-    out.sel_cell = (cols * n_bins + b).astype(np.intp)
+    if n_bins == 1 and not out.direct:
+        keep = b > 0  # nothing: the one bin is the first
+        rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
+    out.sel_cell = cols * n_bins + b
     sw = None if s is None else s[rows]
     out.sel_weight = sw
     out.sel_confidence = c if sw is None else sw * c
@@ -386,7 +390,7 @@ def classwise_part(
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
-        q_true = q[np.arange(n), t].astype(np.float64)
+        q_true = q[np.arange(n), t].astype(np.float64, copy=False)
         out.own_cell = (t * n_bins + bin_index(q_true, n_bins)).astype(np.intp)
         out.own_weight = s
         out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))
