@@ -271,6 +271,7 @@ class ClasswisePart:
         "own_cell",
         "own_weight",
         "sel_cell",
+        "sel_class",
         "sel_confidence",
         "sel_outcome",
         "sel_weight",
@@ -282,6 +283,7 @@ class ClasswisePart:
         self.n_bins = n_bins
         empty = np.empty(0)
         self.sel_cell: Int = np.empty(0, dtype=np.intp)
+        self.sel_class: Int | None = None  # sel_cell // n_bins, where known
         self.sel_weight: Float | None = None  # None: every weight 1
         self.sel_confidence: Float = empty
         self.sel_outcome: Float | None = None  # soft / multi-hot targets only
@@ -298,7 +300,7 @@ class ClasswisePart:
     def fold(self, weight: Float, confidence: Float, outcome: Float) -> None:
         """Add these sums to dense ``(C, B)`` arrays, in place."""
         if self.direct:
-            ones = np.ones(len(self.sel_cell)) if self.sel_weight is None else self.sel_weight
+            ones = 1.0 if self.sel_weight is None else self.sel_weight
             np.add.at(weight.reshape(-1), self.sel_cell, ones)
             np.add.at(confidence.reshape(-1), self.sel_cell, self.sel_confidence)
             if self.own_cell is not None:
@@ -311,14 +313,15 @@ class ClasswisePart:
         if self.class_confidence is None:
             return
         n_bins = self.n_bins
-        cls = self.sel_cell // n_bins
-        ones = np.ones(len(self.sel_cell)) if self.sel_weight is None else self.sel_weight
+        cls = self.sel_cell // n_bins if self.sel_class is None else self.sel_class
         flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
-        np.add.at(flat_w, self.sel_cell, ones)
+        # Unweighted, each pick adds 1.0: a scalar, the same sums without an array of ones.
+        sw = self.sel_weight
+        np.add.at(flat_w, self.sel_cell, 1.0 if sw is None else sw)
         np.add.at(flat_s, self.sel_cell, self.sel_confidence)
         # The first bin: the class totals minus what went to the other bins.
         weight[:, 0] += self.grand
-        np.add.at(weight[:, 0], cls, -ones)
+        np.add.at(weight[:, 0], cls, -1.0 if sw is None else -sw)
         confidence[:, 0] += self.class_confidence
         np.add.at(confidence[:, 0], cls, -self.sel_confidence)
         if self.own_cell is not None:
@@ -382,6 +385,7 @@ def classwise_part(
         keep = b > 0  # nothing: the one bin is the first
         rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
     out.sel_cell = cols * n_bins + b
+    out.sel_class = cols
     sw = None if s is None else s[rows]
     out.sel_weight = sw
     out.sel_confidence = c if sw is None else sw * c
