@@ -31,9 +31,17 @@ from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluat
 from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
-from ce_cli.readers import Source, open_source
+from ce_cli.readers import Source, open_source, sliced
 from ce_cli.report import Detection, Report, build_report
-from ce_cli.resolve import ColumnPlan, Converter, Decision, TypedBatch, plan_columns, window_rows
+from ce_cli.resolve import (
+    ColumnPlan,
+    Converter,
+    Decision,
+    TypedBatch,
+    plan_columns,
+    prediction_width,
+    window_rows,
+)
 from ce_cli.samples_out import PerSampleWriter
 from ce_cli.settings import Settings
 from ce_cli.slices import GroupAccumulators, WorstRows
@@ -158,7 +166,7 @@ def _table_source(data: Any, name: str) -> Source:
 
     def stream(columns: Any, _floats: Any) -> Iterator[pa.RecordBatch]:
         t = table if columns is None else table.select(list(columns))
-        yield from t.to_batches(max_chunksize=65_536)
+        yield from sliced(t.to_batches(max_chunksize=65_536))
 
     return Source(name, "arrow-table", table.schema, stream)
 
@@ -178,14 +186,20 @@ def _numbered(
 
 
 def _window(
-    batches: Iterator[pa.RecordBatch], rows: int
+    batches: Iterator[pa.RecordBatch], rows_for: Callable[[pa.RecordBatch], int]
 ) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
-    """The first batches, up to ``rows`` rows (split so the window is exactly that long), and
-    the whole stream again (the window's batches first, released as they are consumed)."""
+    """The first batches, up to ``rows_for(first batch)`` rows (split so the window is exactly
+    that long), and the whole stream again (the window's batches first, released as they are
+    consumed). Only the window's batches are held: a wide input's window is a few rows."""
     window: list[pa.RecordBatch] = []
     held = 0
+    rows: int | None = None
     rest: list[pa.RecordBatch] = []
     for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if rows is None:
+            rows = rows_for(batch)
         if held + batch.num_rows >= rows:
             take = rows - held
             window.append(batch.slice(0, take))
@@ -296,8 +310,9 @@ def _evaluate_source(
     plan = plan_columns(src.schema, settings, src.name)
     converter = Converter(plan, settings, src.name)
     batches = src.batches(plan.read_columns, plan.float_columns)
-    width = len(plan.classes) or 1
-    window, stream = _window(prefetch(batches, depth=1), window_rows(width))
+    window, stream = _window(
+        prefetch(batches, depth=1), lambda first: window_rows(prediction_width(plan, first))
+    )
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)

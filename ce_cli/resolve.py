@@ -493,6 +493,14 @@ def window_rows(n_columns: int) -> int:
     return max(1, min(WINDOW_MAX_ROWS, WINDOW_VALUES // max(n_columns, 1)))
 
 
+def prediction_width(plan: ColumnPlan, batch: pa.RecordBatch) -> int:
+    """The prediction values of a row: the prediction columns, or a list column's length (its
+    first row's), so that the decision window holds the same values either way."""
+    if plan.prediction_list is not None:
+        return _list_width(batch.column(plan.prediction_list))
+    return max(len(plan.classes), 1)
+
+
 class Converter:
     """Turns record batches into checked :class:`TypedBatch` es for one plan (and decision)."""
 
@@ -516,15 +524,11 @@ class Converter:
             from ce_cli.errors import EmptyInputError
 
             raise EmptyInputError("the input has no data rows", file=self.file)
-        batch, rows, _, _ = self.filter(table.combine_chunks().to_batches()[0], 1)
+        # The window is a few rows (window_rows of the row's width), so joining it is cheap.
+        whole = table.combine_chunks().to_batches()[0]
+        batch, rows, _, _ = self.filter(whole, 1)
         if batch.num_rows == 0:
-            batch, rows = table.combine_chunks().to_batches()[0], Rows(1)
-        if self.plan.prediction_list is not None:
-            # The stream's window was sized before the list's width was known; the decision
-            # reads as many rows as it would from the same values in separate columns.
-            batch = batch.slice(
-                0, window_rows(_list_width(batch.column(self.plan.prediction_list)))
-            )
+            batch, rows = whole, Rows(1)
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
@@ -827,6 +831,8 @@ class Converter:
             )
         if pa.types.is_fixed_size_list(array.type):
             width = array.type.list_size
+        elif len(array) == 0:  # every row of the batch left out (a run of padding tokens)
+            width = self.width
         else:
             lengths = np.asarray(pc.list_value_length(array).to_numpy(zero_copy_only=False))
             width = int(lengths[0]) if len(lengths) else 0
