@@ -42,7 +42,8 @@ from ce_cli.resolve import (
     prediction_width,
     window_rows,
 )
-from ce_cli.samples_out import PerSampleWriter
+from ce_cli.samples_out import PerSampleWriter, PerSequenceWriter
+from ce_cli.sequences import DEFAULT_WORST, BatchSequences, SequenceStats, report_section
 from ce_cli.settings import Settings
 from ce_cli.slices import GroupAccumulators, WorstRows
 
@@ -268,13 +269,15 @@ def evaluate(
     *,
     per_sample: str | None = None,
     progress: ProgressCallback | None = None,
+    per_sequence: str | None = None,
     **options: Any,
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
     ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
     glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
-    ``DataFrame``. ``per_sample`` writes one row per input row there. ``progress`` is called as
+    ``DataFrame``. ``per_sample`` writes one row per input row there, ``per_sequence`` one row
+    per sequence (with ``sequence_col``). ``progress`` is called as
     ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
     format does not say, as for CSV).
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
@@ -294,7 +297,7 @@ def evaluate(
             except BaseException:
                 labels.close()
                 raise
-        return _evaluate_source(src, settings, per_sample, progress)
+        return _evaluate_source(src, settings, per_sample, progress, per_sequence)
     except CeEvalError as error:
         raise error.with_file(src.name) from None
     finally:
@@ -306,6 +309,7 @@ def _evaluate_source(
     settings: Settings,
     per_sample_path: str | None,
     progress: ProgressCallback | None,
+    per_sequence_path: str | None = None,
 ) -> Report:
     plan = plan_columns(src.schema, settings, src.name)
     converter = Converter(plan, settings, src.name)
@@ -350,20 +354,39 @@ def _evaluate_source(
         if per_sample_path
         else None
     )
-    keep_values = any(x is not None for x in (boot, groups, writer)) or bool(settings.top)
+    if per_sequence_path and plan.sequence is None:
+        raise UsageError("--per-sequence needs --sequence-col", hint="e.g. --sequence-col doc_id")
+    sequence_writer = (
+        PerSequenceWriter(per_sequence_path, settings.base_divisor) if per_sequence_path else None
+    )
+    sequences = (
+        SequenceStats(
+            settings.top or DEFAULT_WORST,
+            on_close=None if sequence_writer is None else sequence_writer.add,
+            open_left=False,
+        )
+        if plan.sequence is not None
+        else None
+    )
+    keep_values = any(x is not None for x in (boot, groups, writer, sequences)) or bool(
+        settings.top
+    )
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
             acc.ignored_rows += typed.ignored
             acc.dropped_rows += typed.dropped
-            if len(typed) == 0:
-                continue
+            in_batch = None
+            if plan.sequence is not None:
+                in_batch = BatchSequences(batch.column(plan.sequence), first, plan.sequence)
             for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values):
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
                 ids = None if typed.ids is None else typed.ids.slice(a, b - a)
                 row_numbers = typed.rows.array(a, b)
+                if in_batch is not None:
+                    in_batch.add(row_numbers - first, values.cross_entropy, weights)
                 if boot is not None:
                     boot.update(values, row_numbers, weights)
                 if groups is not None:
@@ -371,7 +394,13 @@ def _evaluate_source(
                     groups.update(values, typed.groups.slice(a, b - a), weights)
                 worst.update(values, row_numbers, ids, converter.classes)
                 if writer is not None:
-                    writer.write(values, row_numbers, ids, weights)
+                    labels = None
+                    if in_batch is not None:
+                        labels = batch.column(plan.sequence).take(row_numbers - first)
+                    writer.write(values, row_numbers, ids, weights, labels)
+            if in_batch is not None:
+                assert sequences is not None
+                sequences.absorb(in_batch.part(sequences.k), plan.sequence)
             if progress is not None:
                 progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
         detection = Detection(
@@ -409,12 +438,20 @@ def _evaluate_source(
             ]
         if settings.top:
             extra["worst"] = worst.to_list(settings.base_divisor)
+        if sequences is not None:
+            assert plan.sequence is not None
+            summary = sequences.finish()
+            extra["sequences"] = report_section(summary, plan.sequence, settings.base_divisor)
         if extra:
             report = dataclasses.replace(report, extra=extra)
     except BaseException:
         if writer is not None:
             writer.abort()
+        if sequence_writer is not None:
+            sequence_writer.abort()
         raise
     if writer is not None:
         writer.commit()
+    if sequence_writer is not None:
+        sequence_writer.commit()
     return report

@@ -223,6 +223,14 @@ def evaluate_command(
             help="Also report metrics per value of this column.", rich_help_panel=_COLUMNS
         ),
     ] = None,
+    sequence_col: Annotated[
+        str | None,
+        typer.Option(
+            help="The sequence (document) id of each token row; rows of a sequence are "
+            "contiguous. Adds the distribution of per-sequence perplexity.",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = None,
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
@@ -294,6 +302,14 @@ def evaluate_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
+    per_sequence: Annotated[
+        str | None,
+        typer.Option(
+            help="One row per sequence, with --sequence-col (.parquet, .csv, .jsonl; - for CSV "
+            "on stdout).",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
     top: Annotated[
         int,
         typer.Option(help="List the K rows with the largest loss.", rich_help_panel=_OUTPUT),
@@ -338,11 +354,13 @@ def evaluate_command(
         renormalize=renormalize,
         labels_file=labels,
         group_col=group_col,
+        sequence_col=sequence_col,
         top=top,
         ci=ci,
         bootstrap=bootstrap,
         seed=seed,
     )
+    _check_per_sequence(per_sequence, per_sample, output, sequence_col)
     if per_sample == "-" and (output is None or output == "-"):
         raise UsageError(
             "--per-sample - and the report would both go to stdout",
@@ -370,6 +388,7 @@ def evaluate_command(
     if output is not None:
         check_destination(output, "-o")
     samples = _stage_per_sample(per_sample)
+    sequence_rows = _stage_per_sample(per_sequence, "--per-sequence")
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
         try:
@@ -378,30 +397,57 @@ def evaluate_command(
                 settings=settings,
                 per_sample=None if samples is None else samples.temp_path,
                 progress=progress,
+                per_sequence=None if sequence_rows is None else sequence_rows.temp_path,
             )
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        _emit(_render(report, output_format, output), output, samples)
+        _emit(_render(report, output_format, output), output, samples, sequence_rows)
     except BaseException:
         if samples is not None:
             samples.abort()
+        if sequence_rows is not None:
+            sequence_rows.abort()
         raise
     if failed:
         _annotate(failed)
         raise typer.Exit(1)
 
 
-def _stage_per_sample(path: str | None) -> Any:
-    """The --per-sample file, written to a temporary file and put in place only once the
-    report is written too, so a run that fails anywhere leaves an existing file untouched."""
+def _stage_per_sample(path: str | None, option: str = "--per-sample") -> Any:
+    """The --per-sample (or --per-sequence) file, written to a temporary file and put in place
+    only once the report is written too, so a run that fails anywhere leaves an existing file
+    untouched."""
     if path is None:
         return None
     from ce_cli.atomic import AtomicOutput
     from ce_cli.samples_out import format_for
 
-    format_for(path)  # an unknown extension fails now, before the input is read
-    return AtomicOutput(path, "--per-sample", suffix=".csv")
+    format_for(path, option)  # an unknown extension fails now, before the input is read
+    return AtomicOutput(path, option, suffix=".csv")
+
+
+def _check_per_sequence(
+    path: str | None, per_sample: str | None, output: str | None, sequence_col: str | None
+) -> None:
+    from ce_cli.errors import UsageError
+
+    if path is None:
+        return
+    if sequence_col is None:
+        raise UsageError("--per-sequence needs --sequence-col", hint="e.g. --sequence-col doc_id")
+    if path == "-" and (per_sample == "-" or output in (None, "-")):
+        raise UsageError(
+            "--per-sequence - and the report or --per-sample would both go to stdout",
+            hint="send the others to files (-o report.json, --per-sample rows.parquet)",
+        )
+    others = [p for p in (per_sample, output) if p not in (None, "-")]
+    if path != "-" and any(os.path.realpath(path) == os.path.realpath(p) for p in others):
+        raise UsageError(
+            "--per-sequence names the same file as -o or --per-sample",
+            value=path,
+            hint="give each its own path",
+        )
 
 
 compare_app = typer.Typer(
@@ -587,18 +633,20 @@ def _render(report: Any, output_format: FormatChoice, output: str | None) -> str
     return render_table(report, color=_color(output), width=_width(output))
 
 
-def _emit(text: str, output: str | None, samples: Any = None) -> None:
-    """Write the report text and put the staged --per-sample file in place: files first,
-    stdout last, so an output that fails leaves nothing on stdout."""
+def _emit(text: str, output: str | None, samples: Any = None, sequences: Any = None) -> None:
+    """Write the report text and put the staged --per-sample (and --per-sequence) file in
+    place: files first, stdout last, so an output that fails leaves nothing on stdout."""
     from ce_cli.atomic import write_text_atomically
 
     report_path = output or "-"
-    if samples is not None and samples.path != "-":
-        samples.commit()
+    for staged in (samples, sequences):
+        if staged is not None and staged.path != "-":
+            staged.commit()
     if report_path != "-":
         write_text_atomically(report_path, text, "-o")
-    if samples is not None:
-        samples.commit()  # to stdout; already done for a file
+    for staged in (samples, sequences):
+        if staged is not None:
+            staged.commit()  # to stdout; already done for a file
     if report_path == "-":
         write_text_atomically("-", text, "-o")
 

@@ -73,10 +73,14 @@ def parse_gate(text: str, op: Literal["max", "min"]) -> Gate:
 
 
 def metric_values(report: dict[str, Any]) -> dict[str, float | None]:
-    """Every gateable value of a report dict: its metrics and ``loss_<quantile>``."""
+    """Every gateable value of a report dict: its metrics, ``loss_<quantile>`` and (with
+    ``--sequence-col``) ``sequence_perplexity_<statistic>``."""
     values: dict[str, float | None] = dict(report.get("metrics", {}))
     for name, value in report.get("loss_quantiles", {}).items():
         values[f"loss_{name}"] = value
+    sequences = report.get("sequences")  # --sequence-col: sequence_perplexity_p90, …
+    for name, value in (sequences or {}).get("perplexity", {}).items():
+        values[f"sequence_perplexity_{name}"] = value
     return values
 
 

@@ -65,6 +65,7 @@ class ColumnPlan:
     classes: tuple[str, ...]
     logits_by_name: bool
     float32: bool
+    sequence: str | None = None
 
     @property
     def n_prediction_columns(self) -> int:
@@ -82,6 +83,7 @@ class ColumnPlan:
             self.weight,
             self.id,
             self.group,
+            self.sequence,
         ):
             if name is not None and name not in names:
                 names.append(name)
@@ -378,6 +380,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         (settings.weight_col, "--weight-col"),
         (settings.id_col, "--id-col"),
         (settings.group_col, "--group-col"),
+        (settings.sequence_col, "--sequence-col"),
     ):
         _require(schema, name, option, file)
 
@@ -404,6 +407,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         settings.weight_col,
         settings.id_col,
         settings.group_col,
+        settings.sequence_col,
         target_list,
         *targets,
     } - {None}
@@ -485,6 +489,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         classes=classes,
         logits_by_name=logits_by_name,
         float32=float32,
+        sequence=settings.sequence_col,
     )
 
 

@@ -100,6 +100,32 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
         if len(per_class) > MAX_ROWS:
             out += [f"_{len(per_class) - MAX_ROWS} more classes in the JSON report._", ""]
+    sequences = report.get("sequences")
+    if sequences:
+        ppl = sequences["perplexity"]
+        out += [f"### Per-sequence perplexity ({sequences['n_sequences']:,} sequences)", ""]
+        out += _table(
+            ["mean", "token-weighted", "p50", "p90", "p99", "min", "max"],
+            [
+                [
+                    _num(ppl[k])
+                    for k in ("mean", "token_weighted_mean", "p50", "p90", "p99", "min", "max")
+                ]
+            ],
+        )
+        if sequences["worst"]:
+            out += _table(
+                ["worst sequence", "rows", "tokens", "perplexity"],
+                [
+                    [
+                        str(s["sequence"]),
+                        f"{s['first_row']}–{s['last_row']}",
+                        _num(s["tokens"]),
+                        _num(s["perplexity"]),
+                    ]
+                    for s in sequences["worst"]
+                ],
+            )
     bins = [b for b in report.get("calibration", {}).get("bins", []) if b["count"]]
     if bins:
         out += ["### Calibration", ""]

@@ -202,6 +202,42 @@ def _worst(report: Report) -> Table | None:
     return table
 
 
+def _sequences(report: Report) -> Table | None:
+    section = report.extra.get("sequences")
+    if not section:
+        return None
+    ppl = section["perplexity"]
+    title = (
+        f"Per-sequence perplexity ({section['n_sequences']:,} sequences of '{section['column']}'"
+    )
+    if section["without_tokens"]:
+        title += f"; {section['without_tokens']:,} without an evaluated token"
+    table = _titled(title + ")")
+    keys = ("mean", "token_weighted_mean", "p50", "p90", "p99", "min", "max")
+    names = ("mean", "token-weighted", "p50", "p90", "p99", "min", "max")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_row(*(_num(ppl[k], 5) for k in keys))
+    worst = section["worst"]
+    if not worst:
+        return table
+    rows = _titled(f"Worst {len(worst)} sequences (highest perplexity)")
+    for column in ("sequence", "rows", "tokens", "cross-entropy", "perplexity"):
+        rows.add_column(column, justify="left" if column == "sequence" else "right")
+    for s in worst:
+        rows.add_row(
+            _data(s["sequence"]),
+            f"{s['first_row']:,}–{s['last_row']:,}",
+            f"{s['tokens']:,}",
+            _num(s["cross_entropy"], 5),
+            _num(s["perplexity"], 5),
+        )
+    grid = Table.grid()
+    grid.add_row(table)
+    grid.add_row(rows)
+    return grid
+
+
 def _per_class(report: Report) -> Table:
     multilabel = report.detection.task == "multilabel"
     rows = report.per_class
@@ -279,6 +315,7 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _baseline(report),
         _per_class(report),
         _groups(report),
+        _sequences(report),
         _calibration(report),
         _worst(report),
     ]
