@@ -221,7 +221,8 @@ class SequenceStats:
             self._close(s)
         self.summary.absorb(other.summary)
         self.first, self.last = first, last
-        self.seen.update(other.seen)
+        for key, row in other.seen.items():
+            self.seen.setdefault(key, row)  # a joined sequence keeps its first row
 
     def _check_repeats(self, other: SequenceStats, joined: bool, column: str | None) -> None:
         assert other.first is not None
