@@ -61,6 +61,12 @@ TASK_VALUES = 1 << 20
 MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
+# A task of fewer rows than this sums into no accumulator of its own: an accumulator costs
+# O(classes) to make, fill and add, as much as the rows themselves where a task is a few rows of
+# a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
+# into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
+MIN_ACCUMULATOR_ROWS = 64
+DEFERRED_ROWS = 1024
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
@@ -84,12 +90,38 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+class _DeferredUpdates:
+    """Rows of wide tasks, folded into an accumulator in groups of at least
+    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order."""
+
+    def __init__(self, acc: Accumulator) -> None:
+        self.acc = acc
+        self.values: list[SampleValues] = []
+        self.weights: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, values: SampleValues, weights: np.ndarray | None) -> None:
+        self.values.append(values)
+        if weights is not None:
+            self.weights.append(weights)
+        self.rows += values.loss.shape[0]
+        if self.rows >= DEFERRED_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            weights = np.concatenate(self.weights) if self.weights else None
+            self.acc.update(concat_values(self.values), weights)
+        self.values, self.weights, self.rows = [], [], 0
+
+
 def _evaluate_batch(
     typed: TypedBatch,
     spec: LossSpec,
     converter: Converter,
     acc: Accumulator,
     keep_values: bool,
+    deferred: _DeferredUpdates | None = None,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
     """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
 
@@ -98,7 +130,9 @@ def _evaluate_batch(
     identical to the last digit whatever the thread count. Yields ``(values, start, stop)`` for
     consecutive groups of about :data:`GROUP_ROWS` rows, in row order, while later tasks are
     still being computed; ``values`` (the rows' per-sample values, for bootstrap, slices and
-    per-sample output) is ``None`` unless ``keep_values``.
+    per-sample output) is ``None`` unless ``keep_values``. Tasks of fewer than
+    :data:`MIN_ACCUMULATOR_ROWS` rows (wide rows) are summed through ``deferred`` instead (one
+    is made for the batch when none is given), on this thread.
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
@@ -114,8 +148,12 @@ def _evaluate_batch(
         step = chunk_rows
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
+    own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
+    batch_deferred = None
+    if not own_accumulators and deferred is None:
+        deferred = batch_deferred = _DeferredUpdates(acc)
 
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator]:
+    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator | None, int]:
         workspace = _workspace()
         chunks = []
         renormalized = 0
@@ -133,23 +171,32 @@ def _evaluate_batch(
                 )
             )
         values = concat_values(chunks)
+        if not own_accumulators:
+            return values, None, renormalized
         part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         part.update(values, weights)
         part.renormalized_rows = renormalized
-        return values, part
+        return values, part, renormalized
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (_, stop), (values, part) in zip(tasks, results, strict=True):
-        acc.absorb(part)
+    for (a, stop), (values, part, renormalized) in zip(tasks, results, strict=True):
+        if part is not None:
+            acc.absorb(part)
+        else:
+            assert deferred is not None
+            deferred.add(values, None if typed.weights is None else typed.weights[a:stop])
+            acc.renormalized_rows += renormalized
         if keep_values:
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+    if batch_deferred is not None:
+        batch_deferred.flush()
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -371,6 +418,7 @@ def _evaluate_source(
     keep_values = any(x is not None for x in (boot, groups, writer, sequences)) or bool(
         settings.top
     )
+    deferred = _DeferredUpdates(acc)
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
@@ -379,7 +427,7 @@ def _evaluate_source(
             in_batch = None
             if plan.sequence is not None:
                 in_batch = BatchSequences(batch.column(plan.sequence), first, plan.sequence)
-            for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values):
+            for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values, deferred):
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
@@ -402,7 +450,9 @@ def _evaluate_source(
                 assert sequences is not None
                 sequences.absorb(in_batch.part(sequences.k), plan.sequence)
             if progress is not None:
-                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
+                done = acc.rows + deferred.rows + acc.ignored_rows + acc.dropped_rows
+                progress(done, src.total_rows)
+        deferred.flush()
         detection = Detection(
             task=decision.task,
             logits=decision.logits,

@@ -167,3 +167,27 @@ def test_a_128k_vocabulary_export_works_end_to_end(
     assert len(report["per_class"]) == vocab
     first = int(labels[keep][0])
     assert report["per_class"][first]["support"] >= 1
+
+
+@pytest.mark.parametrize("kind", ["list", "large_list", "fixed_size_list"])
+def test_rows_left_out_of_a_list_column_are_taken_as_pyarrow_takes_them(kind: str) -> None:
+    """The NumPy copy of kept list rows equals pyarrow's take, sliced arrays included; ragged
+    rows and nulls go to pyarrow."""
+    from ce_cli.resolve import _take_list_rows, _take_rows
+
+    values = pa.array(np.arange(60, dtype=np.float32))
+    if kind == "fixed_size_list":
+        lists = pa.FixedSizeListArray.from_arrays(values, 6)
+    else:
+        offset_type = np.int64 if kind == "large_list" else np.int32
+        cls = pa.LargeListArray if kind == "large_list" else pa.ListArray
+        lists = cls.from_arrays(pa.array(np.arange(0, 61, 6, dtype=offset_type)), values)
+    batch = pa.record_batch([pa.array(np.arange(10)), lists], names=["label", "p"]).slice(2, 7)
+    keep = np.array([0, 2, 3, 6])
+    taken = _take_rows(batch, keep)
+    assert taken.equals(batch.take(pa.array(keep)))
+    assert taken.column(1).type == lists.type
+    ragged = pa.array([[1.0, 2.0], [3.0], [4.0, 5.0]], pa.list_(pa.float64()))
+    assert _take_list_rows(ragged, np.array([0, 2])) is None
+    holes = pa.array([[1.0, None], [3.0, 4.0]], pa.list_(pa.float64()))
+    assert _take_list_rows(holes, np.array([1])) is None
