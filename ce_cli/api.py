@@ -115,6 +115,20 @@ class _DeferredUpdates:
         self.values, self.weights, self.rows = [], [], 0
 
 
+class _Bootstrap:
+    """The run's bootstrap state: per-task replicate sums (drawn on the worker threads) are
+    merged into it in row order."""
+
+    def __init__(self, acc: BootstrapAccumulator) -> None:
+        self.acc = acc
+
+    def part(self) -> BootstrapAccumulator:
+        return BootstrapAccumulator(self.acc.replicates, self.acc.n_bins, self.acc.seed)
+
+    def absorb(self, part: BootstrapAccumulator) -> None:
+        self.acc = self.acc.merge(part)
+
+
 def _evaluate_batch(
     typed: TypedBatch,
     spec: LossSpec,
@@ -122,6 +136,7 @@ def _evaluate_batch(
     acc: Accumulator,
     keep_values: bool,
     deferred: _DeferredUpdates | None = None,
+    boot: _Bootstrap | None = None,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
     """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
 
@@ -132,7 +147,8 @@ def _evaluate_batch(
     still being computed; ``values`` (the rows' per-sample values, for bootstrap, slices and
     per-sample output) is ``None`` unless ``keep_values``. Tasks of fewer than
     :data:`MIN_ACCUMULATOR_ROWS` rows (wide rows) are summed through ``deferred`` instead (one
-    is made for the batch when none is given), on this thread.
+    is made for the batch when none is given), on this thread. With ``boot``, each task draws
+    its rows' Poisson weights and sums its replicates on its worker, merged in row order.
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
@@ -153,7 +169,9 @@ def _evaluate_batch(
     if not own_accumulators and deferred is None:
         deferred = batch_deferred = _DeferredUpdates(acc)
 
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator | None, int]:
+    def run(
+        task: tuple[int, int],
+    ) -> tuple[SampleValues, Accumulator | None, int, BootstrapAccumulator | None]:
         workspace = _workspace()
         chunks = []
         renormalized = 0
@@ -171,19 +189,26 @@ def _evaluate_batch(
                 )
             )
         values = concat_values(chunks)
-        if not own_accumulators:
-            return values, None, renormalized
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
+        replicates = None
+        if boot is not None:
+            replicates = boot.part()
+            replicates.update(values, typed.rows.array(*task), weights)
+        if not own_accumulators:
+            return values, None, renormalized, replicates
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
         part.update(values, weights)
         part.renormalized_rows = renormalized
-        return values, part, renormalized
+        return values, part, renormalized, replicates
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (a, stop), (values, part, renormalized) in zip(tasks, results, strict=True):
+    for (a, stop), (values, part, renormalized, replicates) in zip(tasks, results, strict=True):
+        if replicates is not None:
+            assert boot is not None
+            boot.absorb(replicates)
         if part is not None:
             acc.absorb(part)
         else:
@@ -390,7 +415,7 @@ def _evaluate_source(
     n_classes = len(converter.classes)
     acc = Accumulator(decision.task, n_classes, settings.bins)
     boot = (
-        BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed)
+        _Bootstrap(BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed))
         if settings.ci is not None
         else None
     )
@@ -415,9 +440,7 @@ def _evaluate_source(
         if plan.sequence is not None
         else None
     )
-    keep_values = any(x is not None for x in (boot, groups, writer, sequences)) or bool(
-        settings.top
-    )
+    keep_values = any(x is not None for x in (groups, writer, sequences)) or bool(settings.top)
     deferred = _DeferredUpdates(acc)
     try:
         for batch, first in _numbered(stream):
@@ -427,7 +450,9 @@ def _evaluate_source(
             in_batch = None
             if plan.sequence is not None:
                 in_batch = BatchSequences(batch.column(plan.sequence), first, plan.sequence)
-            for values, a, b in _evaluate_batch(typed, spec, converter, acc, keep_values, deferred):
+            for values, a, b in _evaluate_batch(
+                typed, spec, converter, acc, keep_values, deferred, boot
+            ):
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
@@ -435,8 +460,6 @@ def _evaluate_source(
                 row_numbers = typed.rows.array(a, b)
                 if in_batch is not None:
                     in_batch.add(row_numbers - first, values.cross_entropy, weights)
-                if boot is not None:
-                    boot.update(values, row_numbers, weights)
                 if groups is not None:
                     assert typed.groups is not None
                     groups.update(values, typed.groups.slice(a, b - a), weights)
@@ -479,7 +502,7 @@ def _evaluate_source(
         extra: dict[str, Any] = {}
         if boot is not None:
             assert settings.ci is not None
-            extra["confidence_intervals"] = boot.intervals(settings.ci, settings.base_divisor)
+            extra["confidence_intervals"] = boot.acc.intervals(settings.ci, settings.base_divisor)
         if groups is not None:
             extra["groups"] = [
                 {"group": name, "n_samples": g.rows, "metrics": finish(g).metrics}
