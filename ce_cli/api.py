@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -26,8 +27,30 @@ import pyarrow as pa
 
 from ce_cli.accumulator import Accumulator
 from ce_cli.bootstrap import BootstrapAccumulator
+from ce_cli.core.calibration import (
+    ClasswiseSums,
+    bin_index,
+    bin_sums,
+    classwise_sums,
+    ece_from_bins,
+    probabilities,
+)
 from ce_cli.core.logprob import machine_eps
-from ce_cli.core.persample import LossSpec, SampleValues, concat_values, evaluate_rows
+from ce_cli.core.persample import (
+    MULTICLASS,
+    MULTILABEL,
+    LossSpec,
+    SampleValues,
+    concat_values,
+    evaluate_rows,
+)
+from ce_cli.core.temperature import (
+    fit_beta,
+    log_inputs,
+    temperature_sums,
+    temperature_sums_two_class,
+    two_class_logits,
+)
 from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
@@ -92,18 +115,29 @@ def _executor() -> ThreadPoolExecutor:
 
 class _DeferredUpdates:
     """Rows of wide tasks, folded into an accumulator in groups of at least
-    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order."""
+    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order; their classwise-view sums
+    (multi-class) arrive sparse and are added into one dense buffer per group."""
 
     def __init__(self, acc: Accumulator) -> None:
         self.acc = acc
         self.values: list[SampleValues] = []
         self.weights: list[np.ndarray] = []
+        self.classwise: ClasswiseSums | None = None
         self.rows = 0
 
-    def add(self, values: SampleValues, weights: np.ndarray | None) -> None:
+    def add(
+        self,
+        values: SampleValues,
+        weights: np.ndarray | None,
+        sparse: list[_SparseClasswise] | None = None,
+    ) -> None:
         self.values.append(values)
         if weights is not None:
             self.weights.append(weights)
+        for chunk in sparse or ():
+            if self.classwise is None:
+                self.classwise = ClasswiseSums(self.acc.n_classes, self.acc.n_bins)
+            chunk.add_to(self.classwise)
         self.rows += values.loss.shape[0]
         if self.rows >= DEFERRED_ROWS:
             self.flush()
@@ -111,8 +145,99 @@ class _DeferredUpdates:
     def flush(self) -> None:
         if self.rows:
             weights = np.concatenate(self.weights) if self.weights else None
-            self.acc.update(concat_values(self.values), weights)
-        self.values, self.weights, self.rows = [], [], 0
+            values = concat_values(self.values)
+            self.acc.update(values, weights, self.classwise)  # the fine histogram too
+        self.values, self.weights, self.rows, self.classwise = [], [], 0, None
+
+
+class _SparseClasswise:
+    """A chunk's classwise-view sums (see :func:`~ce_cli.core.calibration.classwise_sums`, the
+    same terms) kept sparse: the probabilities at or above the first edge 1/B (a row has at
+    most B, usually one or two) and per-class totals, added into a dense buffer in place. For a
+    few rows of a 128k vocabulary, the dense classes x bins sums of each chunk cost many times
+    the rows themselves."""
+
+    def __init__(
+        self, predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, bins: int
+    ) -> None:
+        q = probabilities(predictions, spec.logits)
+        s = None if typed.weights is None else np.asarray(typed.weights[a:b], dtype=np.float64)
+        n, n_classes = q.shape
+        self.n_bins = bins
+        threshold = (1.0 - 1e-6) / bins
+        if q.flags.f_contiguous and not q.flags.c_contiguous:  # stacked columns
+            flat = q.T.reshape(-1)
+            picked = np.flatnonzero(flat >= threshold)
+            cols, rows = np.divmod(picked, n)
+        else:
+            flat = q.reshape(-1)
+            picked = np.flatnonzero(flat >= threshold)
+            rows, cols = np.divmod(picked, n_classes)
+        c = flat[picked].astype(np.float64)
+        upper = bin_index(c, bins) >= 1  # bin 0 is each class's total minus the other bins
+        self.cols = cols[upper]
+        self.cells = (self.cols * bins + bin_index(c[upper], bins)).astype(np.intp)
+        sw = np.ones(int(upper.sum())) if s is None else s[rows[upper]]
+        self.w, self.cw = sw, c[upper] * sw
+        self.grand = float(n if s is None else s.sum())
+        self.column_sums = _column_sums(q, s)
+        self.square = self.cross = self.target_spread = 0.0
+        self.own: np.ndarray | None = None
+        self.own_w: np.ndarray | None = None
+        self.ow: np.ndarray | None = None
+        self.outcome_sums: np.ndarray | None = None
+        if typed.labels is not None:
+            t = np.asarray(typed.labels[a:b], dtype=np.intp)
+            q_true = q[np.arange(n), t].astype(np.float64)
+            self.own = t * bins + bin_index(q_true, bins)
+            self.own_w = np.ones(n) if s is None else s
+            self.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
+            self.square = math.nan  # set from the Brier score (set_square)
+        else:
+            assert typed.targets is not None
+            p = np.asarray(typed.targets[a:b], dtype=np.float64)
+            self.ow = p[rows[upper], self.cols] * sw
+            self.outcome_sums = _column_sums(p, s)
+            self.cross = _row_dots(q, p, s)
+            self.target_spread = _row_dots(p, 1.0 - p, s)
+            self.square = _row_dots(q, q, s)
+
+    def set_square(self, values: SampleValues, weights: np.ndarray | None, a: int, b: int) -> None:
+        """``Σ s Σ_k q_k²`` from the rows' Brier scores, ``(1 − q_t)² + Σ_{k≠t} q_k²``."""
+        assert values.true_prob is not None
+        squares = values.brier - 1.0 + 2.0 * values.true_prob
+        self.square = float(squares.sum() if weights is None else np.dot(weights[a:b], squares))
+
+    def add_to(self, out: ClasswiseSums) -> None:
+        weight, confidence, outcome = out.weight, out.confidence, out.outcome
+        weight[:, 0] += self.grand
+        confidence[:, 0] += self.column_sums
+        np.add.at(weight.reshape(-1), self.cells, self.w)
+        np.add.at(weight[:, 0], self.cols, -self.w)
+        np.add.at(confidence.reshape(-1), self.cells, self.cw)
+        np.add.at(confidence[:, 0], self.cols, -self.cw)
+        if self.own is not None:
+            assert self.own_w is not None
+            np.add.at(outcome.reshape(-1), self.own, self.own_w)
+        else:
+            assert self.ow is not None and self.outcome_sums is not None
+            outcome[:, 0] += self.outcome_sums
+            np.add.at(outcome.reshape(-1), self.cells, self.ow)
+            np.add.at(outcome[:, 0], self.cols, -self.ow)
+        out.square += self.square
+        out.cross += self.cross
+        out.target_spread += self.target_spread
+
+
+def _column_sums(matrix: np.ndarray, s: np.ndarray | None) -> np.ndarray:
+    if s is None:
+        return np.asarray(matrix.sum(axis=0, dtype=np.float64), dtype=np.float64)
+    return np.asarray(np.einsum("i,ij->j", s, matrix, dtype=np.float64), dtype=np.float64)
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray, s: np.ndarray | None) -> float:
+    per_row = np.einsum("ij,ij->i", a, b, dtype=np.float64)
+    return float(per_row.sum() if s is None else np.dot(s, per_row))
 
 
 class _Bootstrap:
@@ -137,6 +262,7 @@ def _evaluate_batch(
     keep_values: bool,
     deferred: _DeferredUpdates | None = None,
     boot: _Bootstrap | None = None,
+    temperature: _TemperaturePass | None = None,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
     """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
 
@@ -171,14 +297,37 @@ def _evaluate_batch(
 
     def run(
         task: tuple[int, int],
-    ) -> tuple[SampleValues, Accumulator | None, int, BootstrapAccumulator | None]:
+    ) -> tuple[
+        SampleValues,
+        Accumulator | None,
+        int,
+        BootstrapAccumulator | None,
+        _TemperaturePass | None,
+        list[_SparseClasswise],
+    ]:
         workspace = _workspace()
+        scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
+        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
+        multiclass = spec.task == MULTICLASS and acc.detail
+        classwise = (
+            ClasswiseSums(acc.n_classes, acc.n_bins) if multiclass and own_accumulators else None
+        )
+        sparse: list[_SparseClasswise] = []
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
+            # The classwise bins read the chunk first, while the converter's copy is in cache
+            # (the chunk's buffer is reused by the next one: sum it now).
+            part_classwise = (
+                None
+                if classwise is None
+                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+            )
+            if multiclass and not own_accumulators:
+                sparse.append(_SparseClasswise(predictions, typed, spec, a, b, acc.n_bins))
             chunks.append(
                 evaluate_rows(
                     predictions,
@@ -188,32 +337,56 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
+            if sparse and typed.labels is not None and chunks[-1].true_prob is not None:
+                sparse[-1].set_square(chunks[-1], typed.weights, a, b)
+            if classwise is not None and part_classwise is not None:
+                if typed.labels is not None and chunks[-1].true_prob is not None:
+                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
+                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
+                    s = None if typed.weights is None else typed.weights[a:b]
+                    part_classwise.square = float(
+                        squares.sum() if s is None else np.dot(s, squares)
+                    )
+                classwise.add(part_classwise)
+            if scaled is not None:
+                scaled.add_chunk(
+                    predictions,
+                    spec,
+                    None if typed.weights is None else typed.weights[a:b],
+                    None if typed.labels is None else typed.labels[a:b],
+                    None if typed.targets is None else typed.targets[a:b],
+                )
         values = concat_values(chunks)
-        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         replicates = None
         if boot is not None:
             replicates = boot.part()
             replicates.update(values, typed.rows.array(*task), weights)
         if not own_accumulators:
-            return values, None, renormalized, replicates
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins)
-        part.update(values, weights)
+            return values, None, renormalized, replicates, scaled, sparse
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
+        part.update(values, weights, classwise)
         part.renormalized_rows = renormalized
-        return values, part, renormalized, replicates
+        return values, part, renormalized, replicates, scaled, sparse
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (a, stop), (values, part, renormalized, replicates) in zip(tasks, results, strict=True):
+    for (a, stop), (values, part, renormalized, replicates, scaled, sparse) in zip(
+        tasks, results, strict=True
+    ):
         if replicates is not None:
             assert boot is not None
             boot.absorb(replicates)
+        if temperature is not None and scaled is not None:
+            temperature.absorb(scaled)
+        w = None if typed.weights is None else typed.weights[a:stop]
         if part is not None:
             acc.absorb(part)
+            acc.update_fine(values, w)
         else:
             assert deferred is not None
-            deferred.add(values, None if typed.weights is None else typed.weights[a:stop])
+            deferred.add(values, w, sparse)
             acc.renormalized_rows += renormalized
         if keep_values:
             parts.append(values)
@@ -222,6 +395,150 @@ def _evaluate_batch(
             parts, start = [], stop
     if batch_deferred is not None:
         batch_deferred.flush()
+
+
+def _classwise_chunk(
+    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
+) -> ClasswiseSums:
+    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
+    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
+    weights = None if typed.weights is None else typed.weights[a:b]
+    if typed.labels is not None:
+        return classwise_sums(
+            probabilities(predictions, spec.logits),
+            weights,
+            n_bins,
+            labels=typed.labels[a:b],
+            row_squares=np.zeros(0),
+        )
+    return classwise_sums(
+        probabilities(predictions, spec.logits),
+        weights,
+        n_bins,
+        targets=None if typed.targets is None else typed.targets[a:b],
+    )
+
+
+class _TemperaturePass:
+    """One pass's CE sums at β and the equal-width bins of its scaled top-label events."""
+
+    def __init__(self, beta: float, n_bins: int) -> None:
+        self.beta, self.n_bins = beta, n_bins
+        self.sums = np.zeros(3)
+        self.weight = 0.0
+        self.bins = [np.zeros(n_bins) for _ in range(3)]
+
+    def add_chunk(
+        self,
+        predictions: np.ndarray,
+        spec: LossSpec,
+        s: np.ndarray | None,
+        labels: np.ndarray | None,
+        targets: np.ndarray | None,
+    ) -> None:
+        part, (c, o, w) = temperature_chunk(predictions, spec, self.beta, s, labels, targets)
+        self.sums += part
+        self.weight += float(len(predictions) if s is None else np.sum(s))
+        for mine, theirs in zip(self.bins, bin_sums(c, o, w, self.n_bins), strict=True):
+            mine += theirs
+
+    def absorb(self, other: _TemperaturePass) -> None:
+        self.sums += other.sums
+        self.weight += other.weight
+        for mine, theirs in zip(self.bins, other.bins, strict=True):
+            mine += theirs
+
+    def means(self) -> tuple[float, float, float]:
+        mean = self.sums / self.weight
+        return float(mean[0]), float(mean[1]), float(mean[2])
+
+
+def _fit_temperature(
+    src: Source,
+    plan: ColumnPlan,
+    converter: Converter,
+    spec: LossSpec,
+    acc: Accumulator,
+    settings: Settings,
+    first: _TemperaturePass,
+) -> dict[str, Any]:
+    """Fit β* = 1/T* by safeguarded Newton steps, one pass over the input each (standard input
+    was spooled to a temporary file when it was opened, so it reads again like a file)."""
+    passes = 1  # the report's own pass, which summed β = 1 as well
+    done = {1.0: first}
+
+    def one_pass(beta: float) -> tuple[float, float, float]:
+        nonlocal passes
+        passes += 1
+        state = _TemperaturePass(beta, acc.n_bins)
+        for batch, row in _numbered(prefetch(src.batches(plan.read_columns, plan.float_columns))):
+            typed = converter.convert(batch, row)
+            n = len(typed)
+            step = max(1, CHUNK_VALUES // max(typed.predictions.width, 1))
+
+            def chunk(a: int, typed: TypedBatch = typed, step: int = step) -> _TemperaturePass:
+                b = min(a + step, len(typed))
+                predictions, _ = converter.predictions(typed, a, b, _workspace())
+                part = _TemperaturePass(beta, acc.n_bins)
+                part.add_chunk(
+                    predictions,
+                    spec,
+                    None if typed.weights is None else typed.weights[a:b],
+                    None if typed.labels is None else typed.labels[a:b],
+                    None if typed.targets is None else typed.targets[a:b],
+                )
+                return part
+
+            starts = range(0, n, step)
+            parts = map(chunk, starts) if _threads() == 1 else _executor().map(chunk, starts)
+            for part in parts:  # in row order: the sums do not depend on the thread count
+                state.absorb(part)
+        done[beta] = state
+        return state.means()
+
+    fit = fit_beta(one_pass, first.means())
+    divisor = settings.base_divisor
+    cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
+    after = ece_from_bins(*done[fit.evaluated_beta].bins)
+    return {
+        "metrics": {
+            "temperature": 1.0 / fit.beta,
+            "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
+            "cross_entropy_refinement": fit.cross_entropy / divisor,
+            "ece_after_temperature": after,
+        },
+        "beta": fit.beta,
+        "passes": passes,
+        "iterations": fit.steps,
+        "converged": fit.converged,
+    }
+
+
+def temperature_chunk(
+    predictions: np.ndarray,
+    spec: LossSpec,
+    beta: float,
+    weight: np.ndarray | None,
+    labels: np.ndarray | None,
+    targets: np.ndarray | None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A chunk's CE sums at β and its top-label events after scaling, for ECE."""
+    s = None if weight is None else np.asarray(weight, dtype=np.float64)
+    if spec.task == MULTICLASS:
+        z = log_inputs(predictions, spec.logits, spec.eps)
+        sums, confidence, top = temperature_sums(z, beta, s, labels=labels, targets=targets)
+        truth = labels if labels is not None else np.argmax(np.asarray(targets), axis=1)
+        return sums, (confidence, (top == truth).astype(np.float64), s)
+    z = two_class_logits(predictions, spec.logits, spec.eps)
+    y = np.asarray(labels if labels is not None else targets, dtype=np.float64)
+    if spec.task != MULTILABEL:
+        z, y = z.reshape(-1), y.reshape(-1)
+    sums = temperature_sums_two_class(z, beta, s, y)
+    q = np.exp(-np.logaddexp(0.0, -beta * z))
+    if z.ndim == 2:
+        w = None if s is None else np.repeat(s, z.shape[1])
+        return sums, (q.reshape(-1), y.reshape(-1), w)
+    return sums, (q, y, s)
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -442,6 +759,7 @@ def _evaluate_source(
     )
     keep_values = any(x is not None for x in (groups, writer, sequences)) or bool(settings.top)
     deferred = _DeferredUpdates(acc)
+    temperature = _TemperaturePass(1.0, settings.bins) if settings.fit_temperature else None
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
@@ -450,9 +768,10 @@ def _evaluate_source(
             in_batch = None
             if plan.sequence is not None:
                 in_batch = BatchSequences(batch.column(plan.sequence), first, plan.sequence)
-            for values, a, b in _evaluate_batch(
-                typed, spec, converter, acc, keep_values, deferred, boot
-            ):
+            batches = _evaluate_batch(
+                typed, spec, converter, acc, keep_values, deferred, boot, temperature
+            )
+            for values, a, b in batches:
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
@@ -515,6 +834,12 @@ def _evaluate_source(
             assert plan.sequence is not None
             summary = sequences.finish()
             extra["sequences"] = report_section(summary, plan.sequence, settings.base_divisor)
+        if settings.fit_temperature:
+            assert temperature is not None
+            fitted = _fit_temperature(src, plan, converter, spec, acc, settings, temperature)
+            metrics = {**report.metrics, **fitted.pop("metrics")}
+            report = dataclasses.replace(report, metrics=metrics)
+            extra["temperature"] = fitted
         if extra:
             report = dataclasses.replace(report, extra=extra)
     except BaseException:

@@ -5,7 +5,8 @@ bootstrap of Hanley & MacGibbon, 2006, used for online bagging). The weight is a
 ``(seed, global row index, r)`` — a splitmix64 hash turned into a Poisson(1) draw by its inverse
 CDF — so the replicates do not depend on how the input was batched, and two accumulators over
 disjoint row ranges merge by addition. State is fixed-size: per replicate, the weighted sums of
-the per-sample metrics and the calibration bins.
+the per-sample metrics and the calibration bins (so ECE, MCE, RMSCE, debiased RMSCE and
+overconfidence get intervals; the classwise, equal-mass and smooth estimators do not).
 
 Intervals are percentile intervals of the replicate metrics.
 """
@@ -19,7 +20,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import bin_index, ece_from_bins, mce_from_bins
+from ce_cli.core.calibration import (
+    bin_index,
+    debiased_rms_calibration_error_from_bins,
+    ece_from_bins,
+    mce_from_bins,
+    overconfidence_from_bins,
+    rms_calibration_error_from_bins,
+)
 from ce_cli.core.persample import SampleValues
 
 Float = NDArray[np.float64]
@@ -164,6 +172,16 @@ class BootstrapAccumulator:
         out["mce"] = np.array(
             [mce_from_bins(*self._bins(r)) for r in range(self.replicates)], dtype=np.float64
         )
+        # The estimators that read the equal-width bins get intervals too; the classwise, equal-
+        # mass and smooth ones would need a histogram per replicate, which is not kept.
+        for name, estimator in (
+            ("rmsce", rms_calibration_error_from_bins),
+            ("rmsce_debiased", debiased_rms_calibration_error_from_bins),
+            ("overconfidence", overconfidence_from_bins),
+        ):
+            out[name] = np.array(
+                [estimator(*self._bins(r)) for r in range(self.replicates)], dtype=np.float64
+            )
         return out
 
     def _bins(self, r: int) -> tuple[Float, Float, Float]:

@@ -49,6 +49,7 @@ class FormatChoice(StrEnum):
     json = "json"
     markdown = "markdown"
     junit = "junit"
+    html = "html"
 
 
 def _version(value: bool) -> None:
@@ -132,6 +133,16 @@ Output = Annotated[
         "--output",
         "-o",
         help="Write the report there (atomically) instead of stdout.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+Plot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PATH",
+        help="Also draw the figures to PATH (.png, .svg or .pdf; repeatable). "
+        "Needs matplotlib: pip install 'ce-eval[plot]'.",
         rich_help_panel=_OUTPUT,
     ),
 ]
@@ -240,6 +251,14 @@ def evaluate_command(
     class_weights: ClassWeights = None,
     base: Base = "nats",
     bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
+    fit_temperature: Annotated[
+        bool,
+        typer.Option(
+            "--fit-temperature",
+            help="Fit the one temperature that minimises the cross-entropy and report what it "
+            "removes (reads the input several times).",
+        ),
+    ] = False,
     max_gate: Annotated[
         list[str] | None,
         typer.Option(
@@ -295,6 +314,7 @@ def evaluate_command(
         FormatChoice, typer.Option("--format", help="Report format.", rich_help_panel=_OUTPUT)
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     per_sample: Annotated[
         str | None,
         typer.Option(
@@ -347,6 +367,7 @@ def evaluate_command(
         class_weights=class_weights,
         base=base,
         bins=bins,
+        fit_temperature=fit_temperature,
         input_format=input_format,
         classes=classes,
         ignore_label=ignore_label,
@@ -387,6 +408,7 @@ def evaluate_command(
         baseline_report = load_baseline(baseline)
     if output is not None:
         check_destination(output, "-o")
+    _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
     sequence_rows = _stage_per_sample(per_sequence, "--per-sequence")
     try:
@@ -402,7 +424,9 @@ def evaluate_command(
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        _emit(_render(report, output_format, output), output, samples, sequence_rows)
+        text = _render(report, output_format, output, plot)
+        _write_plots(plot, report.to_dict())
+        _emit(text, output, samples, sequence_rows)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -486,9 +510,11 @@ def compare_command(
     ] = 1000,
     seed: Seed = 0,
     output_format: Annotated[
-        FormatChoice, typer.Option("--format", help="table or json.", rich_help_panel=_OUTPUT)
+        FormatChoice,
+        typer.Option("--format", help="table, json or html.", rich_help_panel=_OUTPUT),
     ] = FormatChoice.table,
     output: Output = None,
+    plot: Plot = None,
     config: Config = None,
     debug: Debug = False,
 ) -> None:
@@ -498,8 +524,11 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
+    if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
+        raise UsageError("compare writes --format table, json or html", value=output_format.value)
     if output is not None:
         check_destination(output, "-o")
+    _check_plots(plot, output)
     settings = _settings(
         label_col=label_col,
         prob_cols=prob_cols,
@@ -526,8 +555,55 @@ def compare_command(
     elif output_format is FormatChoice.table:
         text = render_compare_table(result, color=_color(output), width=_width(output))
     else:
-        raise UsageError("compare writes --format table or json", value=output_format.value)
+        from ce_cli.render.html import render_compare_html
+
+        text = render_compare_html(result)
+    _write_plots(plot, result, comparison=True)
     write_text_atomically(output or "-", text, "-o")
+
+
+def _check_plots(paths: list[str] | None, *others: str | None) -> None:
+    """Before any input is read: each --plot path has a known extension, can be written and is
+    no other output's file, and matplotlib is installed (else one line on how to install it)."""
+    if not paths:
+        return
+    from ce_cli.atomic import check_destination
+    from ce_cli.errors import UsageError
+    from ce_cli.plot import plot_format, require_matplotlib
+
+    taken = {os.path.realpath(p) for p in others if p not in (None, "-")}
+    for path in paths:
+        plot_format(path)
+        check_destination(path, "--plot")
+        if os.path.realpath(path) in taken:
+            raise UsageError(
+                "--plot names a file that another output writes too",
+                value=path,
+                hint="give each output its own path",
+            )
+        taken.add(os.path.realpath(path))
+    require_matplotlib()
+
+
+def _write_plots(paths: list[str] | None, data: dict[str, Any], comparison: bool = False) -> None:
+    if paths:
+        from ce_cli.plot import write_plots
+        from ce_cli.render.json import clean
+
+        write_plots(paths, clean(data), comparison=comparison)
+
+
+def _images_beside(output: str | None, plots: list[str] | None) -> list[str]:
+    """The --plot images (PNG, SVG) in the report's directory or below it, relative to it."""
+    if output in (None, "-") or not plots:
+        return []
+    directory = os.path.dirname(os.path.abspath(output))
+    found = []
+    for path in plots:
+        relative = os.path.relpath(os.path.abspath(path), directory)
+        if path.lower().endswith((".png", ".svg")) and not relative.startswith(".."):
+            found.append(relative.replace(os.sep, "/"))
+    return found
 
 
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
@@ -614,7 +690,9 @@ def _width(output: str | None) -> int:
     return 100
 
 
-def _render(report: Any, output_format: FormatChoice, output: str | None) -> str:
+def _render(
+    report: Any, output_format: FormatChoice, output: str | None, plots: list[str] | None = None
+) -> str:
     from ce_cli.render.json import clean, render_json
 
     if output_format is FormatChoice.json:
@@ -622,12 +700,16 @@ def _render(report: Any, output_format: FormatChoice, output: str | None) -> str
     if output_format is FormatChoice.markdown:
         from ce_cli.render.markdown import render_markdown
 
-        return render_markdown(clean(report.to_dict()))
+        return render_markdown(clean(report.to_dict()), images=_images_beside(output, plots))
     if output_format is FormatChoice.junit:
         from ce_cli.render.junit import render_junit
 
         data = clean(report.to_dict())
         return render_junit(data, data.get("gates", []))
+    if output_format is FormatChoice.html:
+        from ce_cli.render.html import render_html
+
+        return render_html(clean(report.to_dict()))
     from ce_cli.render.table import render_table
 
     return render_table(report, color=_color(output), width=_width(output))

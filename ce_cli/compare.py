@@ -140,6 +140,9 @@ def compare(
         "replicates": replicates,
         "paired_by": "id" if settings.id_col else "row order",
         "metrics": metrics,
+        # Each model's own calibration (bins, and whatever else the report carries), so that
+        # both can be drawn on one reliability diagram (--plot).
+        "calibration": {"a": report_a.calibration, "b": report_b.calibration},
     }
 
 

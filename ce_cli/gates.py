@@ -84,6 +84,15 @@ def metric_values(report: dict[str, Any]) -> dict[str, float | None]:
     return values
 
 
+# Present only with --fit-temperature.
+TEMPERATURE_METRICS = (
+    "temperature",
+    "cross_entropy_calibration",
+    "cross_entropy_refinement",
+    "ece_after_temperature",
+)
+
+
 def evaluate_gates(
     report: dict[str, Any], gates: list[Gate], *, use_interval: bool = False
 ) -> list[GateResult]:
@@ -93,6 +102,11 @@ def evaluate_gates(
     results = []
     for gate in gates:
         if gate.metric not in values:
+            if gate.metric in TEMPERATURE_METRICS:
+                raise UsageError(
+                    f"--{gate.op} {gate.metric} needs the fitted temperature",
+                    hint="add --fit-temperature",
+                )
             raise UsageError(
                 f"--{gate.op} names an unknown metric '{gate.metric}'",
                 hint="metrics are: " + ", ".join(sorted(values)),

@@ -14,9 +14,29 @@ from typing import Any
 import numpy as np
 
 from ce_cli._version import __version__
-from ce_cli.accumulator import Accumulator
-from ce_cli.core.calibration import bin_edges, calibration_gaps, ece_from_bins, mce_from_bins
-from ce_cli.core.persample import MULTILABEL
+from ce_cli.accumulator import (
+    LOSS_BINS_PER_DECADE,
+    LOSS_LOG10_MIN,
+    Accumulator,
+)
+from ce_cli.core.calibration import (
+    FINE_CELLS,
+    ClasswiseSums,
+    bin_edges,
+    calibration_gaps,
+    classwise_eces,
+    debiased_rms_calibration_error_from_bins,
+    ece_from_bins,
+    fine_cell_means,
+    fine_equal_mass_bins,
+    mce_from_bins,
+    murphy_decomposition,
+    overconfidence_from_bins,
+    rms_calibration_error_from_bins,
+    signed_gaps,
+)
+from ce_cli.core.persample import BINARY, MULTILABEL
+from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
 
 SCHEMA_VERSION = 1
@@ -75,6 +95,7 @@ class Report:
     calibration: dict[str, Any]
     loss_quantiles: dict[str, float]
     class_weights: list[float] | None = None
+    loss_histogram: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,8 +116,27 @@ class Report:
             "per_class": [dict(row) for row in self.per_class],
             "calibration": self.calibration,
         }
+        if self.loss_histogram is not None:
+            out["loss_histogram"] = self.loss_histogram
         out.update(self.extra)
         return out
+
+
+# log(DBL_MAX): exp of a larger number overflows, exp of this one is finite (≈ 1.797e308).
+LOG_DBL_MAX = 709.782712893384
+
+
+def perplexity(cross_entropy_nats: float) -> float:
+    """``exp`` of the mean cross-entropy in nats; infinite (``null`` in JSON) only where ``exp``
+    overflows, past :data:`LOG_DBL_MAX`.
+
+    >>> perplexity(709.78), perplexity(709.79)
+    (1.7928227943945155e+308, inf)
+    """
+    try:
+        return math.exp(cross_entropy_nats)
+    except OverflowError:
+        return float("inf")
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -127,13 +167,13 @@ def build_report(
     mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
     mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
     metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
-    # exp overflows past ~709.78 nats: the perplexity is then infinite (null in JSON).
-    ce_nats = mean["cross_entropy"]
-    metrics["perplexity"] = math.exp(ce_nats) if ce_nats < 709.0 else float("inf")
+    metrics["perplexity"] = perplexity(mean["cross_entropy"])
     metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
     metrics["brier"] = acc.metric_sum("brier") / acc.weight
     metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
     metrics["mce"] = mce_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
+    calibration = _calibration(acc)
+    metrics.update(calibration.pop("metrics"))
     if acc.task == MULTILABEL:
         metrics["loss_per_label"] = metrics["loss"] / max(acc.n_classes, 1)
         metrics["cross_entropy_per_label"] = metrics["cross_entropy"] / max(acc.n_classes, 1)
@@ -158,10 +198,41 @@ def build_report(
         settings=settings,
         counts=counts,
         per_class=_per_class(acc, detection.classes, base_divisor),
-        calibration=_calibration(acc),
+        calibration=calibration,
         loss_quantiles=quantiles,
         class_weights=class_weights,
+        loss_histogram=_loss_histogram(acc, base_divisor),
     )
+
+
+LOSS_HISTOGRAM_BINS_PER_DECADE = 10
+
+
+def _loss_histogram(acc: Accumulator, base_divisor: float) -> dict[str, Any]:
+    """The accumulator's log-spaced loss histogram, coarsened to
+    :data:`LOSS_HISTOGRAM_BINS_PER_DECADE` bins a decade and cut to its non-empty span.
+
+    ``edges`` (one more than ``weight``) are in the report's base. The first bin of the
+    accumulator (losses below its smallest edge, 0 included) starts at 0; the overflow bin
+    ends at the largest loss.
+    """
+    fine = acc.loss_histogram
+    step = LOSS_BINS_PER_DECADE // LOSS_HISTOGRAM_BINS_PER_DECADE
+    inner = fine[1:-1].reshape(-1, step).sum(axis=1)
+    weight = np.concatenate([fine[:1], inner, fine[-1:]])
+    inner_edges = 10.0 ** (
+        LOSS_LOG10_MIN + np.arange(len(inner) + 1) / LOSS_HISTOGRAM_BINS_PER_DECADE
+    )
+    edges = np.concatenate([[0.0], inner_edges, [max(acc.loss_max, inner_edges[-1])]])
+    filled = np.flatnonzero(weight > 0)
+    if len(filled) == 0:
+        return {"bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE, "edges": [], "weight": []}
+    first, last = int(filled[0]), int(filled[-1])
+    return {
+        "bins_per_decade": LOSS_HISTOGRAM_BINS_PER_DECADE,
+        "edges": [float(e) / base_divisor for e in edges[first : last + 2]],
+        "weight": [float(w) for w in weight[first : last + 1]],
+    }
 
 
 def _per_class(
@@ -169,6 +240,7 @@ def _per_class(
 ) -> list[dict[str, Any]]:
     rows = []
     multilabel = acc.task == MULTILABEL
+    eces = classwise_eces(_classwise(acc)) if _has_classwise(acc) else None
     for c, name in enumerate(classes):
         w = float(acc.class_weight[c])
         # Multi-label: every row counts for every label; otherwise the rows of true class c.
@@ -186,26 +258,114 @@ def _per_class(
                 "mean_confidence": _ratio(float(acc.class_confidence[c]), denominator),
                 "mean_true_prob": _ratio(float(acc.class_true_prob[c]), denominator),
                 "predicted": float(acc.class_predicted[c]),
+                "ece": None if eces is None or math.isnan(eces[c]) else float(eces[c]),
             }
         )
     return rows
 
 
-def _calibration(acc: Accumulator) -> dict[str, Any]:
-    edges = bin_edges(acc.n_bins)
-    gaps = calibration_gaps(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
-    bins = []
-    for b in range(acc.n_bins):
-        w = float(acc.bin_weight[b])
-        bins.append(
+def _has_classwise(acc: Accumulator) -> bool:
+    """Whether every row reached the classwise bins (groups and bare updates do not)."""
+    return acc.detail and acc.rows > 0 and acc.classwise_rows == acc.rows
+
+
+def _classwise(acc: Accumulator) -> ClasswiseSums:
+    sums = ClasswiseSums(0, acc.n_bins)
+    sums.weight, sums.confidence, sums.outcome = (
+        acc.classwise_weight,
+        acc.classwise_confidence,
+        acc.classwise_outcome,
+    )
+    sums.square, sums.cross, sums.target_spread = (float(x) for x in acc.murphy_sums)
+    return sums
+
+
+def _murphy_view(acc: Accumulator) -> ClasswiseSums:
+    """The classwise bins Murphy's decomposition sums over: binary, q against y (class 1)."""
+    sums = _classwise(acc)
+    if acc.task == BINARY:
+        sums.weight, sums.confidence, sums.outcome = (
+            sums.weight[1:],
+            sums.confidence[1:],
+            sums.outcome[1:],
+        )
+    return sums
+
+
+def _bin_rows(
+    lower: list[float], upper: list[float], total: Any, conf: Any, hit: Any, count: Any
+) -> list[dict[str, Any]]:
+    gaps = signed_gaps(total, conf, hit)
+    out = []
+    for b in range(len(total)):
+        w = float(total[b])
+        filled = w > 0
+        out.append(
             {
-                "lower": float(edges[b]),
-                "upper": float(edges[b + 1]),
-                "count": int(acc.bin_rows[b]),
+                "lower": lower[b],
+                "upper": upper[b],
+                "count": None if count is None else int(count[b]),
                 "weight": w,
-                "confidence": _ratio(float(acc.bin_confidence[b]), w),
-                "accuracy": _ratio(float(acc.bin_outcome[b]), w),
-                "gap": float(gaps[b]) if w > 0 else None,
+                "confidence": float(conf[b]) / w if filled else None,
+                "accuracy": float(hit[b]) / w if filled else None,
+                "gap": abs(float(gaps[b])) if filled else None,
+                "signed_gap": float(gaps[b]) if filled else None,
             }
         )
-    return {"n_bins": acc.n_bins, "bins": bins}
+    return out
+
+
+def _calibration(acc: Accumulator) -> dict[str, Any]:
+    """The calibration section; its ``metrics`` entry is moved into the report's metrics."""
+    edges = bin_edges(acc.n_bins)
+    w, conf, hit = acc.bin_weight, acc.bin_confidence, acc.bin_outcome
+    gaps = calibration_gaps(w, conf, hit)
+    bins = _bin_rows(
+        [float(e) for e in edges[:-1]], [float(e) for e in edges[1:]], w, conf, hit, acc.bin_rows
+    )
+    for row, gap in zip(bins, gaps, strict=True):
+        if row["weight"] > 0:
+            row["gap"] = float(gap)
+    metrics = {
+        "rmsce": rms_calibration_error_from_bins(w, conf, hit),
+        "rmsce_debiased": debiased_rms_calibration_error_from_bins(w, conf, hit),
+        "overconfidence": overconfidence_from_bins(w, conf, hit),
+    }
+    out: dict[str, Any] = {"n_bins": acc.n_bins, "bins": bins}
+    if acc.detail and acc.fine_weight.sum() > 0:
+        fine = (acc.fine_weight, acc.fine_confidence, acc.fine_outcome)
+        bounds, mw, ms, my = fine_equal_mass_bins(*fine, acc.fine_low, acc.fine_high, acc.n_bins)
+        lowest = float(acc.fine_low[acc.fine_weight > 0].min())
+        highest = float(acc.fine_high[acc.fine_weight > 0].max())
+        cuts = [float(x) for x in bounds]
+        out["equal_mass_bins"] = _bin_rows([lowest, *cuts], [*cuts, highest], mw, ms, my, None)
+        metrics["ece_adaptive"] = ece_from_bins(mw, ms, my)
+        position, weight, residual = fine_cell_means(*fine)
+        smece, sigma = smooth_ece_bandwidth(position, weight, residual)
+        metrics["smece"] = smece
+        curve = smooth_curve(position, weight, residual, sigma)
+        out["smooth"] = {
+            "bandwidth": sigma,
+            "grid": curve.grid,
+            "accuracy": curve.accuracy,
+            "density": curve.density,
+        }
+        out["resolution"] = {
+            "fine_cells": FINE_CELLS,
+            "ece_adaptive": 2e-4,
+            "smece": 2e-4,
+            "with_heavy_ties_or_exact_0_or_1": 5e-3,
+        }
+    if _has_classwise(acc):
+        eces = classwise_eces(_classwise(acc))
+        metrics["ece_classwise"] = float(np.nanmean(eces)) if eces.size else 0.0
+        parts = murphy_decomposition(_murphy_view(acc))
+        metrics["brier_reliability"] = parts["reliability"]
+        metrics["brier_resolution"] = parts["resolution"]
+        metrics["brier_uncertainty"] = parts["uncertainty"]
+        out["brier_decomposition"] = {
+            **parts,
+            "view": "q against y" if acc.task == BINARY else "classwise, summed over classes",
+        }
+    out["metrics"] = metrics
+    return out

@@ -110,6 +110,7 @@ class Settings:
     ci: float | None = None
     bootstrap: int = 200
     seed: int = 0
+    fit_temperature: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))

@@ -52,7 +52,9 @@ class GroupAccumulators:
                         f"--group-col has more than {MAX_GROUPS:,} distinct values",
                         hint="group by a column with fewer values",
                     )
-                acc = self.groups[name] = Accumulator(self.task, self.n_classes, self.n_bins)
+                acc = self.groups[name] = Accumulator(
+                    self.task, self.n_classes, self.n_bins, detail=False
+                )
             if order is None:  # one group in this block: every row, in order, uncopied
                 acc.update(values, weights)
             else:

@@ -15,12 +15,19 @@ from numpy.typing import NDArray
 
 from ce_cli.core import information as info
 from ce_cli.core.logprob import (
+    CategoricalLogProbs,
     log_bernoulli_probabilities,
     log_probabilities,
     log_sigmoid,
     log_softmax,
 )
-from ce_cli.core.losses import bernoulli_loss, categorical_loss, hard_label_weights
+from ce_cli.core.losses import (
+    bernoulli_brier,
+    bernoulli_loss,
+    categorical_loss,
+    hard_label_loss,
+    hard_label_weights,
+)
 from ce_cli.core.rowwise import row_argmax, row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 
@@ -66,7 +73,9 @@ class SampleValues:
     ``loss_weight`` is each row's share of the loss mean's denominator (``w_{t_i}`` with class
     weights and hard labels; ``None`` means 1). ``calib_conf`` / ``calib_hit`` are what the
     calibration bins see: top-label confidence and correctness (multi-class), ``q`` and ``y``
-    (binary), or every label's ``q`` and ``y`` (multi-label).
+    (binary), or every label's ``q`` and ``y`` (multi-label). ``label_true_prob`` (``y q +
+    (1 - y)(1 - q)`` with the accurate complement) and ``label_predicted`` (1 where ``z ≥ 0``, or
+    ``q ≥ 1/2``) are each label's, so that nothing downstream re-derives them from ``q``.
     """
 
     loss: Float
@@ -90,6 +99,8 @@ class SampleValues:
     label_correct: Float | None = None
     label_q: Float | None = None
     label_y: Float | None = None
+    label_true_prob: Float | None = None
+    label_predicted: Float | None = None
 
 
 def evaluate_rows(
@@ -127,41 +138,41 @@ def _multiclass(
 ) -> SampleValues:
     plain = spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None
     if labels is not None and predictions.shape[0] and predictions.shape[1]:
-        if spec.logits and plain:
-            return _multiclass_logits_hard(predictions, labels, workspace)
-        if not spec.logits:
-            return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace)
+        # Hard labels: the fused kernels, with or without modifiers, so that a modifier changes
+        # the loss and nothing else (cross_entropy, entropy, ... keep their bits).
+        if spec.logits:
+            return _multiclass_logits_hard(predictions, labels, spec, plain, workspace)
+        return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace)
     lp = log_softmax(predictions) if spec.logits else log_probabilities(predictions, spec.eps)
     n = lp.q.shape[0]
     rows = np.arange(n)
     predicted = np.argmax(predictions, axis=1).astype(np.int64)
     confidence = lp.q[rows, predicted]
     entropy = info.categorical_entropy(lp)
-    brier_diff = lp.q.copy()
     loss_weight: Float | None
-    if labels is not None:
+    if labels is not None:  # no rows, or no classes
         true_class = labels.astype(np.int64, copy=False)
         cross_entropy = -lp.log_q[rows, true_class]
         kl = cross_entropy
         label_entropy = None
-        brier_diff[rows, true_class] -= 1.0
+        p = np.zeros_like(lp.q)
+        p[rows, true_class] = 1.0
         loss_weight = hard_label_weights(true_class, spec.class_weights)
     else:
         assert targets is not None
         p = np.asarray(targets, dtype=np.float64)
         true_class = np.argmax(p, axis=1).astype(np.int64)
-        cross_entropy = -np.einsum("ij,ij->i", p, lp.log_q)
-        kl = info.categorical_kl(p, lp)
+        cross_entropy = -row_dot(p, lp.log_q)
         label_entropy = info.categorical_label_entropy(p)
-        brier_diff -= p
+        kl = info.categorical_kl(p, lp, label_entropy + cross_entropy)
         loss_weight = None
-    loss = cross_entropy if plain else _modified_loss(lp.log_q, lp.q, spec, labels, targets)
+    loss = cross_entropy if plain else _modified_loss(lp, spec, labels, targets)
     return _multiclass_values(
         loss=loss,
         loss_weight=loss_weight,
         cross_entropy=cross_entropy,
         entropy=entropy,
-        brier=row_dot(brier_diff, brier_diff),
+        brier=_categorical_brier(lp, p, predicted),
         confidence=confidence,
         predicted=predicted,
         true_class=true_class,
@@ -172,17 +183,41 @@ def _multiclass(
     )
 
 
+def _categorical_brier(lp: CategoricalLogProbs, p: Float, predicted: Int) -> Float:
+    """``Σ_j (q_j - p_j)²`` per row; a softmax's top ``q`` above 1/2 as ``(1 - p) - (1 - q)``.
+
+    That ``q`` may lie within an ulp of 1, where ``q - p`` would be rounded to 0 for ``p = 1``;
+    ``1 - q`` is the accurate complement and ``1 - p`` is exact for ``p ≥ 1/2`` (a one-hot target
+    gives ``(1 - q_p)²`` with all its digits). Every other ``q_j`` is at most 1/2, and given
+    probabilities are exact floats, whose ``q - p`` is exact where the two are close.
+    """
+    diff = lp.q - p
+    if lp.top is not None and lp.top_complement is not None:
+        rows = np.arange(p.shape[0])
+        top_p = p[rows, predicted]
+        q_top = lp.q[rows, predicted]
+        complement = (1.0 - top_p) - lp.top_complement[:, 0]
+        diff[rows, predicted] = np.where(q_top > 0.5, complement, q_top - top_p)
+    return row_dot(diff, diff)
+
+
 def _modified_loss(
-    log_q: Float,
-    q: Float,
+    lp: CategoricalLogProbs,
     spec: LossSpec,
     labels: Int | None,
     targets: NDArray[np.floating] | None,
 ) -> Float:
-    """The chosen loss variant (focal, smoothing, class weights) of multi-class rows."""
+    """The chosen loss variant (focal, smoothing, class weights) of multi-class rows; ``1 - q``
+    is formed only where the focal factor needs it (at the true class, without smoothing)."""
+    gamma = spec.focal_gamma
+    if labels is not None and spec.smoothing == 0.0:
+        t = labels.astype(np.int64, copy=False)
+        nll = -np.take_along_axis(lp.log_q, t[:, None], axis=1)[:, 0]
+        weight = hard_label_weights(t, spec.class_weights)
+        return hard_label_loss(nll, lp.not_q_at(t) if gamma != 0.0 else None, gamma, weight)
     return categorical_loss(
-        log_q,
-        q,
+        lp.log_q,
+        not_q=lp.not_q if gamma != 0.0 else None,
         labels=labels.astype(np.int64, copy=False) if labels is not None else None,
         targets=None if labels is not None else np.asarray(targets, dtype=np.float64),
         smoothing=spec.smoothing,
@@ -192,9 +227,13 @@ def _modified_loss(
 
 
 def _multiclass_logits_hard(
-    z: NDArray[np.floating], labels: Int, workspace: Workspace | None
+    z: NDArray[np.floating],
+    labels: Int,
+    spec: LossSpec,
+    plain: bool,
+    workspace: Workspace | None,
 ) -> SampleValues:
-    """Plain cross-entropy from logits with hard labels, in as few passes as possible.
+    """Logits with hard labels, in as few passes as possible.
 
     The same numbers as the general path, from ``e_j = exp(z_j - c)`` alone, where the shift
     ``c`` is 0 for a row whose logits all lie within ±:data:`EXP_SAFE` (a pass saved) and the
@@ -211,12 +250,20 @@ def _multiclass_logits_hard(
     entropy (≤ 1e-13 relative with ``|m| ≤ 300``; the other numbers keep all their digits).
     ``z`` may be float32: it is widened to float64 (exactly) first, so nothing is rounded to
     float32.
+
+    The loss with modifiers is ``w_t (r_t / s)^γ CE`` (``1 - q_t = r_t / s`` keeps its digits
+    where ``q_t`` is close to 1); with label smoothing it needs every class's log-probability,
+    from :func:`~ce_cli.core.logprob.log_softmax` a block at a time.
     """
     n = z.shape[0]
     true_class = labels.astype(np.int64, copy=False)
     sums = _LogitSums.empty(n)
+    # Label smoothing without focal needs Σ_j w_j (-log q_j), which is
+    # W log1p(r_p / e_p) + Σ_j w_j (m - z_j) (W = Σ_j w_j; two non-negative terms): one more
+    # row sum in the block pass, and no log matrix.
+    smooth = spec.smoothing != 0.0 and spec.focal_gamma == 0.0
     for part in _blocks(z):
-        _logit_block_sums(z[part], true_class[part], workspace, sums, part)
+        _logit_block_sums(z[part], true_class[part], workspace, sums, part, smooth, spec)
     predicted, top, z_true = sums.predicted, sums.top, sums.z_true
     e_top, e_true, others = sums.e_top, sums.e_true, sums.others
     others_squares, others_z = sums.others_squares, sums.others_z
@@ -236,9 +283,24 @@ def _multiclass_logits_hard(
     brier = (rest_true / total) ** 2 + (others_squares + np.where(wrong, e_top * e_top, 0.0)) / (
         total * total
     )
+    if plain:
+        loss = cross_entropy
+    elif spec.smoothing == 0.0:
+        weight = hard_label_weights(true_class, spec.class_weights)
+        loss = hard_label_loss(cross_entropy, rest_true / total, spec.focal_gamma, weight)
+    elif smooth:
+        w = spec.class_weights
+        all_terms = (z.shape[1] if w is None else float(w.sum())) * top_term + sums.top_gap
+        eps = spec.smoothing
+        true_terms = cross_entropy if w is None else w[true_class] * cross_entropy
+        loss = (1.0 - eps) * true_terms + (eps / z.shape[1]) * all_terms
+    else:
+        loss = np.empty(n)
+        for part in _blocks(z):
+            loss[part] = _modified_loss(log_softmax(z[part]), spec, true_class[part], None)
     return _multiclass_values(
-        loss=cross_entropy,
-        loss_weight=None,
+        loss=loss,
+        loss_weight=hard_label_weights(true_class, spec.class_weights),
         cross_entropy=cross_entropy,
         entropy=entropy,
         brier=brier,
@@ -262,14 +324,21 @@ class _LogitSums:
     others: Float
     others_squares: Float
     others_z: Float
+    top_gap: Float  # Σ_j w_j (m - z_j), for label smoothing only
 
     @staticmethod
     def empty(n: int) -> _LogitSums:
-        return _LogitSums(np.empty(n, dtype=np.int64), *(np.empty(n) for _ in range(7)))
+        return _LogitSums(np.empty(n, dtype=np.int64), *(np.empty(n) for _ in range(8)))
 
 
 def _logit_block_sums(
-    z: NDArray[np.floating], t: Int, workspace: Workspace | None, out: _LogitSums, part: slice
+    z: NDArray[np.floating],
+    t: Int,
+    workspace: Workspace | None,
+    out: _LogitSums,
+    part: slice,
+    smooth: bool = False,
+    spec: LossSpec | None = None,
 ) -> None:
     """The row sums of :func:`_multiclass_logits_hard` for a block of rows small enough that
     its scratch matrices stay in cache, written to rows ``part`` of ``out``."""
@@ -294,6 +363,14 @@ def _logit_block_sums(
         top = np.where(far, 0.0, top)
     out.top[part] = top
     out.z_true[part] = z[rows, t]
+    if smooth:
+        gap = scratch(workspace, "gap", z)
+        np.subtract(top[:, None], z, out=gap)
+        w = None if spec is None else spec.class_weights
+        if w is None:
+            row_sum(gap, out=out.top_gap[part])
+        else:
+            np.einsum("ij,j->i", gap, w, out=out.top_gap[part])
     e = scratch(workspace, "exp", z)
     np.exp(z, out=e)
     out.e_top[part] = e[rows, predicted]
@@ -342,7 +419,7 @@ def _multiclass_probabilities_hard(
         squares[rows, t] = 0.0
         row_sum(squares, out=rest_squares[part])
         if not plain:
-            loss[part] = _modified_loss(log_q, q, spec, t, None)
+            loss[part] = _modified_loss(lp, spec, t, None)
     return _multiclass_values(
         loss=loss,
         loss_weight=hard_label_weights(true_class, spec.class_weights),
@@ -434,6 +511,8 @@ def _binary(
             alpha=spec.focal_alpha,
             weight_pos=w_pos,
             weight_neg=w_neg,
+            q=lp.q,
+            not_q=lp.not_q,
         )
     positive = _predicted_positive(predictions, spec)
     predicted = positive.astype(np.int64)
@@ -450,7 +529,7 @@ def _binary(
         entropy=info.bernoulli_entropy(lp),
         label_entropy=label_entropy,
         kl_divergence=cross_entropy if hard else info.bernoulli_kl(y, lp),
-        brier=(lp.q - y) ** 2,
+        brier=bernoulli_brier(lp.q, lp.not_q if spec.logits else None, y),
         correct=correct,
         confidence=np.where(positive, lp.q, lp.not_q),
         calib_conf=lp.q,
@@ -478,10 +557,13 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
             alpha=spec.focal_alpha,
             weight_pos=w,
             weight_neg=w,
+            q=lp.q,
+            not_q=lp.not_q,
         )
     hard = bool(np.all((y == 0.0) | (y == 1.0)))
     cross_entropy = label_ce.sum(axis=1)
-    label_correct = (_predicted_positive(predictions, spec) == (y >= 0.5)).astype(np.float64)
+    positive = _predicted_positive(predictions, spec)
+    label_correct = (positive == (y >= 0.5)).astype(np.float64)
     correct = label_correct.mean(axis=1)
     label_entropy = None if hard else info.bernoulli_label_entropy(y).sum(axis=1)
     kl = cross_entropy if hard else info.bernoulli_kl(y, lp).sum(axis=1)
@@ -492,7 +574,7 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
         entropy=info.bernoulli_entropy(lp).sum(axis=1),
         label_entropy=label_entropy,
         kl_divergence=kl,
-        brier=((lp.q - y) ** 2).sum(axis=1),
+        brier=bernoulli_brier(lp.q, lp.not_q if spec.logits else None, y).sum(axis=1),
         correct=correct,
         confidence=np.maximum(lp.q, lp.not_q).mean(axis=1),
         calib_conf=lp.q,
@@ -504,6 +586,8 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
         label_correct=label_correct,
         label_q=lp.q,
         label_y=y,
+        label_true_prob=y * lp.q + (1.0 - y) * lp.not_q,
+        label_predicted=positive.astype(np.float64),
     )
 
 

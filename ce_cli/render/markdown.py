@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from ce_cli.printable import printable
 
@@ -29,8 +31,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """Headline, summary, gates, baseline, per-class rows and calibration bins as tables."""
+def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
+    """Headline, summary, gates, baseline, per-class rows and calibration bins as tables;
+    ``images`` (paths relative to the report, e.g. a ``--plot`` PNG beside it) are shown at the
+    top of the calibration section."""
     d = report["detected"]
     kind = d["predictions"]
     out = [
@@ -85,7 +89,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if per_class:
         out += ["### Per class", ""]
         out += _table(
-            ["class", "support", "loss", "accuracy", "mean confidence", "mean p(true)"],
+            ["class", "support", "loss", "accuracy", "mean confidence", "mean p(true)", "ECE"],
             [
                 [
                     r["class"],
@@ -94,6 +98,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     _num(r["accuracy"]),
                     _num(r["mean_confidence"]),
                     _num(r["mean_true_prob"]),
+                    _num(r.get("ece")),
                 ]
                 for r in per_class[:MAX_ROWS]
             ],
@@ -127,10 +132,13 @@ def render_markdown(report: dict[str, Any]) -> str:
                 ],
             )
     bins = [b for b in report.get("calibration", {}).get("bins", []) if b["count"]]
-    if bins:
+    if bins or images:
         out += ["### Calibration", ""]
+    for image in images:
+        out += [f"![Reliability diagram and losses]({quote(image)})", ""]
+    if bins:
         out += _table(
-            ["bin", "count", "confidence", "accuracy", "gap"],
+            ["bin", "count", "confidence", "accuracy", "gap", "conf. − acc."],
             [
                 [
                     f"[{b['lower']:.3f}, {b['upper']:.3f}]",
@@ -138,8 +146,53 @@ def render_markdown(report: dict[str, Any]) -> str:
                     _num(b["confidence"]),
                     _num(b["accuracy"]),
                     _num(b["gap"]),
+                    _signed(b.get("signed_gap")),
                 ]
                 for b in bins
             ],
         )
+    calibration = report.get("calibration", {})
+    mass = [b for b in calibration.get("equal_mass_bins", []) if b["weight"]]
+    if mass:
+        out += ["### Equal-mass bins", ""]
+        out += _table(
+            ["confidence range", "weight", "confidence", "accuracy", "conf. − acc."],
+            [
+                [
+                    f"[{b['lower']:.4f}, {b['upper']:.4f}]",
+                    _num(b["weight"]),
+                    _num(b["confidence"]),
+                    _num(b["accuracy"]),
+                    _signed(b["signed_gap"]),
+                ]
+                for b in mass
+            ],
+        )
+    parts = calibration.get("brier_decomposition")
+    if parts:
+        out += [f"### Brier score, decomposed ({parts['view']})", ""]
+        names = (
+            "reliability",
+            "resolution",
+            "uncertainty",
+            "within_bin_variance",
+            "within_bin_covariance",
+            "target_variance",
+        )
+        out += _table(
+            ["part", "value"],
+            [[("− " if k == "resolution" else "+ ") + k, _num(parts[k])] for k in names]
+            + [["= brier", _num(report["metrics"]["brier"])]],
+        )
+    temperature = report.get("temperature")
+    if temperature:
+        out += [
+            f"_Temperature fitted in {temperature['passes']} passes over the input "
+            f"({temperature['iterations']} Newton steps)._",
+            "",
+        ]
     return "\n".join(out)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.4g}"

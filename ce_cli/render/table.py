@@ -9,6 +9,7 @@ or send escape sequences to the terminal.
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from rich import box
@@ -120,10 +121,41 @@ def _summary(report: Report) -> Table:
     n_bins = report.calibration["n_bins"]
     row("ECE", "ece", _num(m["ece"]), f"{n_bins} equal-width bins")
     row("MCE", "mce", _num(m["mce"]), "")
+    for key, name, note in _CALIBRATION_ROWS:
+        if m.get(key) is not None:
+            if key == "smece":
+                note = f"bandwidth σ* = {report.calibration['smooth']['bandwidth']:.4g}"
+            if key == "overconfidence":
+                note = "mean conf. − accuracy: " + ("over" if m[key] > 0 else "under") + "confident"
+            row(name, key, _num(m[key]), note)
+    temperature = report.extra.get("temperature")
+    if temperature is not None:
+        note = f"fitted in {temperature['passes']} passes over the input"
+        row("temperature T*", "temperature", _num(m["temperature"]), note)
+        for key, name, unit in _TEMPERATURE_ROWS:
+            row(name, key, _num(m[key]), base if unit else "")
     q = report.loss_quantiles
     quantiles = f"{_num(q['p50'], 4)} / {_num(q['p90'], 4)} / {_num(q['p99'], 4)}"
     row("loss quantiles", "", quantiles, "p50 / p90 / p99")
     return table
+
+
+_CALIBRATION_ROWS = (
+    ("rmsce", "RMSCE", "root-mean-square gap"),
+    ("rmsce_debiased", "RMSCE, debiased", "Kumar et al. 2019"),
+    ("ece_adaptive", "ECE, equal-mass", "equal-mass bins (fine histogram)"),
+    ("ece_classwise", "ECE, classwise", "mean over classes"),
+    ("smece", "smooth ECE", ""),
+    ("overconfidence", "overconfidence", ""),
+    ("brier_reliability", "Brier reliability", "Murphy: lower is better"),
+    ("brier_resolution", "Brier resolution", "higher is better"),
+    ("brier_uncertainty", "Brier uncertainty", "of the outcomes alone"),
+)
+_TEMPERATURE_ROWS = (
+    ("cross_entropy_calibration", "CE removed by T*", True),
+    ("cross_entropy_refinement", "CE after T*", True),
+    ("ece_after_temperature", "ECE after T*", False),
+)
 
 
 def _gates(report: Report) -> Table | None:
@@ -252,7 +284,11 @@ def _per_class(report: Report) -> Table:
     table.add_column("mean q" if multilabel else "mean conf.", justify="right")
     table.add_column("mean p(true)", justify="right")
     table.add_column("predicted", justify="right")
+    with_ece = any(row.get("ece") is not None for row in rows)
+    if with_ece:
+        table.add_column("ECE", justify="right")
     for row in rows[:MAX_CLASS_ROWS]:
+        extra = [_num(row.get("ece"), 4)] if with_ece else []
         table.add_row(
             _data(row["class"]),
             f"{row['support']:,}",
@@ -261,14 +297,36 @@ def _per_class(report: Report) -> Table:
             _num(row["mean_confidence"], 4),
             _num(row["mean_true_prob"], 4),
             f"{row['predicted']:,.0f}",
+            *extra,
         )
     return table
+
+
+GAP_PER_BLOCK = 0.05  # the bar's scale: one block per 0.05 of |conf − acc|, at most 6
+
+
+def _gap_bar(signed: float) -> Text:
+    """``conf − acc`` as a bar either side of ``│``: right overconfident, left underconfident;
+    a gap beyond the six blocks ends in an arrow."""
+    half = 6
+    blocks = math.ceil(abs(signed) / GAP_PER_BLOCK - 1e-9) if signed else 0
+    bar_text = "█" * min(blocks, half)
+    if blocks > half:
+        bar_text = bar_text[:-1] + ("▶" if signed > 0 else "◀")
+    if signed > 0:
+        bar = Text(" " * half + "│")
+        bar.append(bar_text + " " * (half - len(bar_text)), style="red")
+        return bar
+    bar = Text(" " * (half - len(bar_text)))
+    bar.append(bar_text[::-1], style="blue")
+    return bar.append("│" + " " * half)
 
 
 def _calibration(report: Report) -> Table:
     cal = report.calibration
     table = Table(
-        title=f"Calibration ({cal['n_bins']} bins)",
+        title=f"Calibration ({cal['n_bins']} bins; conf − acc > 0: overconfident; "
+        f"█ = {GAP_PER_BLOCK:g})",
         box=box.SIMPLE_HEAD,
         title_justify="left",
         title_style="bold",
@@ -277,23 +335,70 @@ def _calibration(report: Report) -> Table:
     table.add_column("count", justify="right")
     table.add_column("mean conf.", justify="right")
     table.add_column("accuracy", justify="right")
-    table.add_column("gap", justify="right")
-    table.add_column("", no_wrap=True)
-    for b in cal["bins"]:
-        if not b["count"]:
-            continue
-        gap = b["gap"] or 0.0
-        bar = "█" * max(1, round(gap * 40)) if gap > 0 else ""
-        over = (b["confidence"] or 0) > (b["accuracy"] or 0)
+    table.add_column("conf − acc", justify="right")
+    table.add_column("under│over", no_wrap=True, overflow="ignore")
+    filled = [b for b in cal["bins"] if b["count"] and b["confidence"] is not None]
+    signed = [(b["confidence"] or 0.0) - (b["accuracy"] or 0.0) for b in filled]
+    for b, gap in zip(filled, signed, strict=True):
         table.add_row(
             f"[{b['lower']:.3f}, {b['upper']:.3f}{']' if b['upper'] == 1.0 else ')'}",
             f"{b['count']:,}",
             _num(b["confidence"], 4),
             _num(b["accuracy"], 4),
-            _num(gap, 3),
-            Text(bar, style="red" if over else "blue"),
+            f"{gap:+.3f}",
+            _gap_bar(gap),
         )
     return table
+
+
+def _murphy(report: Report) -> Table | None:
+    parts = report.calibration.get("brier_decomposition")
+    if not parts:
+        return None
+    table = _titled(f"Brier score, decomposed ({parts['view']})")
+    table.add_column("part")
+    table.add_column("value", justify="right")
+    table.add_column("", style="dim")
+    sign = (
+        ("reliability", "+", "REL: miscalibration (Murphy 1973)"),
+        ("resolution", "−", "RES: how far bins' outcomes spread from the base rate"),
+        ("uncertainty", "+", "UNC: ȳ(1 − ȳ), the outcomes alone"),
+        ("within_bin_variance", "+", "WBV (Stephenson et al. 2008)"),
+        ("within_bin_covariance", "+", "WBC (Stephenson et al. 2008)"),
+        ("target_variance", "+", "−Σ o(1 − o)/W: soft targets' own spread"),
+    )
+    for key, op, note in sign:
+        table.add_row(f"{op} {key.replace('_', ' ')}", _num(parts[key], 6), note)
+    table.add_row("= Brier score", _num(report.metrics["brier"], 6), "")
+    return table
+
+
+def _equal_mass(report: Report) -> Table | None:
+    bins = report.calibration.get("equal_mass_bins")
+    if not bins:
+        return None
+    table = _titled(f"Equal-mass bins ({len(bins)})")
+    for column in ("confidence range", "weight", "mean conf.", "accuracy", "conf. − acc."):
+        table.add_column(column, justify="left" if column == "confidence range" else "right")
+    for b in bins:
+        if not b["weight"]:
+            continue
+        table.add_row(
+            f"[{b['lower']:.4f}, {b['upper']:.4f}]",
+            f"{b['weight']:,.6g}",
+            _num(b["confidence"], 4),
+            _num(b["accuracy"], 4),
+            f"{b['signed_gap']:+.4f}",
+        )
+    return table
+
+
+def _diagram(report: Report) -> Group:
+    from ce_cli.render.diagram import reliability_text
+
+    title = Text("Reliability diagram", style="bold")
+    title.append(": accuracy (up) against mean confidence (across), per bin", style="")
+    return Group(title, reliability_text(report.calibration), Text(""))
 
 
 def render_table(report: Report, *, color: bool = False, width: int = 100) -> str:
@@ -317,6 +422,9 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _groups(report),
         _sequences(report),
         _calibration(report),
+        _diagram(report),
+        _equal_mass(report),
+        _murphy(report),
         _worst(report),
     ]
     console.print(Group(*(p for p in parts if p is not None)))
