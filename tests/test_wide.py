@@ -191,3 +191,39 @@ def test_rows_left_out_of_a_list_column_are_taken_as_pyarrow_takes_them(kind: st
     assert _take_list_rows(ragged, np.array([0, 2])) is None
     holes = pa.array([[1.0, None], [3.0, 4.0]], pa.list_(pa.float64()))
     assert _take_list_rows(holes, np.array([1])) is None
+
+
+@pytest.mark.parametrize("layout", ["labels", "weighted", "soft", "probabilities"])
+def test_wide_rows_summed_on_the_calling_thread_give_the_per_task_numbers(
+    monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Rows too few per task for an accumulator of their own (a large vocabulary) are summed
+    on the calling thread, their classwise-view sums kept sparse: forced here on 12 classes,
+    every number of the report equals the per-task path's (to rounding)."""
+    rng = np.random.default_rng(11)
+    n, k = 3000, 12
+    z = rng.standard_normal((n, k)) * 2.0
+    labels = rng.integers(0, k, n)
+    options: dict[str, Any] = {"bins": 10}
+    columns: dict[str, Any] = {f"logit_{j}": z[:, j] for j in range(k)}
+    if layout == "probabilities":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        columns = {f"p_{j}": (e / e.sum(axis=1, keepdims=True))[:, j] for j in range(k)}
+    if layout == "soft":
+        soft = rng.dirichlet(np.ones(k), n)
+        columns.update({f"t_{j}": soft[:, j] for j in range(k)})
+        options["target_cols"] = "t_*"
+    else:
+        columns["label"] = labels
+    if layout == "weighted":
+        columns["w"] = rng.uniform(0.5, 2.0, n)
+        options["weight_col"] = "w"
+    table = pa.table(columns)
+    per_task = _numbers(ce_cli.evaluate(table, **options))
+    monkeypatch.setattr(ce_cli.api, "MIN_ACCUMULATOR_ROWS", 10**9)
+    monkeypatch.setattr(ce_cli.api, "DEFERRED_ROWS", 700)
+    deferred = ce_cli.evaluate(table, **options)
+    _assert_same(per_task, _numbers(deferred))
+    assert deferred.metrics["ece_classwise"] == pytest.approx(
+        per_task["metrics"]["ece_classwise"], rel=1e-12
+    )
