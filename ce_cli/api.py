@@ -122,7 +122,7 @@ class _DeferredUpdates:
         self.acc = acc
         self.values: list[SampleValues] = []
         self.weights: list[np.ndarray] = []
-        self.classwise: ClasswiseSums | None = None
+        self.classwise: _ClasswiseBuffer | None = None
         self.rows = 0
 
     def add(
@@ -136,7 +136,7 @@ class _DeferredUpdates:
             self.weights.append(weights)
         for chunk in sparse or ():
             if self.classwise is None:
-                self.classwise = ClasswiseSums(self.acc.n_classes, self.acc.n_bins)
+                self.classwise = _ClasswiseBuffer(self.acc.n_classes, self.acc.n_bins)
             chunk.add_to(self.classwise)
         self.rows += values.loss.shape[0]
         if self.rows >= DEFERRED_ROWS:
@@ -146,7 +146,8 @@ class _DeferredUpdates:
         if self.rows:
             weights = np.concatenate(self.weights) if self.weights else None
             values = concat_values(self.values)
-            self.acc.update(values, weights, self.classwise)  # the fine histogram too
+            classwise = None if self.classwise is None else self.classwise.done()
+            self.acc.update(values, weights, classwise)  # the fine histogram too
         self.values, self.weights, self.rows, self.classwise = [], [], 0, None
 
 
@@ -160,7 +161,7 @@ class _SparseClasswise:
     def __init__(
         self, predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, bins: int
     ) -> None:
-        q = probabilities(predictions, spec.logits)
+        q = _softmax(predictions) if spec.logits else predictions
         s = None if typed.weights is None else np.asarray(typed.weights[a:b], dtype=np.float64)
         n, n_classes = q.shape
         self.n_bins = bins
@@ -208,25 +209,51 @@ class _SparseClasswise:
         squares = values.brier - 1.0 + 2.0 * values.true_prob
         self.square = float(squares.sum() if weights is None else np.dot(weights[a:b], squares))
 
-    def add_to(self, out: ClasswiseSums) -> None:
-        weight, confidence, outcome = out.weight, out.confidence, out.outcome
-        weight[:, 0] += self.grand
-        confidence[:, 0] += self.column_sums
-        np.add.at(weight.reshape(-1), self.cells, self.w)
-        np.add.at(weight[:, 0], self.cols, -self.w)
-        np.add.at(confidence.reshape(-1), self.cells, self.cw)
-        np.add.at(confidence[:, 0], self.cols, -self.cw)
+    def add_to(self, out: _ClasswiseBuffer) -> None:
+        sums = out.sums
+        out.grand += self.grand
+        out.first[1] += self.column_sums
+        np.add.at(sums.weight.reshape(-1), self.cells, self.w)
+        np.add.at(out.first[0], self.cols, -self.w)
+        np.add.at(sums.confidence.reshape(-1), self.cells, self.cw)
+        np.add.at(out.first[1], self.cols, -self.cw)
         if self.own is not None:
             assert self.own_w is not None
-            np.add.at(outcome.reshape(-1), self.own, self.own_w)
+            np.add.at(sums.outcome.reshape(-1), self.own, self.own_w)
         else:
             assert self.ow is not None and self.outcome_sums is not None
-            outcome[:, 0] += self.outcome_sums
-            np.add.at(outcome.reshape(-1), self.cells, self.ow)
-            np.add.at(outcome[:, 0], self.cols, -self.ow)
-        out.square += self.square
-        out.cross += self.cross
-        out.target_spread += self.target_spread
+            out.first[2] += self.outcome_sums
+            np.add.at(sums.outcome.reshape(-1), self.cells, self.ow)
+            np.add.at(out.first[2], self.cols, -self.ow)
+        sums.square += self.square
+        sums.cross += self.cross
+        sums.target_spread += self.target_spread
+
+
+class _ClasswiseBuffer:
+    """Dense classwise sums being filled from sparse chunks; the first bin's per-class terms
+    are kept in contiguous vectors (adding a vector down a column of a classes x bins array is
+    a strided pass per chunk) and joined in once, by :meth:`done`."""
+
+    def __init__(self, n_classes: int, n_bins: int) -> None:
+        self.sums = ClasswiseSums(n_classes, n_bins)
+        self.first = np.zeros((3, n_classes))  # weight, confidence, outcome of bin 0
+        self.grand = 0.0
+
+    def done(self) -> ClasswiseSums:
+        self.sums.weight[:, 0] += self.first[0] + self.grand
+        self.sums.confidence[:, 0] += self.first[1]
+        self.sums.outcome[:, 0] += self.first[2]
+        return self.sums
+
+
+def _softmax(predictions: np.ndarray) -> np.ndarray:
+    """``probabilities(predictions, logits=True)``, the same numbers, in one float64 copy."""
+    z = np.array(predictions, dtype=np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
 
 
 def _column_sums(matrix: np.ndarray, s: np.ndarray | None) -> np.ndarray:
