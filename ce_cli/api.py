@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -25,13 +24,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.accumulator import Accumulator
+from ce_cli.accumulator import Accumulator, classwise_of_values
 from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import (
+    ClasswisePart,
     ClasswiseSums,
-    bin_index,
     bin_sums,
-    classwise_sums,
+    classwise_part,
     ece_from_bins,
     probabilities,
 )
@@ -45,6 +44,7 @@ from ce_cli.core.persample import (
     evaluate_rows,
 )
 from ce_cli.core.temperature import (
+    TemperatureFit,
     fit_beta,
     log_inputs,
     temperature_sums,
@@ -90,6 +90,9 @@ GROUP_ROWS = 1 << 17
 # into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
 MIN_ACCUMULATOR_ROWS = 64
 DEFERRED_ROWS = 1024
+# Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
+# worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
+DENSE_CLASSWISE_CELLS = 1 << 16
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
@@ -115,29 +118,19 @@ def _executor() -> ThreadPoolExecutor:
 
 class _DeferredUpdates:
     """Rows of wide tasks, folded into an accumulator in groups of at least
-    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order; their classwise-view sums
-    (multi-class) arrive sparse and are added into one dense buffer per group."""
+    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order, through one part per group
+    (their classwise-view sums go to the accumulator as they come, sparse)."""
 
     def __init__(self, acc: Accumulator) -> None:
         self.acc = acc
         self.values: list[SampleValues] = []
         self.weights: list[np.ndarray] = []
-        self.classwise: _ClasswiseBuffer | None = None
         self.rows = 0
 
-    def add(
-        self,
-        values: SampleValues,
-        weights: np.ndarray | None,
-        sparse: list[_SparseClasswise] | None = None,
-    ) -> None:
+    def add(self, values: SampleValues, weights: np.ndarray | None) -> None:
         self.values.append(values)
         if weights is not None:
             self.weights.append(weights)
-        for chunk in sparse or ():
-            if self.classwise is None:
-                self.classwise = _ClasswiseBuffer(self.acc.n_classes, self.acc.n_bins)
-            chunk.add_to(self.classwise)
         self.rows += values.loss.shape[0]
         if self.rows >= DEFERRED_ROWS:
             self.flush()
@@ -146,125 +139,11 @@ class _DeferredUpdates:
         if self.rows:
             weights = np.concatenate(self.weights) if self.weights else None
             values = concat_values(self.values)
-            classwise = None if self.classwise is None else self.classwise.done()
-            self.acc.update(values, weights, classwise)  # the fine histogram too
-        self.values, self.weights, self.rows, self.classwise = [], [], 0, None
-
-
-class _SparseClasswise:
-    """A chunk's classwise-view sums (see :func:`~ce_cli.core.calibration.classwise_sums`, the
-    same terms) kept sparse: the probabilities at or above the first edge 1/B (a row has at
-    most B, usually one or two) and per-class totals, added into a dense buffer in place. For a
-    few rows of a 128k vocabulary, the dense classes x bins sums of each chunk cost many times
-    the rows themselves."""
-
-    def __init__(
-        self, predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, bins: int
-    ) -> None:
-        q = _softmax(predictions) if spec.logits else predictions
-        s = None if typed.weights is None else np.asarray(typed.weights[a:b], dtype=np.float64)
-        n, n_classes = q.shape
-        self.n_bins = bins
-        threshold = (1.0 - 1e-6) / bins
-        if q.flags.f_contiguous and not q.flags.c_contiguous:  # stacked columns
-            flat = q.T.reshape(-1)
-            picked = np.flatnonzero(flat >= threshold)
-            cols, rows = np.divmod(picked, n)
-        else:
-            flat = q.reshape(-1)
-            picked = np.flatnonzero(flat >= threshold)
-            rows, cols = np.divmod(picked, n_classes)
-        c = flat[picked].astype(np.float64)
-        upper = bin_index(c, bins) >= 1  # bin 0 is each class's total minus the other bins
-        self.cols = cols[upper]
-        self.cells = (self.cols * bins + bin_index(c[upper], bins)).astype(np.intp)
-        sw = np.ones(int(upper.sum())) if s is None else s[rows[upper]]
-        self.w, self.cw = sw, c[upper] * sw
-        self.grand = float(n if s is None else s.sum())
-        self.column_sums = _column_sums(q, s)
-        self.square = self.cross = self.target_spread = 0.0
-        self.own: np.ndarray | None = None
-        self.own_w: np.ndarray | None = None
-        self.ow: np.ndarray | None = None
-        self.outcome_sums: np.ndarray | None = None
-        if typed.labels is not None:
-            t = np.asarray(typed.labels[a:b], dtype=np.intp)
-            q_true = q[np.arange(n), t].astype(np.float64)
-            self.own = t * bins + bin_index(q_true, bins)
-            self.own_w = np.ones(n) if s is None else s
-            self.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
-            self.square = math.nan  # set from the Brier score (set_square)
-        else:
-            assert typed.targets is not None
-            p = np.asarray(typed.targets[a:b], dtype=np.float64)
-            self.ow = p[rows[upper], self.cols] * sw
-            self.outcome_sums = _column_sums(p, s)
-            self.cross = _row_dots(q, p, s)
-            self.target_spread = _row_dots(p, 1.0 - p, s)
-            self.square = _row_dots(q, q, s)
-
-    def set_square(self, values: SampleValues, weights: np.ndarray | None, a: int, b: int) -> None:
-        """``Σ s Σ_k q_k²`` from the rows' Brier scores, ``(1 − q_t)² + Σ_{k≠t} q_k²``."""
-        assert values.true_prob is not None
-        squares = values.brier - 1.0 + 2.0 * values.true_prob
-        self.square = float(squares.sum() if weights is None else np.dot(weights[a:b], squares))
-
-    def add_to(self, out: _ClasswiseBuffer) -> None:
-        sums = out.sums
-        out.grand += self.grand
-        out.first[1] += self.column_sums
-        np.add.at(sums.weight.reshape(-1), self.cells, self.w)
-        np.add.at(out.first[0], self.cols, -self.w)
-        np.add.at(sums.confidence.reshape(-1), self.cells, self.cw)
-        np.add.at(out.first[1], self.cols, -self.cw)
-        if self.own is not None:
-            assert self.own_w is not None
-            np.add.at(sums.outcome.reshape(-1), self.own, self.own_w)
-        else:
-            assert self.ow is not None and self.outcome_sums is not None
-            out.first[2] += self.outcome_sums
-            np.add.at(sums.outcome.reshape(-1), self.cells, self.ow)
-            np.add.at(out.first[2], self.cols, -self.ow)
-        sums.square += self.square
-        sums.cross += self.cross
-        sums.target_spread += self.target_spread
-
-
-class _ClasswiseBuffer:
-    """Dense classwise sums being filled from sparse chunks; the first bin's per-class terms
-    are kept in contiguous vectors (adding a vector down a column of a classes x bins array is
-    a strided pass per chunk) and joined in once, by :meth:`done`."""
-
-    def __init__(self, n_classes: int, n_bins: int) -> None:
-        self.sums = ClasswiseSums(n_classes, n_bins)
-        self.first = np.zeros((3, n_classes))  # weight, confidence, outcome of bin 0
-        self.grand = 0.0
-
-    def done(self) -> ClasswiseSums:
-        self.sums.weight[:, 0] += self.first[0] + self.grand
-        self.sums.confidence[:, 0] += self.first[1]
-        self.sums.outcome[:, 0] += self.first[2]
-        return self.sums
-
-
-def _softmax(predictions: np.ndarray) -> np.ndarray:
-    """``probabilities(predictions, logits=True)``, the same numbers, in one float64 copy."""
-    z = np.array(predictions, dtype=np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
-def _column_sums(matrix: np.ndarray, s: np.ndarray | None) -> np.ndarray:
-    if s is None:
-        return np.asarray(matrix.sum(axis=0, dtype=np.float64), dtype=np.float64)
-    return np.asarray(np.einsum("i,ij->j", s, matrix, dtype=np.float64), dtype=np.float64)
-
-
-def _row_dots(a: np.ndarray, b: np.ndarray, s: np.ndarray | None) -> float:
-    per_row = np.einsum("ij,ij->i", a, b, dtype=np.float64)
-    return float(per_row.sum() if s is None else np.dot(s, per_row))
+            part = Accumulator(self.acc.task, self.acc.n_classes, self.acc.n_bins, detail=False)
+            part.update(values, weights)
+            self.acc.absorb(part)
+            self.acc.update_fine(values, weights)
+        self.values, self.weights, self.rows = [], [], 0
 
 
 class _Bootstrap:
@@ -330,31 +209,26 @@ def _evaluate_batch(
         int,
         BootstrapAccumulator | None,
         _TemperaturePass | None,
-        list[_SparseClasswise],
+        list[ClasswisePart | ClasswiseSums],
     ]:
         workspace = _workspace()
         scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        multiclass = spec.task == MULTICLASS and acc.detail
-        classwise = (
-            ClasswiseSums(acc.n_classes, acc.n_bins) if multiclass and own_accumulators else None
-        )
-        sparse: list[_SparseClasswise] = []
+        classwise: list[ClasswisePart | ClasswiseSums] = []
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
             # The classwise bins read the chunk first, while the converter's copy is in cache
             # (the chunk's buffer is reused by the next one: sum it now).
+            early = spec.task == MULTICLASS and not (spec.logits and typed.labels is not None)
             part_classwise = (
-                None
-                if classwise is None
-                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+                _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
+                if early
+                else None
             )
-            if multiclass and not own_accumulators:
-                sparse.append(_SparseClasswise(predictions, typed, spec, a, b, acc.n_bins))
             chunks.append(
                 evaluate_rows(
                     predictions,
@@ -364,17 +238,12 @@ def _evaluate_batch(
                     workspace=workspace,
                 )
             )
-            if sparse and typed.labels is not None and chunks[-1].true_prob is not None:
-                sparse[-1].set_square(chunks[-1], typed.weights, a, b)
-            if classwise is not None and part_classwise is not None:
-                if typed.labels is not None and chunks[-1].true_prob is not None:
-                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
-                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
-                    s = None if typed.weights is None else typed.weights[a:b]
-                    part_classwise.square = float(
-                        squares.sum() if s is None else np.dot(s, squares)
-                    )
-                classwise.add(part_classwise)
+            if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
+                part_classwise = _classwise_chunk(
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
+                )
+            if part_classwise is not None:
+                classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
             if scaled is not None:
                 scaled.add_chunk(
                     predictions,
@@ -388,23 +257,38 @@ def _evaluate_batch(
         if boot is not None:
             replicates = boot.part()
             replicates.update(values, typed.rows.array(*task), weights)
-        if not own_accumulators:
-            return values, None, renormalized, replicates, scaled, sparse
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
-        part.update(values, weights, classwise)
+        if spec.task != MULTICLASS:
+            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
+            classwise = [] if own is None else [own]
+        if not own_accumulators:  # summed on the calling thread (_DeferredUpdates)
+            return values, None, renormalized, replicates, scaled, classwise
+        # The part keeps no fine histogram and no classwise bins (2.6 MB and C × B cells of
+        # fresh memory per task cost more than its rows); the accumulator that absorbs it folds
+        # those in, in row order, from the values and the sparse classwise sums returned here.
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, detail=False)
+        part.update(values, weights)
         part.renormalized_rows = renormalized
-        return values, part, renormalized, replicates, scaled, sparse
+        if acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS:
+            # Few cells: fold here, on this worker, and hand over C × B sums that add cheaply.
+            dense = ClasswiseSums(acc.n_classes, acc.n_bins)
+            for piece in classwise:
+                assert isinstance(piece, ClasswisePart)
+                dense.add(piece)
+            return values, part, renormalized, replicates, scaled, [dense]
+        return values, part, renormalized, replicates, scaled, classwise
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (a, stop), (values, part, renormalized, replicates, scaled, sparse) in zip(
+    for (a, stop), (values, part, renormalized, replicates, scaled, classwise) in zip(
         tasks, results, strict=True
     ):
         if replicates is not None:
             assert boot is not None
             boot.absorb(replicates)
+        for k, piece in enumerate(classwise):  # the task's rows, counted once
+            acc.add_classwise(piece, stop - a if k == 0 else 0)
         if temperature is not None and scaled is not None:
             temperature.absorb(scaled)
         w = None if typed.weights is None else typed.weights[a:stop]
@@ -413,7 +297,7 @@ def _evaluate_batch(
             acc.update_fine(values, w)
         else:
             assert deferred is not None
-            deferred.add(values, w, sparse)
+            deferred.add(values, w)
             acc.renormalized_rows += renormalized
         if keep_values:
             parts.append(values)
@@ -424,26 +308,62 @@ def _evaluate_batch(
         batch_deferred.flush()
 
 
+def _with_squares(
+    part: ClasswisePart, values: SampleValues, typed: TypedBatch, a: int, b: int
+) -> ClasswisePart:
+    """Hard labels: ``Σ s Σ_k q_k²`` from the rows' Brier scores, ``(1 − q_t)² + Σ_{k≠t} q_k²``
+    (no pass over the matrix); soft targets have it already."""
+    if typed.labels is not None and values.true_prob is not None:
+        squares = values.brier - 1.0 + 2.0 * values.true_prob
+        s = None if typed.weights is None else typed.weights[a:b]
+        part.square = float(squares.sum() if s is None else np.einsum("i,i->", s, squares))
+    return part
+
+
 def _classwise_chunk(
-    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
-) -> ClasswiseSums:
+    predictions: np.ndarray,
+    typed: TypedBatch,
+    spec: LossSpec,
+    a: int,
+    b: int,
+    n_bins: int,
+    values: SampleValues | None,
+) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
-    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
+    with hard labels ``square`` is left to the caller, who has it from the Brier score.
+
+    From logits with hard labels, ``values`` (the kernel's numbers for these rows) give each
+    row's log-sum-exp, ``cross_entropy + z_t`` in nats, so ``q = exp(z − lse)`` costs one
+    subtraction and one ``exp`` (a softmax from scratch would take five passes)."""
     weights = None if typed.weights is None else typed.weights[a:b]
     if typed.labels is not None:
-        return classwise_sums(
-            probabilities(predictions, spec.logits),
+        if values is not None and spec.logits:
+            t = typed.labels[a:b]
+            z = np.asarray(predictions, dtype=np.float64)
+            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            scaled = z - lse[:, None]
+            q: np.ndarray = np.exp(scaled, out=scaled)
+        else:
+            q = probabilities(predictions, spec.logits)
+        return classwise_part(
+            q,
             weights,
             n_bins,
             labels=typed.labels[a:b],
             row_squares=np.zeros(0),
         )
-    return classwise_sums(
+    return classwise_part(
         probabilities(predictions, spec.logits),
         weights,
         n_bins,
         targets=None if typed.targets is None else typed.targets[a:b],
     )
+
+
+def _soft(converter: Converter, spec: LossSpec) -> bool:
+    """Soft (not 0/1) multi-class targets: accuracy then says nothing about separability."""
+    decision = converter.decision
+    return spec.task == MULTICLASS and decision is not None and bool(decision.soft_targets)
 
 
 class _TemperaturePass:
@@ -523,13 +443,32 @@ def _fit_temperature(
         done[beta] = state
         return state.means()
 
-    fit = fit_beta(one_pass, first.means())
+    if acc.metric_sum("correct") >= acc.weight and not _soft(converter, spec):
+        # Every row's true class has the top score: CE falls for ever as β grows (β* = ∞, a
+        # temperature of 0). One pass at a large β gives CE and ECE at that limit.
+        beta = 2.0**20
+        value = one_pass(beta)[0]
+        fit = TemperatureFit(np.inf, value, 0, True, beta)
+    else:
+        fit = fit_beta(one_pass, first.means())
     divisor = settings.base_divisor
     cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
     after = ece_from_bins(*done[fit.evaluated_beta].bins)
+    if fit.beta == np.inf:
+        note = (
+            "every row's true class has the top score: the cross-entropy falls towards its "
+            "limit as the temperature goes to 0"
+        )
+    elif fit.beta == 0.0:
+        note = (
+            "the scores point away from the labels: the cross-entropy is least with all "
+            "classes equal, an infinite temperature"
+        )
+    else:
+        note = ""
     return {
         "metrics": {
-            "temperature": 1.0 / fit.beta,
+            "temperature": np.inf if fit.beta == 0.0 else 1.0 / fit.beta,
             "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
             "cross_entropy_refinement": fit.cross_entropy / divisor,
             "ece_after_temperature": after,
@@ -538,6 +477,7 @@ def _fit_temperature(
         "passes": passes,
         "iterations": fit.steps,
         "converged": fit.converged,
+        **({"note": note} if note else {}),
     }
 
 
@@ -699,6 +639,11 @@ def evaluate(
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
     settings = options.pop("settings", None) or Settings(**options)
+    if per_sample is not None:
+        from ce_cli.atomic import refuse_inputs_as_outputs
+
+        inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
+        refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
     if isinstance(source, str):
         src = open_source(source, settings.input_format)
     else:
@@ -736,6 +681,7 @@ def _evaluate_source(
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)
+    plan = converter.plan  # the decision may narrow the prediction columns
     window.clear()  # the stream replays these; holding them would pin their buffers all run
     _check_compatible(settings, decision)
     class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
@@ -834,6 +780,7 @@ def _evaluate_source(
             id_column=plan.id,
             soft_targets=decision.soft_targets,
             eps=eps,
+            columns_reason=plan.columns_reason,
         )
         finish = functools.partial(
             build_report,
