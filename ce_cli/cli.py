@@ -382,6 +382,12 @@ def evaluate_command(
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
+    if gates:  # before reading the input: unknown names, and metrics without an interval
+        from ce_cli.gates import check_gate_names, check_interval_gates
+
+        check_gate_names(gates)
+        if gate_on_interval:
+            check_interval_gates(gates)
     allowed = _parse_regressions(allow_regression)
     baseline_report = None
     if baseline is not None:
