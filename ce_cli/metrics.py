@@ -56,6 +56,9 @@ class Metric:
     from_bins: Callable[[Any, Any, Any], float] | None = None
     section: Literal["metrics", "loss_quantiles"] = "metrics"
     no_interval: str | None = None
+    per_row: str | None = None
+    """The per-sample output's column holding each row's value (its mean is the metric), for
+    the paired differences of ``compare``; multi-label ``accuracy`` rows are ``accuracy``."""
 
     @property
     def has_interval(self) -> bool:
@@ -137,6 +140,7 @@ METRICS: tuple[Metric, ...] = (
         log_units=True,
         reference="PyTorch cross_entropy(weight, label_smoothing); torchvision sigmoid_focal_loss",
         from_sums=_loss,
+        per_row="loss",
     ),
     Metric(
         "cross_entropy",
@@ -147,6 +151,7 @@ METRICS: tuple[Metric, ...] = (
         log_units=True,
         reference="scikit-learn log_loss",
         from_sums=_mean("cross_entropy"),
+        per_row="cross_entropy",
     ),
     Metric(
         "entropy",
@@ -157,6 +162,7 @@ METRICS: tuple[Metric, ...] = (
         log_units=True,
         reference="Shannon 1948",
         from_sums=_mean("entropy"),
+        per_row="entropy",
     ),
     Metric(
         "label_entropy",
@@ -194,6 +200,7 @@ METRICS: tuple[Metric, ...] = (
         "sums",
         reference="scikit-learn accuracy_score",
         from_sums=_mean("correct"),
+        per_row="correct",
     ),
     Metric(
         "brier",
@@ -203,6 +210,7 @@ METRICS: tuple[Metric, ...] = (
         "sums",
         reference="Brier 1950; scikit-learn brier_score_loss",
         from_sums=_mean("brier"),
+        per_row="brier",
     ),
     Metric(
         "ece",
