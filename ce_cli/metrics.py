@@ -469,15 +469,30 @@ def finish_bins(weight: Any, confidence: Any, outcome: Any) -> dict[str, float]:
     }
 
 
-def metrics_schema() -> dict[str, Any]:
-    """The JSON Schema of the report's ``metrics`` object, generated from the registry."""
+def schema_sections() -> dict[str, Any]:
+    """The sections of ``report.schema.json`` the registry decides (``metrics``,
+    ``loss_quantiles``, ``confidence_intervals``); a test holds the file to them.
+    ``python -m ce_cli.metrics`` prints them, to paste after adding a metric."""
+    quantiles = [m for m in METRICS if m.section == "loss_quantiles"]
+    number = {"$ref": "#/$defs/number"}
     return {
-        "type": "object",
-        "required": list(SPEC_REQUIRED),
-        "properties": {
-            m.name: {"$ref": "#/$defs/number", "description": _describe(m)} for m in REPORT_METRICS
+        "metrics": {
+            "type": "object",
+            "required": list(SPEC_REQUIRED),
+            "properties": {m.name: {**number, "description": _describe(m)} for m in REPORT_METRICS},
+            "additionalProperties": number,
         },
-        "additionalProperties": {"$ref": "#/$defs/number"},
+        "loss_quantiles": {
+            "type": "object",
+            "required": [m.name for m in quantiles],
+            "properties": {m.name: {**number, "description": _describe(m)} for m in quantiles},
+            "additionalProperties": number,
+        },
+        "confidence_intervals": {
+            "type": "object",
+            "propertyNames": {"enum": [m.name for m in REPORT_METRICS if m.has_interval]},
+            "additionalProperties": {"$ref": "#/$defs/interval"},
+        },
     }
 
 
@@ -485,3 +500,10 @@ def _describe(m: Metric) -> str:
     unit = " In the report's base." if m.log_units else ""
     better = {"lower": " Lower is better.", "higher": " Higher is better.", "descriptive": ""}
     return f"{m.doc}.{unit}{better[m.direction]} Present in {WHEN_TEXT[m.when]}."
+
+
+if __name__ == "__main__":
+    import json
+
+    for key, section in schema_sections().items():
+        print(f'"{key}": {json.dumps(section, ensure_ascii=False)},')
