@@ -188,9 +188,9 @@ def test_gate_able_on_its_point_and_on_its_interval_or_refused(metric: Metric) -
                 evaluate_gates(data, gates, use_interval=True)
 
 
-@pytest.mark.parametrize("metric", [m for m in REPORT_METRICS])
+@pytest.mark.parametrize("metric", list(REPORT_METRICS))
 def test_baseline_judges_by_its_direction(metric: Metric) -> None:
-    task, report = _having(metric)[0]
+    _, report = _having(metric)[0]
     data = report.to_dict()
     value = data["metrics"][metric.name]
     direction = EXPECTED[metric.name][0]
