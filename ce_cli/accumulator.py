@@ -262,8 +262,12 @@ class Accumulator:
         n = values.loss.shape[0]
         if self.task == BINARY:
             q, y = values.calib_conf, values.calib_hit
+            assert values.calib_not_conf is not None  # the core's 1 − q (σ(−z) from logits)
             both = classwise_sums(
-                np.stack([1.0 - q, q], axis=1), s, self.n_bins, targets=np.stack([1.0 - y, y], 1)
+                np.stack([values.calib_not_conf, q], axis=1),
+                s,
+                self.n_bins,
+                targets=np.stack([1.0 - y, y], 1),
             )
             positive = classwise_sums(q[:, None], s, self.n_bins, targets=y[:, None])
             self._add_classwise(both, (positive.square, positive.cross, positive.target_spread))
