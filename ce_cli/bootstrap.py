@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ce_cli.accumulator import LOSS_BINS, histogram_quantiles, loss_bin_index
 from ce_cli.core.calibration import bin_index
 from ce_cli.core.persample import SampleValues
-from ce_cli.metrics import BY_NAME, REPORT_METRICS, finish_bins, finish_sums
+from ce_cli.metrics import BY_NAME, METRICS, finish_bins, finish_sums
 
 Float = NDArray[np.float64]
 
@@ -91,12 +92,18 @@ class BootstrapAccumulator:
     bin_weight: Float = field(init=False)
     bin_confidence: Float = field(init=False)
     bin_outcome: Float = field(init=False)
+    loss_histogram: Float = field(init=False)
+    loss_min: Float = field(init=False)
+    loss_max: Float = field(init=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros((len(_SUMS), self.replicates))
         self.bin_weight = np.zeros((self.n_bins, self.replicates))
         self.bin_confidence = np.zeros((self.n_bins, self.replicates))
         self.bin_outcome = np.zeros((self.n_bins, self.replicates))
+        self.loss_histogram = np.zeros((LOSS_BINS, self.replicates))
+        self.loss_min = np.full(self.replicates, np.inf)
+        self.loss_max = np.full(self.replicates, -np.inf)
 
     def update(
         self, values: SampleValues, row_numbers: NDArray[np.int64], sample_weight: Float | None
@@ -121,6 +128,7 @@ class BootstrapAccumulator:
         n = b - a
         rows = slice(a, b)
         w = poisson_weights(np.asarray(row_numbers)[rows], self.replicates, self.seed)
+        drawn = w > 0  # the rows each replicate holds (min and max ignore the sample weights)
         if sample_weight is not None:
             w *= np.asarray(sample_weight, dtype=np.float64)[rows, None]
         ones = np.ones(n)
@@ -137,6 +145,12 @@ class BootstrapAccumulator:
             return np.zeros(n) if x is None else x[rows]
 
         self.sums += np.stack([column(name) for name in _SUMS]) @ w
+        loss = values.loss[rows]
+        (self.loss_histogram,) = _add_by_index(
+            loss_bin_index(loss), LOSS_BINS, w, (self.loss_histogram,), (None,)
+        )
+        self.loss_min = np.minimum(self.loss_min, np.where(drawn, loss[:, None], np.inf).min(0))
+        self.loss_max = np.maximum(self.loss_max, np.where(drawn, loss[:, None], -np.inf).max(0))
         conf, hit = values.calib_conf[rows], values.calib_hit[rows]
         if conf.ndim == 1:
             self._add_bins(conf, hit, w)
@@ -145,20 +159,14 @@ class BootstrapAccumulator:
                 self._add_bins(conf[:, j], hit[:, j], w)
 
     def _add_bins(self, conf: Float, hit: Float, w: Float) -> None:
-        """Add one event per row (weights ``w``, rows × replicates) to the bins, without a
-        bins × rows matrix: the rows are sorted by bin and each bin's run summed."""
-        index = bin_index(conf, self.n_bins)
-        order = np.argsort(index, kind="stable")
-        counts = np.bincount(index, minlength=self.n_bins)
-        filled = np.flatnonzero(counts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
-        ws = w[order]
-        self.bin_weight[filled] += np.add.reduceat(ws, starts, axis=0)
-        ws *= conf[order, None]
-        self.bin_confidence[filled] += np.add.reduceat(ws, starts, axis=0)
-        ws = w[order]
-        ws *= hit[order, None]
-        self.bin_outcome[filled] += np.add.reduceat(ws, starts, axis=0)
+        """Add one event per row (weights ``w``, rows × replicates) to the bins."""
+        self.bin_weight, self.bin_confidence, self.bin_outcome = _add_by_index(
+            bin_index(conf, self.n_bins),
+            self.n_bins,
+            w,
+            (self.bin_weight, self.bin_confidence, self.bin_outcome),
+            (None, conf, hit),
+        )
 
     def merge(self, other: BootstrapAccumulator) -> BootstrapAccumulator:
         out = BootstrapAccumulator(
@@ -168,6 +176,9 @@ class BootstrapAccumulator:
         out.bin_weight = self.bin_weight + other.bin_weight
         out.bin_confidence = self.bin_confidence + other.bin_confidence
         out.bin_outcome = self.bin_outcome + other.bin_outcome
+        out.loss_histogram = self.loss_histogram + other.loss_histogram
+        out.loss_min = np.minimum(self.loss_min, other.loss_min)
+        out.loss_max = np.maximum(self.loss_max, other.loss_max)
         return out
 
     def replicate_metrics(self, base_divisor: float) -> dict[str, Float]:
@@ -184,7 +195,16 @@ class BootstrapAccumulator:
                 [metric.from_bins(*self._bins(r)) for r in range(self.replicates)],
                 dtype=np.float64,
             )
-        return {m.name: out[m.name] for m in REPORT_METRICS if m.name in out}
+        quantiles = [m for m in METRICS if m.fraction is not None]
+        found = histogram_quantiles(
+            self.loss_histogram,
+            self.loss_min,
+            self.loss_max,
+            [m.fraction for m in quantiles if m.fraction is not None],
+        )
+        for m, row in zip(quantiles, found, strict=True):
+            out[m.gate_name] = m.scale(row, base_divisor)
+        return {m.gate_name: out[m.gate_name] for m in METRICS if m.gate_name in out}
 
     def _bins(self, r: int) -> tuple[Float, Float, Float]:
         return self.bin_weight[:, r], self.bin_confidence[:, r], self.bin_outcome[:, r]
@@ -205,3 +225,26 @@ class BootstrapAccumulator:
                 "replicates": int(finite.size),
             }
         return out
+
+
+def _add_by_index(
+    index: NDArray[np.intp],
+    n_bins: int,
+    w: Float,
+    into: tuple[Float, ...],
+    factors: tuple[Float | None, ...],
+) -> tuple[Float, ...]:
+    """``into[k][b] += Σ_{i in bin b} w_i · factors[k]_i`` (``None``: 1) for each replicate,
+    without a bins × rows matrix: the rows are sorted by bin and each bin's run summed."""
+    order = np.argsort(index, kind="stable")
+    counts = np.bincount(index, minlength=n_bins)
+    filled = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
+    out = []
+    for target, factor in zip(into, factors, strict=True):
+        ws = w[order]
+        if factor is not None:
+            ws *= factor[order, None]
+        target[filled] += np.add.reduceat(ws, starts, axis=0)
+        out.append(target)
+    return tuple(out)

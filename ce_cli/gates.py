@@ -124,6 +124,8 @@ def evaluate_gates(
     report: dict[str, Any], gates: list[Gate], *, use_interval: bool = False
 ) -> list[GateResult]:
     """Test each gate on the report (a missing or non-finite value fails)."""
+    if use_interval:
+        check_interval_gates(gates)
     values = metric_values(report)
     intervals = report.get("confidence_intervals", {})
     results = []
@@ -133,7 +135,6 @@ def evaluate_gates(
         value = values[gate.metric]
         bound = "point"
         if use_interval:
-            check_interval_gates([gate])
             # An interval the bootstrap could not give (no finite replicate) fails the gate.
             side = "high" if gate.op == "max" else "low"
             value, bound = intervals.get(gate.metric, {}).get(side), f"ci_{side}"

@@ -56,6 +56,8 @@ class Metric:
     from_bins: Callable[[Any, Any, Any], float] | None = None
     section: Literal["metrics", "loss_quantiles"] = "metrics"
     no_interval: str | None = None
+    fraction: float | None = None
+    """``loss_histogram`` metrics: the quantile (0 the smallest loss, 1 the largest)."""
     per_row: str | None = None
     """The per-sample output's column holding each row's value (its mean is the metric), for
     the paired differences of ``compare``; multi-label ``accuracy`` rows are ``accuracy``."""
@@ -128,7 +130,6 @@ _CLASSWISE = (
     "which grows with the classes"
 )
 _TEMPERATURE = "each replicate would need its own temperature fit (several passes over the input)"
-_QUANTILE = "a loss histogram per replicate is not kept"
 
 METRICS: tuple[Metric, ...] = (
     Metric(
@@ -397,14 +398,14 @@ METRICS: tuple[Metric, ...] = (
             "loss_histogram",
             log_units=True,
             section="loss_quantiles",
-            no_interval=_QUANTILE,
+            fraction=fraction,
         )
-        for key, doc in (
-            ("p50", "median per-sample loss (log-spaced histogram)"),
-            ("p90", "90th percentile of the per-sample loss (log-spaced histogram)"),
-            ("p99", "99th percentile of the per-sample loss (log-spaced histogram)"),
-            ("min", "smallest per-sample loss"),
-            ("max", "largest per-sample loss"),
+        for key, fraction, doc in (
+            ("p50", 0.5, "median per-sample loss (log-spaced histogram)"),
+            ("p90", 0.9, "90th percentile of the per-sample loss (log-spaced histogram)"),
+            ("p99", 0.99, "99th percentile of the per-sample loss (log-spaced histogram)"),
+            ("min", 0.0, "smallest per-sample loss"),
+            ("max", 1.0, "largest per-sample loss"),
         )
     ),
 )
@@ -490,7 +491,7 @@ def schema_sections() -> dict[str, Any]:
         },
         "confidence_intervals": {
             "type": "object",
-            "propertyNames": {"enum": [m.name for m in REPORT_METRICS if m.has_interval]},
+            "propertyNames": {"enum": [m.gate_name for m in METRICS if m.has_interval]},
             "additionalProperties": {"$ref": "#/$defs/interval"},
         },
     }

@@ -48,8 +48,6 @@ __all__ = ["LOG_DBL_MAX", "Detection", "Report", "build_report", "perplexity"]
 
 SCHEMA_VERSION = 1
 
-QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-
 
 @dataclass(frozen=True)
 class Detection:
@@ -168,10 +166,11 @@ def build_report(
     calibration = _calibration(acc)
     metrics.update(calibration.pop("metrics"))
     metrics = order(metrics)
-    scale = {m.name: m for m in METRICS if m.section == "loss_quantiles"}
-    raw = {name: acc.loss_quantile(q) for name, q in QUANTILES}
-    raw["min"], raw["max"] = acc.loss_min, acc.loss_max
-    quantiles = {name: scale[name].scale(value, base_divisor) for name, value in raw.items()}
+    quantiles = {
+        m.name: m.scale(acc.loss_quantile(m.fraction), base_divisor)
+        for m in METRICS
+        if m.fraction is not None
+    }
     counts = {
         "rows": acc.rows,
         "weight_total": acc.weight,

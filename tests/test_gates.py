@@ -154,9 +154,9 @@ def test_interval_mode_uses_the_conservative_bound() -> None:
 
 def test_interval_mode_refuses_a_metric_the_bootstrap_gives_no_interval() -> None:
     # It used to be gated on its point value, silently; now the registry's reason is the error.
-    with pytest.raises(UsageError, match="loss_p99: --ci gives it no interval"):
+    with pytest.raises(UsageError, match="smece: --ci gives it no interval"):
         evaluate_gates(
-            _with_interval("ece", 0.0, 0.1), [Gate("loss_p99", "max", 3.0)], use_interval=True
+            _with_interval("ece", 0.0, 0.1), [Gate("smece", "max", 3.0)], use_interval=True
         )
 
 
