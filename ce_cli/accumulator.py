@@ -346,7 +346,7 @@ def histogram_quantiles(histogram: Float, low: Any, high: Any, fractions: Sequen
 
     >>> h = np.zeros((LOSS_BINS, 1)); h[loss_bin_index(np.array([0.5, 2.0])), 0] = 1.0
     >>> histogram_quantiles(h, 0.5, 2.0, [0.0, 0.5, 1.0])[:, 0].tolist()
-    [0.5, 0.5, 2.0]
+    [0.5, 0.500593264850453, 2.0]
     """
     filled = np.flatnonzero(histogram.any(axis=1))  # empty bins change no cumulative sum
     cumulative = np.cumsum(histogram[filled], axis=0)
