@@ -15,14 +15,13 @@ report and a fresh one are handled alike.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from ce_cli.errors import InputFormatError, UsageError
-from ce_cli.metrics import BY_GATE_NAME, METRICS, WHEN_TEXT
+from ce_cli.errors import InputFormatError, UsageError, did_you_mean
+from ce_cli.registry import BY_GATE_NAME, METRICS, WHEN_TEXT
 
 # Which way is better, from the registry (``descriptive`` metrics are shown, never judged).
 LOWER_IS_BETTER = tuple(m.gate_name for m in METRICS if m.direction == "lower")
@@ -91,12 +90,7 @@ def _unknown(gate: Gate, values: dict[str, float | None]) -> UsageError:
             f"(it is reported for {WHEN_TEXT[declared.when]})",
             hint="metrics are: " + ", ".join(sorted(values)),
         )
-    close = difflib.get_close_matches(gate.metric, sorted(values), n=1, cutoff=0.6)
-    hint = (
-        (f"did you mean '{close[0]}'? " if close else "")
-        + "metrics are: "
-        + ", ".join(sorted(values))
-    )
+    hint = did_you_mean(gate.metric, values) + "metrics are: " + ", ".join(sorted(values))
     return UsageError(f"--{gate.op} names an unknown metric '{gate.metric}'", hint=hint)
 
 
@@ -189,6 +183,15 @@ def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
         raise InputFormatError(
             "the baseline is not a ce-eval JSON report", file=source, hint=_SAVE_HINT
         )
+    from ce_cli.report import SCHEMA_VERSION
+
+    if version != SCHEMA_VERSION:
+        newer = version > SCHEMA_VERSION
+        raise InputFormatError(
+            f"the baseline has schema_version {version}; this ce-eval reads {SCHEMA_VERSION}",
+            file=source,
+            hint="upgrade ce-eval to read it" if newer else _SAVE_HINT,
+        )
     for name, value in metrics.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InputFormatError(
@@ -214,7 +217,9 @@ def compare_to_baseline(
     if unknown:
         raise UsageError(
             f"--allow-regression names an unknown metric '{sorted(unknown)[0]}'",
-            hint="metrics are: " + ", ".join(sorted(report.get("metrics", {}))),
+            hint=did_you_mean(sorted(unknown)[0], report.get("metrics", {}))
+            + "metrics are: "
+            + ", ".join(sorted(report.get("metrics", {}))),
         )
     rows = []
     for metric, current in report.get("metrics", {}).items():

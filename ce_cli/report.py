@@ -35,7 +35,7 @@ from ce_cli.core.calibration import (
 from ce_cli.core.persample import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
-from ce_cli.metrics import (
+from ce_cli.registry import (
     LOG_DBL_MAX,
     METRICS,
     finish_bins,
@@ -64,6 +64,7 @@ class Detection:
     id_column: str | None = None
     soft_targets: bool = False
     eps: float = float(np.finfo(np.float64).eps)
+    columns_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class Detection:
                 "targets": list(self.target_columns),
                 "weight": self.weight_column,
                 "id": self.id_column,
+                "predictions_reason": self.columns_reason,
             },
         }
 

@@ -95,7 +95,7 @@ def test_each_replicate_is_the_report_of_its_reweighted_rows(task: str) -> None:
     sample weights ``s_i · b_ir`` (min and max: over the rows the replicate holds). Chunks of a
     few hundred rows make the update split the rows as it does on large inputs."""
     from ce_cli import bootstrap
-    from ce_cli.metrics import METRICS
+    from ce_cli.registry import METRICS
 
     rng = np.random.default_rng(5)
     n, replicates = 700, 6

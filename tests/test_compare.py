@@ -15,7 +15,7 @@ import ce_cli
 from ce_cli.bootstrap import poisson_weights
 from ce_cli.cli import main
 from ce_cli.compare import compare
-from ce_cli.metrics import BY_NAME
+from ce_cli.registry import BY_NAME
 
 N = 400
 
