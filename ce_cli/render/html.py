@@ -267,7 +267,8 @@ def _summary(report: dict[str, Any]) -> str:
             name = f"loss_{key}"
             row = [f"<code>{name}</code>", _num(q[key])]
             if intervals:
-                row.append("")
+                ci = intervals.get(name)
+                row.append("" if ci is None else f"[{_num(ci.get('low'))}, {_num(ci.get('high'))}]")
             row.append('<span class="note">per-sample loss quantile</span>')
             rows.append(row)
     return "<section><h2>Summary</h2>" + _table(header, rows, numeric) + "</section>"
