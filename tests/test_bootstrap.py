@@ -10,7 +10,7 @@ import pytest
 
 import ce_cli
 from ce_cli.bootstrap import BootstrapAccumulator, poisson_weights
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import LossSpec, evaluate_rows, take_rows
 
 
 def test_poisson_weights_have_mean_and_variance_one() -> None:
@@ -132,3 +132,25 @@ def test_each_replicate_is_the_report_of_its_reweighted_rows(task: str) -> None:
                 continue
             expected = report[m.section][m.name]
             assert got[m.gate_name][r] == pytest.approx(expected, rel=1e-9, abs=1e-12), m.name
+
+
+def test_merge_of_any_split_is_one_pass() -> None:
+    """Every piece of the replicate state (sums, bins, loss histogram, smallest and largest
+    loss) merges: two accumulators over a split of the rows equal one over all of them."""
+    rng = np.random.default_rng(8)
+    n = 500
+    z, targets = rng.normal(size=(n, 3)) * 2, (rng.random((n, 3)) < 0.3) * 1.0
+    values = evaluate_rows(z, LossSpec("multilabel", logits=True), targets=targets)
+    rows, s = np.arange(1, n + 1), rng.uniform(0.0, 2.0, n)
+    whole = BootstrapAccumulator(30, 12, seed=2)
+    whole.update(values, rows, s)
+    for cut in (1, 137, 499):
+        left, right = BootstrapAccumulator(30, 12, seed=2), BootstrapAccumulator(30, 12, seed=2)
+        left.update(take_rows(values, np.arange(cut)), rows[:cut], s[:cut])
+        right.update(take_rows(values, np.arange(cut, n)), rows[cut:], s[cut:])
+        merged = left.merge(right)
+        assert merged.n_labels == whole.n_labels == 3
+        for name in ("sums", "bin_weight", "bin_confidence", "bin_outcome", "loss_histogram"):
+            np.testing.assert_allclose(getattr(merged, name), getattr(whole, name), rtol=1e-12)
+        assert np.array_equal(merged.loss_min, whole.loss_min)
+        assert np.array_equal(merged.loss_max, whole.loss_max)
