@@ -122,14 +122,14 @@ def perplexity(cross_entropy_nats: float) -> float:
 
 
 _FINE = (
-    "it is read off the fine histogram of every confidence, which a replicate would need "
-    "whole (tens of thousands of cells × replicates)"
+    "it is read off the fine histogram of every confidence, tens of thousands of cells that "
+    "each replicate would need whole"
 )
 _CLASSWISE = (
-    "it needs the classwise bins of every class per replicate (classes × bins × replicates), "
-    "which grows with the classes"
+    "it needs every class's bins per replicate, classes × bins × replicates sums that grow with "
+    "the classes, and multi-class rows hand the bootstrap only their top label"
 )
-_TEMPERATURE = "each replicate would need its own temperature fit (several passes over the input)"
+_TEMPERATURE = "each replicate would need its own temperature fit, several passes over the input"
 
 METRICS: tuple[Metric, ...] = (
     Metric(
