@@ -425,6 +425,12 @@ def evaluate_command(
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
+    if gates:  # before reading the input: unknown names, and metrics without an interval
+        from ce_cli.gates import check_gate_names, check_interval_gates
+
+        check_gate_names(gates)
+        if gate_on_interval:
+            check_interval_gates(gates)
     allowed = _parse_regressions(allow_regression)
     baseline_report = None
     if baseline is not None:
@@ -538,7 +544,9 @@ def compare_command(
     seed: Seed = 0,
     output_format: Annotated[
         FormatChoice,
-        typer.Option("--format", help="table, json or html.", rich_help_panel=_OUTPUT),
+        typer.Option(
+            "--format", help="table, json, markdown, junit or html.", rich_help_panel=_OUTPUT
+        ),
     ] = FormatChoice.table,
     output: Output = None,
     plot: Plot = None,
@@ -551,8 +559,6 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
-    if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
-        raise UsageError("compare writes --format table, json or html", value=output_format.value)
     if first == second == "-":
         raise UsageError(
             "A and B are both standard input, which can be read only once",
@@ -591,6 +597,14 @@ def compare_command(
         text = json.dumps(result, indent=2) + "\n"
     elif output_format is FormatChoice.table:
         text = render_compare_table(result, color=_color(output), width=_width(output))
+    elif output_format is FormatChoice.markdown:
+        from ce_cli.render.markdown import render_compare_markdown
+
+        text = render_compare_markdown(result)
+    elif output_format is FormatChoice.junit:
+        from ce_cli.render.junit import render_compare_junit
+
+        text = render_compare_junit(result)
     else:
         from ce_cli.render.html import render_compare_html
 

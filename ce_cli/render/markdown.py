@@ -210,3 +210,23 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
 
 def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.4g}"
+
+
+def render_compare_markdown(result: dict[str, Any]) -> str:
+    """``ce-eval compare`` as Markdown: each metric's values, ``A − B``, interval and verdict."""
+    level = result.get("level")
+    out = [
+        f"## ce-eval compare: A = `{_cell(result['a'])}`, B = `{_cell(result['b'])}`",
+        "",
+        f"{result['n_samples']:,} paired rows (by {result['paired_by']}) · logs in "
+        f"{result['base']} · {_num(None if level is None else 100 * level)} % paired "
+        f"bootstrap intervals ({result['replicates']:,} replicates)",
+        "",
+    ]
+    rows = []
+    for name, m in result["metrics"].items():
+        interval = "–" if m["low"] is None else f"[{m['low']:+.4g}, {m['high']:+.4g}]"
+        difference = "–" if m["difference"] is None else f"{m['difference']:+.4g}"
+        rows.append([name, _num(m["a"]), _num(m["b"]), difference, interval, m["verdict"]])
+    out += _table(["metric", "A", "B", "A − B", "interval", "verdict"], rows)
+    return "\n".join(out)
