@@ -340,9 +340,17 @@ def _classwise_chunk(
         if values is not None and spec.logits:
             t = typed.labels[a:b]
             z = np.asarray(predictions, dtype=np.float64)
-            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            z_true = z[np.arange(len(t)), t]
+            lse = values.cross_entropy + z_true
             scaled = z - lse[:, None]
+            # CE + z_t keeps lse's digits only while both are moderate: logits of 1e35 leave an
+            # error of about 1e19 in it, and exp(z - lse) overflowed (exit 3). Those rows get a
+            # softmax of their own.
+            far = (np.abs(z_true) > 2.0**40) | ~(np.abs(values.cross_entropy) <= 2.0**40)
+            scaled[far] = 0.0
             q: np.ndarray = np.exp(scaled, out=scaled)
+            if far.any():
+                q[far] = probabilities(z[far], True)
         else:
             q = probabilities(predictions, spec.logits)
         return classwise_part(
