@@ -54,10 +54,19 @@ from ce_cli.core.temperature import (
 from ce_cli.core.workspace import Workspace
 from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
 from ce_cli.prefetch import prefetch
-from ce_cli.readers import Source, open_source
+from ce_cli.readers import Source, open_source, sliced
 from ce_cli.report import Detection, Report, build_report
-from ce_cli.resolve import ColumnPlan, Converter, Decision, TypedBatch, plan_columns, window_rows
-from ce_cli.samples_out import PerSampleWriter
+from ce_cli.resolve import (
+    ColumnPlan,
+    Converter,
+    Decision,
+    TypedBatch,
+    plan_columns,
+    prediction_width,
+    window_rows,
+)
+from ce_cli.samples_out import PerSampleWriter, PerSequenceWriter
+from ce_cli.sequences import DEFAULT_WORST, BatchSequences, SequenceStats, report_section
 from ce_cli.settings import Settings
 from ce_cli.slices import GroupAccumulators, WorstRows
 
@@ -75,6 +84,12 @@ TASK_VALUES = 1 << 20
 MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
+# A task of fewer rows than this sums into no accumulator of its own: an accumulator costs
+# O(classes) to make, fill and add, as much as the rows themselves where a task is a few rows of
+# a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
+# into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
+MIN_ACCUMULATOR_ROWS = 64
+DEFERRED_ROWS = 1024
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
 # worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
 DENSE_CLASSWISE_CELLS = 1 << 16
@@ -101,12 +116,58 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+class _DeferredUpdates:
+    """Rows of wide tasks, folded into an accumulator in groups of at least
+    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order, through one part per group
+    (their classwise-view sums go to the accumulator as they come, sparse)."""
+
+    def __init__(self, acc: Accumulator) -> None:
+        self.acc = acc
+        self.values: list[SampleValues] = []
+        self.weights: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, values: SampleValues, weights: np.ndarray | None) -> None:
+        self.values.append(values)
+        if weights is not None:
+            self.weights.append(weights)
+        self.rows += values.loss.shape[0]
+        if self.rows >= DEFERRED_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            weights = np.concatenate(self.weights) if self.weights else None
+            values = concat_values(self.values)
+            part = Accumulator(self.acc.task, self.acc.n_classes, self.acc.n_bins, detail=False)
+            part.update(values, weights)
+            self.acc.absorb(part)
+            self.acc.update_fine(values, weights)
+        self.values, self.weights, self.rows = [], [], 0
+
+
+class _Bootstrap:
+    """The run's bootstrap state: per-task replicate sums (drawn on the worker threads) are
+    merged into it in row order."""
+
+    def __init__(self, acc: BootstrapAccumulator) -> None:
+        self.acc = acc
+
+    def part(self) -> BootstrapAccumulator:
+        return BootstrapAccumulator(self.acc.replicates, self.acc.n_bins, self.acc.seed)
+
+    def absorb(self, part: BootstrapAccumulator) -> None:
+        self.acc = self.acc.merge(part)
+
+
 def _evaluate_batch(
     typed: TypedBatch,
     spec: LossSpec,
     converter: Converter,
     acc: Accumulator,
     keep_values: bool,
+    deferred: _DeferredUpdates | None = None,
+    boot: _Bootstrap | None = None,
     temperature: _TemperaturePass | None = None,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
     """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
@@ -116,7 +177,10 @@ def _evaluate_batch(
     identical to the last digit whatever the thread count. Yields ``(values, start, stop)`` for
     consecutive groups of about :data:`GROUP_ROWS` rows, in row order, while later tasks are
     still being computed; ``values`` (the rows' per-sample values, for bootstrap, slices and
-    per-sample output) is ``None`` unless ``keep_values``.
+    per-sample output) is ``None`` unless ``keep_values``. Tasks of fewer than
+    :data:`MIN_ACCUMULATOR_ROWS` rows (wide rows) are summed through ``deferred`` instead (one
+    is made for the batch when none is given), on this thread. With ``boot``, each task draws
+    its rows' Poisson weights and sums its replicates on its worker, merged in row order.
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
@@ -132,11 +196,20 @@ def _evaluate_batch(
         step = chunk_rows
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
+    own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
+    batch_deferred = None
+    if not own_accumulators and deferred is None:
+        deferred = batch_deferred = _DeferredUpdates(acc)
 
     def run(
         task: tuple[int, int],
     ) -> tuple[
-        SampleValues, Accumulator, _TemperaturePass | None, list[ClasswisePart | ClasswiseSums]
+        SampleValues,
+        Accumulator | None,
+        int,
+        BootstrapAccumulator | None,
+        _TemperaturePass | None,
+        list[ClasswisePart | ClasswiseSums],
     ]:
         workspace = _workspace()
         scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
@@ -180,40 +253,59 @@ def _evaluate_batch(
                     None if typed.targets is None else typed.targets[a:b],
                 )
         values = concat_values(chunks)
+        replicates = None
+        if boot is not None:
+            replicates = boot.part()
+            replicates.update(values, typed.rows.array(*task), weights)
+        if spec.task != MULTICLASS:
+            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
+            classwise = [] if own is None else [own]
+        if not own_accumulators:  # summed on the calling thread (_DeferredUpdates)
+            return values, None, renormalized, replicates, scaled, classwise
         # The part keeps no fine histogram and no classwise bins (2.6 MB and C × B cells of
         # fresh memory per task cost more than its rows); the accumulator that absorbs it folds
         # those in, in row order, from the values and the sparse classwise sums returned here.
         part = Accumulator(acc.task, acc.n_classes, acc.n_bins, detail=False)
         part.update(values, weights)
         part.renormalized_rows = renormalized
-        if spec.task != MULTICLASS:
-            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
-            classwise = [] if own is None else [own]
         if acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS:
             # Few cells: fold here, on this worker, and hand over C × B sums that add cheaply.
             dense = ClasswiseSums(acc.n_classes, acc.n_bins)
             for piece in classwise:
                 assert isinstance(piece, ClasswisePart)
                 dense.add(piece)
-            return values, part, scaled, [dense]
-        return values, part, scaled, classwise
+            return values, part, renormalized, replicates, scaled, [dense]
+        return values, part, renormalized, replicates, scaled, classwise
 
     serial = len(tasks) == 1 or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (begin, stop), (values, part, scaled, classwise) in zip(tasks, results, strict=True):
-        acc.absorb(part)
+    for (a, stop), (values, part, renormalized, replicates, scaled, classwise) in zip(
+        tasks, results, strict=True
+    ):
+        if replicates is not None:
+            assert boot is not None
+            boot.absorb(replicates)
         for k, piece in enumerate(classwise):  # the task's rows, counted once
-            acc.add_classwise(piece, stop - begin if k == 0 else 0)
+            acc.add_classwise(piece, stop - a if k == 0 else 0)
         if temperature is not None and scaled is not None:
             temperature.absorb(scaled)
-        acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
+        w = None if typed.weights is None else typed.weights[a:stop]
+        if part is not None:
+            acc.absorb(part)
+            acc.update_fine(values, w)
+        else:
+            assert deferred is not None
+            deferred.add(values, w)
+            acc.renormalized_rows += renormalized
         if keep_values:
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+    if batch_deferred is not None:
+        batch_deferred.flush()
 
 
 def _with_squares(
@@ -248,9 +340,17 @@ def _classwise_chunk(
         if values is not None and spec.logits:
             t = typed.labels[a:b]
             z = np.asarray(predictions, dtype=np.float64)
-            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            z_true = z[np.arange(len(t)), t]
+            lse = values.cross_entropy + z_true
             scaled = z - lse[:, None]
+            # CE + z_t keeps lse's digits only while both are moderate: logits of 1e35 leave an
+            # error of about 1e19 in it, and exp(z - lse) overflowed (exit 3). Those rows get a
+            # softmax of their own.
+            far = (np.abs(z_true) > 2.0**40) | ~(np.abs(values.cross_entropy) <= 2.0**40)
+            scaled[far] = 0.0
             q: np.ndarray = np.exp(scaled, out=scaled)
+            if far.any():
+                q[far] = probabilities(z[far], True)
         else:
             q = probabilities(predictions, spec.logits)
         return classwise_part(
@@ -431,7 +531,7 @@ def _table_source(data: Any, name: str) -> Source:
 
     def stream(columns: Any, _floats: Any) -> Iterator[pa.RecordBatch]:
         t = table if columns is None else table.select(list(columns))
-        yield from t.to_batches(max_chunksize=65_536)
+        yield from sliced(t.to_batches(max_chunksize=65_536))
 
     return Source(name, "arrow-table", table.schema, stream)
 
@@ -451,14 +551,20 @@ def _numbered(
 
 
 def _window(
-    batches: Iterator[pa.RecordBatch], rows: int
+    batches: Iterator[pa.RecordBatch], rows_for: Callable[[pa.RecordBatch], int]
 ) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
-    """The first batches, up to ``rows`` rows (split so the window is exactly that long), and
-    the whole stream again (the window's batches first, released as they are consumed)."""
+    """The first batches, up to ``rows_for(first batch)`` rows (split so the window is exactly
+    that long), and the whole stream again (the window's batches first, released as they are
+    consumed). Only the window's batches are held: a wide input's window is a few rows."""
     window: list[pa.RecordBatch] = []
     held = 0
+    rows: int | None = None
     rest: list[pa.RecordBatch] = []
     for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if rows is None:
+            rows = rows_for(batch)
         if held + batch.num_rows >= rows:
             take = rows - held
             window.append(batch.slice(0, take))
@@ -527,13 +633,15 @@ def evaluate(
     *,
     per_sample: str | None = None,
     progress: ProgressCallback | None = None,
+    per_sequence: str | None = None,
     **options: Any,
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
     ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
     glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
-    ``DataFrame``. ``per_sample`` writes one row per input row there. ``progress`` is called as
+    ``DataFrame``. ``per_sample`` writes one row per input row there, ``per_sequence`` one row
+    per sequence (with ``sequence_col``). ``progress`` is called as
     ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
     format does not say, as for CSV).
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
@@ -558,7 +666,7 @@ def evaluate(
             except BaseException:
                 labels.close()
                 raise
-        return _evaluate_source(src, settings, per_sample, progress)
+        return _evaluate_source(src, settings, per_sample, progress, per_sequence)
     except CeEvalError as error:
         raise error.with_file(src.name) from None
     finally:
@@ -570,12 +678,14 @@ def _evaluate_source(
     settings: Settings,
     per_sample_path: str | None,
     progress: ProgressCallback | None,
+    per_sequence_path: str | None = None,
 ) -> Report:
     plan = plan_columns(src.schema, settings, src.name)
     converter = Converter(plan, settings, src.name)
     batches = src.batches(plan.read_columns, plan.float_columns)
-    width = len(plan.classes) or 1
-    window, stream = _window(prefetch(batches, depth=1), window_rows(width))
+    window, stream = _window(
+        prefetch(batches, depth=1), lambda first: window_rows(prediction_width(plan, first))
+    )
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=src.name)
     decision = converter.decide(window)
@@ -603,7 +713,7 @@ def _evaluate_source(
     n_classes = len(converter.classes)
     acc = Accumulator(decision.task, n_classes, settings.bins)
     boot = (
-        BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed)
+        _Bootstrap(BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed))
         if settings.ci is not None
         else None
     )
@@ -614,32 +724,58 @@ def _evaluate_source(
         if per_sample_path
         else None
     )
-    keep_values = any(x is not None for x in (boot, groups, writer)) or bool(settings.top)
+    if per_sequence_path and plan.sequence is None:
+        raise UsageError("--per-sequence needs --sequence-col", hint="e.g. --sequence-col doc_id")
+    sequence_writer = (
+        PerSequenceWriter(per_sequence_path, settings.base_divisor) if per_sequence_path else None
+    )
+    sequences = (
+        SequenceStats(
+            settings.top or DEFAULT_WORST,
+            on_close=None if sequence_writer is None else sequence_writer.add,
+            open_left=False,
+        )
+        if plan.sequence is not None
+        else None
+    )
+    keep_values = any(x is not None for x in (groups, writer, sequences)) or bool(settings.top)
+    deferred = _DeferredUpdates(acc)
     temperature = _TemperaturePass(1.0, settings.bins) if settings.fit_temperature else None
     try:
         for batch, first in _numbered(stream):
             typed = converter.convert(batch, first)
             acc.ignored_rows += typed.ignored
             acc.dropped_rows += typed.dropped
-            if len(typed) == 0:
-                continue
-            batches = _evaluate_batch(typed, spec, converter, acc, keep_values, temperature)
+            in_batch = None
+            if plan.sequence is not None:
+                in_batch = BatchSequences(batch.column(plan.sequence), first, plan.sequence)
+            batches = _evaluate_batch(
+                typed, spec, converter, acc, keep_values, deferred, boot, temperature
+            )
             for values, a, b in batches:
                 if values is None:
                     continue
                 weights = None if typed.weights is None else typed.weights[a:b]
                 ids = None if typed.ids is None else typed.ids.slice(a, b - a)
                 row_numbers = typed.rows.array(a, b)
-                if boot is not None:
-                    boot.update(values, row_numbers, weights)
+                if in_batch is not None:
+                    in_batch.add(row_numbers - first, values.cross_entropy, weights)
                 if groups is not None:
                     assert typed.groups is not None
                     groups.update(values, typed.groups.slice(a, b - a), weights)
                 worst.update(values, row_numbers, ids, converter.classes)
                 if writer is not None:
-                    writer.write(values, row_numbers, ids, weights)
+                    labels = None
+                    if in_batch is not None:
+                        labels = batch.column(plan.sequence).take(row_numbers - first)
+                    writer.write(values, row_numbers, ids, weights, labels)
+            if in_batch is not None:
+                assert sequences is not None
+                sequences.absorb(in_batch.part(sequences.k), plan.sequence)
             if progress is not None:
-                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
+                done = acc.rows + deferred.rows + acc.ignored_rows + acc.dropped_rows
+                progress(done, src.total_rows)
+        deferred.flush()
         detection = Detection(
             task=decision.task,
             logits=decision.logits,
@@ -667,7 +803,7 @@ def _evaluate_source(
         extra: dict[str, Any] = {}
         if boot is not None:
             assert settings.ci is not None
-            extra["confidence_intervals"] = boot.intervals(settings.ci, settings.base_divisor)
+            extra["confidence_intervals"] = boot.acc.intervals(settings.ci, settings.base_divisor)
         if groups is not None:
             extra["groups"] = [
                 {"group": name, "n_samples": g.rows, "metrics": finish(g).metrics}
@@ -676,6 +812,10 @@ def _evaluate_source(
             ]
         if settings.top:
             extra["worst"] = worst.to_list(settings.base_divisor)
+        if sequences is not None:
+            assert plan.sequence is not None
+            summary = sequences.finish()
+            extra["sequences"] = report_section(summary, plan.sequence, settings.base_divisor)
         if settings.fit_temperature:
             assert temperature is not None
             fitted = _fit_temperature(src, plan, converter, spec, acc, settings, temperature)
@@ -687,7 +827,11 @@ def _evaluate_source(
     except BaseException:
         if writer is not None:
             writer.abort()
+        if sequence_writer is not None:
+            sequence_writer.abort()
         raise
     if writer is not None:
         writer.commit()
+    if sequence_writer is not None:
+        sequence_writer.commit()
     return report
