@@ -6,336 +6,27 @@ The command line is a thin layer over this function, so a notebook gets the same
     >>> report = ce_cli.evaluate("sample_data/binary.csv", loss="focal", gamma=2)  # doctest: +SKIP
     >>> report.metrics["loss"]  # doctest: +SKIP
 
-Flow: source → record batches → :class:`~ce_cli.resolve.Converter` → per-sample kernel
-(:func:`~ce_cli.core.persample.evaluate_rows`) → :class:`~ce_cli.accumulator.Accumulator` →
-:func:`~ce_cli.report.build_report`.
+Flow: source → record batches → a frozen :class:`~ce_cli.engine.plan.Plan` from the first rows →
+the pure batch function (:func:`~ce_cli.engine.batch.evaluate_batch`) folded into a mergeable
+:class:`~ce_cli.engine.state.State` by a driver (:mod:`ce_cli.engine.local`, or
+:mod:`ce_cli.engine.dask` with ``engine="dask"``) → :func:`~ce_cli.engine.run.finish`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import os
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
-from ce_cli.accumulator import Accumulator
-from ce_cli.bootstrap import BootstrapAccumulator
-from ce_cli.core.calibration import (
-    ClasswiseSums,
-    bin_sums,
-    classwise_sums,
-    ece_from_bins,
-    probabilities,
-)
-from ce_cli.core.logprob import machine_eps
-from ce_cli.core.persample import (
-    MULTICLASS,
-    MULTILABEL,
-    LossSpec,
-    SampleValues,
-    concat_values,
-    evaluate_rows,
-)
-from ce_cli.core.temperature import (
-    fit_beta,
-    log_inputs,
-    temperature_sums,
-    temperature_sums_two_class,
-    two_class_logits,
-)
-from ce_cli.core.workspace import Workspace
-from ce_cli.errors import CeEvalError, EmptyInputError, UsageError
-from ce_cli.prefetch import prefetch
+from ce_cli.engine.local import LocalDriver
+from ce_cli.engine.run import run
+from ce_cli.errors import CeEvalError, UsageError
 from ce_cli.readers import Source, open_source
-from ce_cli.report import Detection, Report, build_report
-from ce_cli.resolve import ColumnPlan, Converter, Decision, TypedBatch, plan_columns, window_rows
-from ce_cli.samples_out import PerSampleWriter
+from ce_cli.report import Report
 from ce_cli.settings import Settings
-from ce_cli.slices import GroupAccumulators, WorstRows
 
 ProgressCallback = Callable[[int, int | None], None]
-
-# Rows that must be copied (columns stacked, float32 widened) are copied and checked in chunks of
-# about this many values, small enough that the copy stays in cache for the kernel.
-CHUNK_VALUES = 1 << 18
-# A worker takes this many values' rows at a time (several chunks) and sums them into one
-# accumulator: the accumulator's many small NumPy calls hold the GIL, and summing per chunk
-# kept the second core waiting (1M x 100 logits on two threads: 0.33 s -> 0.28 s). Rows the
-# kernel reads in place go to it a task at a time (it works through them in cache-sized blocks
-# itself), so its per-row arithmetic runs once per task, not once per chunk.
-TASK_VALUES = 1 << 20
-MIN_TASK_VALUES = 1 << 17
-# Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
-GROUP_ROWS = 1 << 17
-_pool: ThreadPoolExecutor | None = None
-# One scratch workspace per thread that evaluates chunks (a workspace is never shared).
-_thread_state = threading.local()
-
-
-def _threads() -> int:
-    return max(1, min(int(os.environ.get("CE_EVAL_THREADS", os.cpu_count() or 1)), 8))
-
-
-def _workspace() -> Workspace:
-    workspace: Workspace | None = getattr(_thread_state, "workspace", None)
-    if workspace is None:
-        workspace = _thread_state.workspace = Workspace()
-    return workspace
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="ce-eval")
-    return _pool
-
-
-def _evaluate_batch(
-    typed: TypedBatch,
-    spec: LossSpec,
-    converter: Converter,
-    acc: Accumulator,
-    keep_values: bool,
-    temperature: _TemperaturePass | None = None,
-) -> Iterator[tuple[SampleValues | None, int, int]]:
-    """Evaluate a batch in row chunks on all cores (NumPy drops the GIL) and fold it into ``acc``.
-
-    A worker takes a task of a few chunks, evaluates them and sums them into an accumulator of
-    its own; the task accumulators are added into ``acc`` in row order, so the report is
-    identical to the last digit whatever the thread count. Yields ``(values, start, stop)`` for
-    consecutive groups of about :data:`GROUP_ROWS` rows, in row order, while later tasks are
-    still being computed; ``values`` (the rows' per-sample values, for bootstrap, slices and
-    per-sample output) is ``None`` unless ``keep_values``.
-    """
-    n = len(typed)
-    width = max(typed.predictions.width, 1)
-    chunk_rows = max(1, CHUNK_VALUES // width)  # a chunk holds max(CHUNK_VALUES, width) values
-    # Tasks of at most TASK_VALUES, and at least two for a batch of 2 x MIN_TASK_VALUES or more,
-    # so that the cores share a small batch too. The split depends on the data alone, never on
-    # the thread count, so neither do the sums.
-    n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
-    task_rows = max(1, -(-n // n_tasks))
-    if converter.rows_in_place(typed):
-        step = task_rows
-    else:  # whole chunks, the last one of the batch excepted
-        step = chunk_rows
-        task_rows = -(-task_rows // chunk_rows) * chunk_rows
-    tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
-
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator, _TemperaturePass | None]:
-        workspace = _workspace()
-        scaled = None if temperature is None else _TemperaturePass(1.0, acc.n_bins)
-        chunks = []
-        renormalized = 0
-        weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        classwise = ClasswiseSums(acc.n_classes, acc.n_bins) if spec.task == MULTICLASS else None
-        for a in range(task[0], task[1], step):
-            b = min(a + step, task[1])
-            predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
-            renormalized += renormalized_rows
-            # The classwise bins read the chunk first, while the converter's copy is in cache
-            # (the chunk's buffer is reused by the next one: sum it now).
-            part_classwise = (
-                None
-                if classwise is None
-                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
-            )
-            chunks.append(
-                evaluate_rows(
-                    predictions,
-                    spec,
-                    labels=None if typed.labels is None else typed.labels[a:b],
-                    targets=None if typed.targets is None else typed.targets[a:b],
-                    workspace=workspace,
-                )
-            )
-            if classwise is not None and part_classwise is not None:
-                if typed.labels is not None and chunks[-1].true_prob is not None:
-                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
-                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
-                    s = None if typed.weights is None else typed.weights[a:b]
-                    part_classwise.square = float(
-                        squares.sum() if s is None else np.dot(s, squares)
-                    )
-                classwise.add(part_classwise)
-            if scaled is not None:
-                scaled.add_chunk(
-                    predictions,
-                    spec,
-                    None if typed.weights is None else typed.weights[a:b],
-                    None if typed.labels is None else typed.labels[a:b],
-                    None if typed.targets is None else typed.targets[a:b],
-                )
-        values = concat_values(chunks)
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
-        part.update(values, weights, classwise)
-        part.renormalized_rows = renormalized
-        return values, part, scaled
-
-    serial = len(tasks) == 1 or _threads() == 1
-    results = map(run, tasks) if serial else _executor().map(run, tasks)
-    parts: list[SampleValues] = []
-    start = 0
-    for (begin, stop), (values, part, scaled) in zip(tasks, results, strict=True):
-        acc.absorb(part)
-        if temperature is not None and scaled is not None:
-            temperature.absorb(scaled)
-        acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
-        if keep_values:
-            parts.append(values)
-        if stop - start >= GROUP_ROWS or stop == n:
-            yield (concat_values(parts) if keep_values else None), start, stop
-            parts, start = [], stop
-
-
-def _classwise_chunk(
-    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
-) -> ClasswiseSums:
-    """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
-    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
-    weights = None if typed.weights is None else typed.weights[a:b]
-    if typed.labels is not None:
-        return classwise_sums(
-            probabilities(predictions, spec.logits),
-            weights,
-            n_bins,
-            labels=typed.labels[a:b],
-            row_squares=np.zeros(0),
-        )
-    return classwise_sums(
-        probabilities(predictions, spec.logits),
-        weights,
-        n_bins,
-        targets=None if typed.targets is None else typed.targets[a:b],
-    )
-
-
-class _TemperaturePass:
-    """One pass's CE sums at β and the equal-width bins of its scaled top-label events."""
-
-    def __init__(self, beta: float, n_bins: int) -> None:
-        self.beta, self.n_bins = beta, n_bins
-        self.sums = np.zeros(3)
-        self.weight = 0.0
-        self.bins = [np.zeros(n_bins) for _ in range(3)]
-
-    def add_chunk(
-        self,
-        predictions: np.ndarray,
-        spec: LossSpec,
-        s: np.ndarray | None,
-        labels: np.ndarray | None,
-        targets: np.ndarray | None,
-    ) -> None:
-        part, (c, o, w) = temperature_chunk(predictions, spec, self.beta, s, labels, targets)
-        self.sums += part
-        self.weight += float(len(predictions) if s is None else np.sum(s))
-        for mine, theirs in zip(self.bins, bin_sums(c, o, w, self.n_bins), strict=True):
-            mine += theirs
-
-    def absorb(self, other: _TemperaturePass) -> None:
-        self.sums += other.sums
-        self.weight += other.weight
-        for mine, theirs in zip(self.bins, other.bins, strict=True):
-            mine += theirs
-
-    def means(self) -> tuple[float, float, float]:
-        mean = self.sums / self.weight
-        return float(mean[0]), float(mean[1]), float(mean[2])
-
-
-def _fit_temperature(
-    src: Source,
-    plan: ColumnPlan,
-    converter: Converter,
-    spec: LossSpec,
-    acc: Accumulator,
-    settings: Settings,
-    first: _TemperaturePass,
-) -> dict[str, Any]:
-    """Fit β* = 1/T* by safeguarded Newton steps, one pass over the input each (standard input
-    was spooled to a temporary file when it was opened, so it reads again like a file)."""
-    passes = 1  # the report's own pass, which summed β = 1 as well
-    done = {1.0: first}
-
-    def one_pass(beta: float) -> tuple[float, float, float]:
-        nonlocal passes
-        passes += 1
-        state = _TemperaturePass(beta, acc.n_bins)
-        for batch, row in _numbered(prefetch(src.batches(plan.read_columns, plan.float_columns))):
-            typed = converter.convert(batch, row)
-            n = len(typed)
-            step = max(1, CHUNK_VALUES // max(typed.predictions.width, 1))
-
-            def chunk(a: int, typed: TypedBatch = typed, step: int = step) -> _TemperaturePass:
-                b = min(a + step, len(typed))
-                predictions, _ = converter.predictions(typed, a, b, _workspace())
-                part = _TemperaturePass(beta, acc.n_bins)
-                part.add_chunk(
-                    predictions,
-                    spec,
-                    None if typed.weights is None else typed.weights[a:b],
-                    None if typed.labels is None else typed.labels[a:b],
-                    None if typed.targets is None else typed.targets[a:b],
-                )
-                return part
-
-            starts = range(0, n, step)
-            parts = map(chunk, starts) if _threads() == 1 else _executor().map(chunk, starts)
-            for part in parts:  # in row order: the sums do not depend on the thread count
-                state.absorb(part)
-        done[beta] = state
-        return state.means()
-
-    fit = fit_beta(one_pass, first.means())
-    divisor = settings.base_divisor
-    cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
-    after = ece_from_bins(*done[fit.evaluated_beta].bins)
-    return {
-        "metrics": {
-            "temperature": 1.0 / fit.beta,
-            "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
-            "cross_entropy_refinement": fit.cross_entropy / divisor,
-            "ece_after_temperature": after,
-        },
-        "beta": fit.beta,
-        "passes": passes,
-        "iterations": fit.steps,
-        "converged": fit.converged,
-    }
-
-
-def temperature_chunk(
-    predictions: np.ndarray,
-    spec: LossSpec,
-    beta: float,
-    weight: np.ndarray | None,
-    labels: np.ndarray | None,
-    targets: np.ndarray | None,
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """A chunk's CE sums at β and its top-label events after scaling, for ECE."""
-    s = None if weight is None else np.asarray(weight, dtype=np.float64)
-    if spec.task == MULTICLASS:
-        z = log_inputs(predictions, spec.logits, spec.eps)
-        sums, confidence, top = temperature_sums(z, beta, s, labels=labels, targets=targets)
-        truth = labels if labels is not None else np.argmax(np.asarray(targets), axis=1)
-        return sums, (confidence, (top == truth).astype(np.float64), s)
-    z = two_class_logits(predictions, spec.logits, spec.eps)
-    y = np.asarray(labels if labels is not None else targets, dtype=np.float64)
-    if spec.task != MULTILABEL:
-        z, y = z.reshape(-1), y.reshape(-1)
-    sums = temperature_sums_two_class(z, beta, s, y)
-    q = np.exp(-np.logaddexp(0.0, -beta * z))
-    if z.ndim == 2:
-        w = None if s is None else np.repeat(s, z.shape[1])
-        return sums, (q.reshape(-1), y.reshape(-1), w)
-    return sums, (q, y, s)
 
 
 def _table_source(data: Any, name: str) -> Source:
@@ -358,92 +49,6 @@ def _table_source(data: Any, name: str) -> Source:
     return Source(name, "arrow-table", table.schema, stream)
 
 
-def _optional(name: str | None) -> tuple[str, ...]:
-    return (name,) if name is not None else ()
-
-
-def _numbered(
-    batches: Iterable[pa.RecordBatch],
-) -> Iterator[tuple[pa.RecordBatch, int]]:
-    first = 1
-    for batch in batches:
-        if batch.num_rows:
-            yield batch, first
-            first += batch.num_rows
-
-
-def _window(
-    batches: Iterator[pa.RecordBatch], rows: int
-) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
-    """The first batches, up to ``rows`` rows (split so the window is exactly that long), and
-    the whole stream again (the window's batches first, released as they are consumed)."""
-    window: list[pa.RecordBatch] = []
-    held = 0
-    rest: list[pa.RecordBatch] = []
-    for batch in batches:
-        if held + batch.num_rows >= rows:
-            take = rows - held
-            window.append(batch.slice(0, take))
-            rest = [batch.slice(take)] if take < batch.num_rows else []
-            break
-        window.append(batch)
-        held += batch.num_rows
-
-    def replay(queue: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        while queue:
-            yield queue.pop(0)  # popped: nothing here keeps a consumed batch alive
-        yield from batches
-
-    return window, replay([*window, *rest])
-
-
-def _resolve_class_weights(
-    settings: Settings, decision: Decision, converter: Converter, source: Source, plan: ColumnPlan
-) -> np.ndarray | None:
-    weights = settings.class_weights
-    if weights is None:
-        return None
-    n_classes = 2 if decision.task == "binary" else len(converter.classes)
-    if weights == "balanced":
-        if plan.label is None:
-            raise UsageError(
-                "--class-weights balanced needs hard labels (--label-col), not --target-cols",
-                file=source.name,
-            )
-        counts = np.zeros(n_classes, dtype=np.int64)
-        # Counted over the rows that will be evaluated (after --ignore-label / --on-nan drop).
-        columns = plan.read_columns if settings.on_nan == "drop" else [plan.label]
-        for batch, first in _numbered(source.batches(columns, plan.float_columns)):
-            kept, rows, _, _ = converter.filter(batch, first)
-            counts += np.bincount(converter._labels(kept, rows), minlength=n_classes)
-        if (counts == 0).any():
-            missing = converter.classes[int(np.argmax(counts == 0))]
-            raise UsageError(
-                "--class-weights balanced needs every class present in the labels",
-                file=source.name,
-                value=missing,
-                hint="give explicit weights with --class-weights w1,w2,…",
-            )
-        return np.asarray(counts.sum() / (n_classes * counts.astype(np.float64)))
-    assert isinstance(weights, tuple)
-    if len(weights) != n_classes:
-        raise UsageError(
-            f"--class-weights has {len(weights)} weights but there are {n_classes} classes "
-            f"({', '.join(converter.classes[:8])}{', …' if n_classes > 8 else ''})",
-            hint="give one weight per class, in column order",
-        )
-    return np.asarray(weights, dtype=np.float64)
-
-
-def _check_compatible(settings: Settings, decision: Decision) -> None:
-    if settings.alpha is not None and decision.task == "multiclass":
-        raise UsageError(
-            "--alpha balances the positive class of binary and multi-label focal loss; "
-            "it has no meaning for multi-class",
-            hint="use --class-weights to weigh classes",
-        )
-
-
 def evaluate(
     source: Any,
     *,
@@ -458,9 +63,15 @@ def evaluate(
     ``DataFrame``. ``per_sample`` writes one row per input row there. ``progress`` is called as
     ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
     format does not say, as for CSV).
+    ``engine="dask"`` runs the passes on a Dask cluster: ``scheduler`` is its address (without
+    one, ce-eval starts a local cluster of ``workers`` processes and stops it afterwards), and
+    ``partition_rows`` bounds a partition's rows (see :mod:`ce_cli.engine.dask`).
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
+    engine = options.pop("engine", None) or "local"
+    cluster = {k: options.pop(k, None) for k in ("scheduler", "workers", "partition_rows")}
     settings = options.pop("settings", None) or Settings(**options)
+    _check_engine(engine, cluster, source, settings, per_sample)
     if isinstance(source, str):
         src = open_source(source, settings.input_format)
     else:
@@ -475,134 +86,43 @@ def evaluate(
             except BaseException:
                 labels.close()
                 raise
-        return _evaluate_source(src, settings, per_sample, progress)
+        if engine == "dask":
+            from ce_cli.engine.dask import DaskDriver
+
+            assert isinstance(source, str)
+            with DaskDriver(src, source, **cluster) as driver:
+                return run(driver, settings, None, progress)
+        return run(LocalDriver(src), settings, per_sample, progress)
     except CeEvalError as error:
         raise error.with_file(src.name) from None
     finally:
         src.close()
 
 
-def _evaluate_source(
-    src: Source,
+def _check_engine(
+    engine: str,
+    cluster: dict[str, Any],
+    source: Any,
     settings: Settings,
-    per_sample_path: str | None,
-    progress: ProgressCallback | None,
-) -> Report:
-    plan = plan_columns(src.schema, settings, src.name)
-    converter = Converter(plan, settings, src.name)
-    batches = src.batches(plan.read_columns, plan.float_columns)
-    width = len(plan.classes) or 1
-    window, stream = _window(prefetch(batches, depth=1), window_rows(width))
-    if not window or sum(b.num_rows for b in window) == 0:
-        raise EmptyInputError("the input has no data rows", file=src.name)
-    decision = converter.decide(window)
-    window.clear()  # the stream replays these; holding them would pin their buffers all run
-    _check_compatible(settings, decision)
-    class_weights = _resolve_class_weights(settings, decision, converter, src, plan)
-    if (
-        class_weights is not None
-        and settings.class_weights == "balanced"
-        and decision.task == "multilabel"
-    ):
-        raise UsageError("--class-weights balanced is not defined for multi-label")
-    eps = machine_eps(np.float32 if plan.float32 else np.float64)
-    spec = LossSpec(
-        task=decision.task,
-        logits=decision.logits,
-        loss=settings.loss.value,
-        gamma=settings.gamma,
-        alpha=settings.alpha,
-        smoothing=settings.smoothing,
-        class_weights=class_weights,
-        eps=eps,
-    )
-    n_classes = len(converter.classes)
-    acc = Accumulator(decision.task, n_classes, settings.bins)
-    boot = (
-        BootstrapAccumulator(settings.bootstrap, settings.bins, settings.seed)
-        if settings.ci is not None
-        else None
-    )
-    groups = GroupAccumulators(decision.task, n_classes, settings.bins) if plan.group else None
-    worst = WorstRows(settings.top)
-    writer = (
-        PerSampleWriter(per_sample_path, converter.classes, settings.base_divisor)
-        if per_sample_path
-        else None
-    )
-    keep_values = any(x is not None for x in (boot, groups, writer)) or bool(settings.top)
-    temperature = _TemperaturePass(1.0, settings.bins) if settings.fit_temperature else None
-    try:
-        for batch, first in _numbered(stream):
-            typed = converter.convert(batch, first)
-            acc.ignored_rows += typed.ignored
-            acc.dropped_rows += typed.dropped
-            if len(typed) == 0:
-                continue
-            batches = _evaluate_batch(typed, spec, converter, acc, keep_values, temperature)
-            for values, a, b in batches:
-                if values is None:
-                    continue
-                weights = None if typed.weights is None else typed.weights[a:b]
-                ids = None if typed.ids is None else typed.ids.slice(a, b - a)
-                row_numbers = typed.rows.array(a, b)
-                if boot is not None:
-                    boot.update(values, row_numbers, weights)
-                if groups is not None:
-                    assert typed.groups is not None
-                    groups.update(values, typed.groups.slice(a, b - a), weights)
-                worst.update(values, row_numbers, ids, converter.classes)
-                if writer is not None:
-                    writer.write(values, row_numbers, ids, weights)
-            if progress is not None:
-                progress(acc.rows + acc.ignored_rows + acc.dropped_rows, src.total_rows)
-        detection = Detection(
-            task=decision.task,
-            logits=decision.logits,
-            logits_reason=decision.logits_reason,
-            classes=converter.classes,
-            label_column=plan.label,
-            prediction_columns=plan.predictions or _optional(plan.prediction_list),
-            target_columns=plan.targets or _optional(plan.target_list),
-            weight_column=plan.weight,
-            id_column=plan.id,
-            soft_targets=decision.soft_targets,
-            eps=eps,
+    per_sample: str | None,
+) -> None:
+    """Refuse what an engine does not do, before anything is read or started."""
+    if engine not in ("local", "dask"):
+        raise UsageError("--engine must be 'local' or 'dask'", value=engine)
+    if engine == "local":
+        if cluster["scheduler"] is not None:
+            raise UsageError("--scheduler needs --engine dask", hint="add --engine dask")
+        return
+    if not isinstance(source, str):
+        raise UsageError(
+            "--engine dask reads paths (files, directories, globs, URLs), not in-memory tables"
         )
-        finish = functools.partial(
-            build_report,
-            source=src.name,
-            detection=detection,
-            settings=settings.describe(),
-            base=settings.base,
-            base_divisor=settings.base_divisor,
-            class_weights=None if class_weights is None else [float(w) for w in class_weights],
+    if per_sample:
+        raise UsageError(
+            "--per-sample is not written by --engine dask",
+            hint="run --engine local for per-sample output",
         )
-        report = finish(acc)
-        extra: dict[str, Any] = {}
-        if boot is not None:
-            assert settings.ci is not None
-            extra["confidence_intervals"] = boot.intervals(settings.ci, settings.base_divisor)
-        if groups is not None:
-            extra["groups"] = [
-                {"group": name, "n_samples": g.rows, "metrics": finish(g).metrics}
-                for name, g in sorted(groups.groups.items())
-                if g.weight > 0 and g.loss_denominator > 0
-            ]
-        if settings.top:
-            extra["worst"] = worst.to_list(settings.base_divisor)
-        if settings.fit_temperature:
-            assert temperature is not None
-            fitted = _fit_temperature(src, plan, converter, spec, acc, settings, temperature)
-            metrics = {**report.metrics, **fitted.pop("metrics")}
-            report = dataclasses.replace(report, metrics=metrics)
-            extra["temperature"] = fitted
-        if extra:
-            report = dataclasses.replace(report, extra=extra)
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.commit()
-    return report
+    if settings.labels_file:
+        raise UsageError(
+            "--labels is joined by the local engine only", hint="run --engine local with --labels"
+        )
