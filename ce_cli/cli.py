@@ -324,6 +324,20 @@ def evaluate_command(
             help="Input format when the name does not say (parquet, csv, tsv, arrow, jsonl)."
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where to compute: local (this process, all cores) or dask (a Dask cluster; "
+            "needs ce-eval[dask]).",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine dask: the address of a running Dask scheduler (tcp://host:8786); "
+            "without it ce-eval starts a local cluster and stops it afterwards.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=_OUTPUT)
     ] = False,
@@ -400,6 +414,8 @@ def evaluate_command(
                 settings=settings,
                 per_sample=None if samples is None else samples.temp_path,
                 progress=progress,
+                engine=engine,
+                scheduler=scheduler,
             )
         finally:
             progress.close()
