@@ -207,7 +207,7 @@ class DaskDriver:
             n_workers=self.workers or max(1, min(os.cpu_count() or 1, 8)),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: the scheduler always serves HTTP
             silence_logs=logging.CRITICAL,
             # Each worker evaluates one batch at a time on one thread (no pool of its own).
             env={"CE_EVAL_THREADS": "1"},
