@@ -109,7 +109,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pq.write_table(part, folder / f"part-{f}.parquet", row_group_size=ROW_GROUP)
     label = (rng.uniform(size=n) < 0.4).astype(int)
     prob = np.clip(rng.beta(2, 3, n) + 0.3 * label, 0.001, 0.999)
-    lines = ["id,label,p,w"] + [f"{ids[i]},{label[i]},{float(prob[i])!r},{float(weight[i])!r}" for i in range(n)]
+    lines = ["id,label,p,w"]
+    lines += [f"{ids[i]},{label[i]},{prob[i]:.17g},{weight[i]:.17g}" for i in range(n)]
     (root / "binary.csv").write_text("\n".join(lines) + "\n")
     return root
 

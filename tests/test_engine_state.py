@@ -9,6 +9,7 @@ bootstrap's draws exactly. This is what lets threads and Dask partitions share t
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_merge_of_any_split_is_one_pass(task: str, cuts: list[int], right_first:
     plan, batch = _plan(task)
     whole = _report(plan, evaluate_batch(plan, batch, 0))
     bounds = [0, *cuts, N]
-    states = [evaluate_batch(plan, batch.slice(a, b - a), a) for a, b in zip(bounds, bounds[1:])]
+    states = [evaluate_batch(plan, batch.slice(a, b - a), a) for a, b in itertools.pairwise(bounds)]
     if right_first:  # ((s0 (s1 (s2 …)))): merges grouped the other way round
         merged = functools.reduce(lambda acc, s: s.merge(acc), reversed(states))
     else:
