@@ -27,9 +27,10 @@ from numpy.typing import NDArray
 
 from ce_cli.core.calibration import (
     FINE_SIZE,
+    ClasswisePart,
     ClasswiseSums,
     bin_index,
-    classwise_sums,
+    classwise_part,
     fine_histogram_update,
     indexed_sum,
     weighted_bin_sums,
@@ -148,12 +149,12 @@ class Accumulator:
         self,
         values: SampleValues,
         sample_weight: Float | None = None,
-        classwise: ClasswiseSums | None = None,
+        classwise: ClasswisePart | None = None,
     ) -> None:
         """Fold one batch in. ``sample_weight`` of ``None`` weighs every row 1.
 
         Multi-class rows carry only their top-label view; the classwise view needs every class's
-        probability, which the caller sums with :func:`~ce_cli.core.calibration.classwise_sums`
+        probability, which the caller sums with :func:`~ce_cli.core.calibration.classwise_part`
         and hands in as ``classwise`` (without it, these rows are left out of the classwise
         estimators and the report says so). Binary and multi-label rows carry all they need.
         """
@@ -257,46 +258,36 @@ class Accumulator:
         fine_histogram_update((*fine, self.fine_low, self.fine_high), conf, hit, w)
 
     def _update_classwise(
-        self, values: SampleValues, s: Float | None, classwise: ClasswiseSums | None
+        self, values: SampleValues, s: Float | None, classwise: ClasswisePart | None
     ) -> None:
-        n = values.loss.shape[0]
-        if self.task == BINARY:
-            q, y = values.calib_conf, values.calib_hit
-            both = classwise_sums(
-                np.stack([1.0 - q, q], axis=1), s, self.n_bins, targets=np.stack([1.0 - y, y], 1)
-            )
-            positive = classwise_sums(q[:, None], s, self.n_bins, targets=y[:, None])
-            self._add_classwise(both, (positive.square, positive.cross, positive.target_spread))
-        elif self.task == MULTILABEL:
-            assert values.label_q is not None and values.label_y is not None
-            sums = classwise_sums(values.label_q, s, self.n_bins, targets=values.label_y)
-            self._add_classwise(sums, (sums.square, sums.cross, sums.target_spread))
-        elif classwise is not None:
-            self._add_classwise(
-                classwise, (classwise.square, classwise.cross, classwise.target_spread)
-            )
-        else:
-            return
-        self.classwise_rows += n
+        part = classwise
+        if part is None:
+            part = classwise_of_values(self.task, values, s, self.n_bins)
+        if part is not None:
+            self.add_classwise(part, values.loss.shape[0])
 
-    def _add_classwise(self, sums: ClasswiseSums, murphy: tuple[float, float, float]) -> None:
-        self.classwise_weight += sums.weight
-        self.classwise_confidence += sums.confidence
-        self.classwise_outcome += sums.outcome
-        self.murphy_sums += murphy
+    def add_classwise(self, part: ClasswisePart | ClasswiseSums, rows: int) -> None:
+        """Fold the classwise-view sums of ``rows`` rows in (for an accumulator that absorbs
+        parts made with ``detail=False``, in row order): sparse, or already dense."""
+        if isinstance(part, ClasswiseSums):
+            self.classwise_weight += part.weight
+            self.classwise_confidence += part.confidence
+            self.classwise_outcome += part.outcome
+        else:
+            part.fold(self.classwise_weight, self.classwise_confidence, self.classwise_outcome)
+        self.murphy_sums += (part.square, part.cross, part.target_spread)
+        self.classwise_rows += rows
 
     def absorb(self, other: Accumulator) -> None:
         """Add ``other``'s sums into this one, in place (``other`` is left as it was)."""
-        if (self.task, self.n_classes, self.n_bins, self.detail) != (
-            other.task,
-            other.n_classes,
-            other.n_bins,
-            other.detail,
-        ):
+        if (self.task, self.n_classes, self.n_bins) != (other.task, other.n_classes, other.n_bins):
             raise ValueError("cannot merge accumulators of different tasks, classes or bins")
+        if other.detail and not self.detail:
+            raise ValueError("an accumulator without detail cannot take one with it")
         for name in _SUMMED_FIELDS:
-            if name.startswith("fine_") and getattr(other, name).size == 0:
-                continue  # a part without the fine histogram (fine=False)
+            theirs = getattr(other, name)
+            if isinstance(theirs, np.ndarray) and theirs.size == 0 and name != "sums":
+                continue  # a part without the fine histogram or classwise bins
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.fine_low.size:
             self.fine_low = np.minimum(self.fine_low, other.fine_low)
@@ -330,6 +321,27 @@ class Accumulator:
         lower, upper = max(lower, self.loss_min), min(upper, self.loss_max)
         estimate = float(np.sqrt(lower * upper)) if lower > 0 else upper
         return min(max(estimate, self.loss_min), self.loss_max)
+
+
+def classwise_of_values(
+    task: str, values: SampleValues, s: Float | None, n_bins: int
+) -> ClasswisePart | None:
+    """The classwise-view sums that binary and multi-label rows carry themselves (``None`` for
+    multi-class rows, whose other classes' probabilities are not in ``values``). Binary: the
+    two classes, with Murphy's totals over ``q`` against ``y`` alone."""
+    if task == MULTILABEL:
+        assert values.label_q is not None and values.label_y is not None
+        return classwise_part(values.label_q, s, n_bins, targets=values.label_y)
+    if task != BINARY:
+        return None
+    q, y = values.calib_conf, values.calib_hit
+    both = classwise_part(
+        np.stack([1.0 - q, q], axis=1), s, n_bins, targets=np.stack([1.0 - y, y], axis=1)
+    )
+    both.square = float(np.sum(q * q) if s is None else _dot(s, q * q))
+    both.cross = float(np.sum(q * y) if s is None else _dot(s, q * y))
+    both.target_spread = float(np.sum(y * (1.0 - y)) if s is None else _dot(s, y * (1.0 - y)))
+    return both
 
 
 def _dot(s: Float, values: NDArray[np.generic]) -> Float:

@@ -72,6 +72,11 @@ def evaluate(
     cluster = {k: options.pop(k, None) for k in ("scheduler", "workers", "partition_rows")}
     settings = options.pop("settings", None) or Settings(**options)
     _check_engine(engine, cluster, source, settings, per_sample)
+    if per_sample is not None:
+        from ce_cli.atomic import refuse_inputs_as_outputs
+
+        inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
+        refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
     if isinstance(source, str):
         src = open_source(source, settings.input_format)
     else:

@@ -28,7 +28,7 @@ from ce_cli.core.calibration import (
     overconfidence_from_bins,
     rms_calibration_error_from_bins,
 )
-from ce_cli.core.persample import SampleValues
+from ce_cli.core.persample import SampleValues, take_rows
 
 Float = NDArray[np.float64]
 
@@ -44,6 +44,8 @@ _SUMS = (
     "brier",
     "correct",
 )
+# Values (rows × replicates, or bins × rows) built at a time in an update: 16 MiB of float64.
+UPDATE_VALUES = 1 << 21
 _LOG_METRICS = ("loss", "cross_entropy", "entropy", "label_entropy", "kl_divergence")
 
 # Poisson(1) cumulative probabilities: k = number of CDF values below u.
@@ -97,6 +99,21 @@ class BootstrapAccumulator:
     ) -> None:
         n = values.loss.shape[0]
         if n == 0:
+            return
+        # The (rows × replicates) weights and (bins × rows) indicators are built a slice of
+        # rows at a time, so memory stays bounded whatever --bootstrap and --bins are.
+        width = max(self.replicates, self.n_bins) * (
+            values.calib_conf.shape[1] if values.calib_conf.ndim == 2 else 1
+        )
+        step = max(1, UPDATE_VALUES // width)
+        if n > step:
+            for a in range(0, n, step):
+                b = min(a + step, n)
+                self.update(
+                    take_rows(values, np.arange(a, b)),
+                    row_numbers[a:b],
+                    None if sample_weight is None else sample_weight[a:b],
+                )
             return
         s = np.ones(n) if sample_weight is None else sample_weight
         w = poisson_weights(row_numbers, self.replicates, self.seed) * s[:, None]

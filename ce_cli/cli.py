@@ -23,24 +23,28 @@ from ce_cli.settings import Loss, Task
 EXAMPLES = """
 Examples:
 
-  ce-eval preds.parquet                                  # multi-class, columns p_* and label
-
-  ce-eval preds.csv --loss focal --gamma 2 --alpha 0.25  # binary focal loss (one column P(y=1))
-
-  ce-eval logits.csv --logits --smoothing 0.1 --class-weights balanced --base bits
-
-  ce-eval tags.parquet --target-cols 'y_*' --task multilabel     # multi-label, sigmoid outputs
-
-  ce-eval soft.parquet --target-cols 't_*' --prob-cols 'p_*'     # soft labels
-
-  cat preds.csv | ce-eval - --format json -o report.json --per-sample losses.parquet
-
-  ce-eval preds.parquet --max ece=0.05 --min accuracy=0.9 --ci 0.95   # CI gate (exit 1 on fail)
-
-  ce-eval compare model_a.parquet model_b.parquet --id-col id         # paired comparison
+\b
+  # multi-class: columns p_* and a label column
+  ce-eval preds.parquet
+  # binary focal loss (one column, P(y=1))
+  ce-eval preds.csv --loss focal --gamma 2 --alpha 0.25
+  # logits, label smoothing, balanced class weights, in bits
+  ce-eval logits.csv --logits --smoothing 0.1 --class-weights balanced \\
+      --base bits
+  # multi-label (sigmoid outputs); soft labels
+  ce-eval tags.parquet --target-cols 'y_*' --task multilabel
+  ce-eval soft.parquet --target-cols 't_*' --prob-cols 'p_*'
+  # standard input; report to a file, one row per sample beside it
+  cat preds.csv | ce-eval - --format json -o report.json \\
+      --per-sample losses.parquet
+  # a CI gate (exit 1 when it fails), with 95 % intervals
+  ce-eval preds.parquet --max ece=0.05 --min accuracy=0.9 --ci 0.95
+  # two models on the same rows, paired by id
+  ce-eval compare model_a.parquet model_b.parquet --id-col id
 
 Defaults may come from ce-eval.toml or [tool.ce-eval] in pyproject.toml (the command line
-wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error.
+wins). Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 internal error, 141 the
+reader of stdout closed the pipe.
 """
 
 
@@ -109,7 +113,12 @@ Logits = Annotated[
 TaskOption = Annotated[Task, typer.Option(help="Task.")]
 LossOption = Annotated[Loss, typer.Option(help="Loss variant.", rich_help_panel=_LOSS)]
 Gamma = Annotated[
-    float, typer.Option(help="Focal focusing parameter, >= 0.", rich_help_panel=_LOSS)
+    float | None,
+    typer.Option(
+        help="Focal focusing parameter, >= 0 (with --loss focal). Default: 2.",
+        rich_help_panel=_LOSS,
+        show_default=False,
+    ),
 ]
 Alpha = Annotated[
     float | None,
@@ -161,7 +170,15 @@ Version = Annotated[
 
 
 def _settings(**options: Any) -> Any:
+    from ce_cli.errors import UsageError
     from ce_cli.settings import Settings
+
+    if options.get("gamma") is not None and options.get("loss") is not Loss.FOCAL:
+        raise UsageError(
+            "--gamma applies to --loss focal only", value=options["gamma"], hint="add --loss focal"
+        )
+    if options.get("gamma") is None:
+        options.pop("gamma", None)
 
     for key in ("task", "loss"):
         if isinstance(options.get(key), Enum):
@@ -237,12 +254,12 @@ def evaluate_command(
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
-    gamma: Gamma = 2.0,
+    gamma: Gamma = None,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     base: Base = "nats",
-    bins: Annotated[int, typer.Option(help="Calibration bins.")] = 15,
+    bins: Annotated[int, typer.Option(help="Calibration bins (1 to 10,000).")] = 15,
     fit_temperature: Annotated[
         bool,
         typer.Option(
@@ -299,7 +316,7 @@ def evaluate_command(
         ),
     ] = None,
     bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
+        int, typer.Option(help="Bootstrap replicates (10 to 10,000).", rich_help_panel=_GATES)
     ] = 200,
     seed: Seed = 0,
     output_format: Annotated[
@@ -316,7 +333,10 @@ def evaluate_command(
     ] = None,
     top: Annotated[
         int,
-        typer.Option(help="List the K rows with the largest loss.", rich_help_panel=_OUTPUT),
+        typer.Option(
+            help="List the K rows with the largest loss (at most 1,000,000).",
+            rich_help_panel=_OUTPUT,
+        ),
     ] = 0,
     input_format: Annotated[
         str | None,
@@ -378,21 +398,26 @@ def evaluate_command(
         bootstrap=bootstrap,
         seed=seed,
     )
-    if per_sample == "-" and (output is None or output == "-"):
+    if per_sample == "-" and output is None and getattr(sys.stderr, "ce_eval_closed", False):
         raise UsageError(
-            "--per-sample - and the report would both go to stdout",
-            hint="add -o report.json (or -o report.txt) to send the report to a file",
+            "with --per-sample - the report goes to standard error, which is closed",
+            hint="write the report to a file with -o FILE",
         )
-    if (
-        per_sample not in (None, "-")
-        and output not in (None, "-")
-        and os.path.realpath(per_sample) == os.path.realpath(output)
-    ):
+    if per_sample == "-" and output == "-":
         raise UsageError(
-            "-o and --per-sample name the same file; one would overwrite the other",
-            value=output,
-            hint="give each its own path",
+            "--per-sample - and -o - would both go to stdout",
+            hint="leave out -o (the report then goes to stderr) or give -o a file",
         )
+    _refuse_inputs_as_outputs(
+        {"-o": output, "--per-sample": per_sample, **_plot_outputs(plot)},
+        [predictions, labels, baseline],
+        config,
+        to_stdout="per-sample rows"
+        if per_sample == "-"
+        else "report"
+        if output in (None, "-")
+        else None,
+    )
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
@@ -402,8 +427,8 @@ def evaluate_command(
         from ce_cli.gates import load_baseline
 
         baseline_report = load_baseline(baseline)
-    if output is not None:
-        check_destination(output, "-o")
+    if output is not None or per_sample != "-":
+        check_destination("-" if output is None else output, "-o")
     _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
     try:
@@ -420,9 +445,11 @@ def evaluate_command(
         finally:
             progress.close()
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
-        text = _render(report, output_format, output, plot)
+        stream = sys.stderr if per_sample == "-" and output is None else None
+        text = _render(report, output_format, output, plot, stream)
         _write_plots(plot, report.to_dict())
-        _emit(text, output, samples)
+        with _pipe_guard():
+            _emit(text, output, samples)
     except BaseException:
         if samples is not None:
             samples.abort()
@@ -455,7 +482,7 @@ compare_app = typer.Typer(
 @compare_app.command(
     help="Compare two models' predictions on the same rows: paired per-sample differences "
     "with bootstrap intervals and a verdict per metric.",
-    epilog="Example:\n\n  ce-eval compare a.parquet b.parquet --id-col id --ci 0.95\n",
+    epilog="Example:\n\n\b\n  ce-eval compare a.parquet b.parquet --id-col id --ci 0.95\n",
 )
 def compare_command(
     first: Annotated[str, typer.Argument(metavar="A", help="First model's predictions.")],
@@ -469,7 +496,7 @@ def compare_command(
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
-    gamma: Gamma = 2.0,
+    gamma: Gamma = None,
     alpha: Alpha = None,
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
@@ -496,8 +523,18 @@ def compare_command(
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
     if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
         raise UsageError("compare writes --format table, json or html", value=output_format.value)
-    if output is not None:
-        check_destination(output, "-o")
+    if first == second == "-":
+        raise UsageError(
+            "A and B are both standard input, which can be read only once",
+            hint="give at least one of them as a file",
+        )
+    _refuse_inputs_as_outputs(
+        {"-o": output, **_plot_outputs(plot)},
+        [first, second],
+        config,
+        to_stdout="report" if output in (None, "-") else None,
+    )
+    check_destination("-" if output is None else output, "-o")
     _check_plots(plot, output)
     settings = _settings(
         label_col=label_col,
@@ -529,7 +566,64 @@ def compare_command(
 
         text = render_compare_html(result)
     _write_plots(plot, result, comparison=True)
-    write_text_atomically(output or "-", text, "-o")
+    with _pipe_guard():
+        write_text_atomically(output or "-", text, "-o")
+
+
+def _plot_outputs(plots: list[str] | None) -> dict[str, str | None]:
+    """The --plot paths as named outputs (``--plot``, ``--plot #2``, …)."""
+    return {("--plot" if i == 0 else f"--plot #{i + 1}"): p for i, p in enumerate(plots or [])}
+
+
+def _pipe_guard() -> Any:
+    """A reader that closes stdout early surfaces as :class:`~ce_cli.errors.PipeClosed`."""
+    import contextlib
+
+    from ce_cli.errors import PipeClosed
+
+    @contextlib.contextmanager
+    def guard() -> Any:
+        try:
+            yield
+        except BrokenPipeError:
+            raise PipeClosed() from None
+
+    return guard()
+
+
+def _refuse_inputs_as_outputs(
+    outputs: dict[str, str | None],
+    inputs: list[str | None],
+    config: str | None,
+    to_stdout: str | None = None,
+) -> None:
+    """No output may be an input (the predictions, the labels, the baseline, the config
+    file; the files of a directory or glob): checked before anything is read."""
+    import glob
+
+    from ce_cli.atomic import refuse_inputs_as_outputs, refuse_stdout_as_input
+    from ce_cli.config import find_config
+
+    files: list[str] = []
+    for path in inputs:
+        if path is None or path == "-":
+            continue
+        if os.path.isdir(path):
+            files += [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        elif not os.path.exists(path) and any(c in path for c in "*?["):
+            files += glob.glob(path, recursive=True)
+        else:
+            files.append(path)
+    if any(p not in (None, "-") for p in outputs.values()):
+        try:
+            found = find_config(config)
+        except Exception:  # a broken config file is reported where it is read
+            found = None
+        if found is not None:
+            files.append(found[0])
+    refuse_inputs_as_outputs(outputs, files)
+    if to_stdout is not None:
+        refuse_stdout_as_input(files, to_stdout)
 
 
 def _check_plots(paths: list[str] | None, *others: str | None) -> None:
@@ -649,19 +743,38 @@ def _annotate(failed: list[str]) -> None:
         )
 
 
-def _color(output: str | None) -> bool:
-    to_terminal = output in (None, "-") and sys.stdout.isatty()
+def _stream_is_terminal(stream: Any) -> bool:
+    from ce_cli.atomic import stdout_closed
+
+    if stream is None or (stream is sys.stdout and stdout_closed()):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _color(output: str | None, stream: Any = None) -> bool:
+    to_terminal = output in (None, "-") and _stream_is_terminal(stream or sys.stdout)
     return to_terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _width(output: str | None) -> int:
-    if output in (None, "-") and sys.stdout.isatty():
-        return max(os.get_terminal_size().columns, 60)
+def _width(output: str | None, stream: Any = None) -> int:
+    stream = stream or sys.stdout
+    if output in (None, "-") and _stream_is_terminal(stream):
+        try:
+            return max(os.get_terminal_size(stream.fileno()).columns, 60)
+        except (OSError, ValueError):
+            return 80
     return 100
 
 
 def _render(
-    report: Any, output_format: FormatChoice, output: str | None, plots: list[str] | None = None
+    report: Any,
+    output_format: FormatChoice,
+    output: str | None,
+    plots: list[str] | None = None,
+    stream: Any = None,
 ) -> str:
     from ce_cli.render.json import clean, render_json
 
@@ -682,22 +795,30 @@ def _render(
         return render_html(clean(report.to_dict()))
     from ce_cli.render.table import render_table
 
-    return render_table(report, color=_color(output), width=_width(output))
+    return render_table(report, color=_color(output, stream), width=_width(output, stream))
 
 
 def _emit(text: str, output: str | None, samples: Any = None) -> None:
     """Write the report text and put the staged --per-sample file in place: files first,
     stdout last, so an output that fails leaves nothing on stdout."""
-    from ce_cli.atomic import write_text_atomically
+    from ce_cli.atomic import AtomicOutput, write_stream, write_text_atomically
 
     report_path = output or "-"
+    to_stderr = report_path == "-" and samples is not None and samples.path == "-"
     if samples is not None and samples.path != "-":
         samples.commit()
     if report_path != "-":
-        write_text_atomically(report_path, text, "-o")
-    if samples is not None:
+        # Staged in full first; put in place only once per-sample rows on stdout went out
+        # too, so a failing stdout leaves an existing report file as it was.
+        with AtomicOutput(report_path, "-o") as staged:
+            write_text_atomically(staged.temp_path, text, "-o")
+            if samples is not None:
+                samples.commit()  # to stdout
+    elif samples is not None:
         samples.commit()  # to stdout; already done for a file
-    if report_path == "-":
+    if to_stderr:  # --per-sample - without -o: the rows own stdout, the report goes to stderr
+        write_stream(sys.stderr, text, "standard error")
+    elif report_path == "-":
         write_text_atomically("-", text, "-o")
 
 
@@ -751,22 +872,68 @@ def _file_size(path: str) -> int | None:
 
 
 def _fail(message: str, code: int) -> int:
+    import contextlib
+
     from ce_cli.printable import printable
 
-    sys.stdout.flush()
-    print(f"ce-eval: error: {printable(message)}", file=sys.stderr)
+    with contextlib.suppress(Exception):  # stdout may be closed, or a closed pipe
+        sys.stdout.flush()
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"ce-eval: error: {printable(message)}", file=sys.stderr, flush=True)
     return code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    import warnings
+
+    from ce_cli.errors import CeEvalWarning
+
     args = list(sys.argv[1:] if argv is None else argv)
     finder = _keep_pandas_out()
+    held: list[str] = []
     try:
-        return _run(args, debug="--debug" in args)
+        with warnings.catch_warnings():
+            # A flag that contradicts the data: one line on stderr, and the run goes on. The
+            # lines are held to the end: a run that fails prints its one error line alone.
+            warnings.simplefilter("always", CeEvalWarning)
+            warnings.showwarning = _holder(held)
+            code = _run(args, debug="--debug" in args)
+        if code in (0, 1):
+            _print_warnings(held)
+        return code
     finally:
         if finder is not None:
             sys.meta_path.remove(finder)
+
+
+def _holder(held: list[str]) -> Any:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        from ce_cli.errors import CeEvalWarning
+
+        if issubclass(category, CeEvalWarning):  # a library's own warning is not the user's
+            held.append(str(message))
+
+    return show
+
+
+def _print_warnings(held: list[str]) -> None:
+    import contextlib
+
+    from ce_cli.printable import printable
+
+    for message in dict.fromkeys(held):  # each once, in order
+        if sys.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"ce-eval: warning: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _parse_error_types() -> tuple[type[Exception], ...]:
@@ -802,8 +969,27 @@ def _given_value(args: list[str], param: Any) -> str | None:
     return value
 
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE
+
+
+def _os_error_message(error: OSError) -> str:
+    """One line for an error the system raised (disk full, file-size limit, I/O error)."""
+    import errno
+
+    reason = error.strerror or str(error)
+    name = getattr(error, "filename", None)
+    where = f"{name}: " if name and ".ce-eval-" not in os.path.basename(str(name)) else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if error.errno == errno.EFBIG:
+            reason += "; a file-size limit (ulimit -f) stopped the output"
+        return f"{where}cannot write an output ({reason}); nothing was replaced"
+    return f"{where}{reason}"
+
+
 def _run(args: list[str], debug: bool) -> int:
-    from ce_cli.errors import CeEvalError
+    import contextlib
+
+    from ce_cli.errors import CeEvalError, PipeClosed
 
     parse_errors = _parse_error_types()
 
@@ -840,10 +1026,25 @@ def _run(args: list[str], debug: bool) -> int:
         return _fail(f"{message} (see {name} --help)", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except (BrokenPipeError, PipeClosed):
+        # The reader of stdout closed the pipe (`| head -1`): end quietly, as cat, grep and
+        # seq do, with the code a shell gives a process ended by SIGPIPE (128 + 13), never 1,
+        # which means a failed gate. Later writes to stdout go to /dev/null.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return PIPE_CLOSED
+    except MemoryError:
+        if debug:
+            raise
+        return _fail(
+            "out of memory; an option may ask for more than fits (see --help for the limits)",
+            2,
+        )
+    except OSError as error:  # the system refused: a full disk, a file-size limit, I/O
+        if debug:
+            raise
+        return _fail(_os_error_message(error), 2)
     except Exception as error:  # a bug: say so in one line, exit 3
         if debug:
             raise
@@ -865,11 +1066,61 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminated)
 
 
+class _ClosedStream:
+    """Stands in for a standard stream that was closed when the command started (``>&-``):
+    writing to it is an error the command reports in one line."""
+
+    ce_eval_closed = True
+
+    def __init__(self, name: str, discard: bool = False) -> None:
+        self.name = name
+        self.discard = discard  # stderr: messages have nowhere to go, and are dropped
+
+    def write(self, text: str) -> int:
+        if self.discard:
+            return len(text)
+        raise OSError(9, f"{self.name} is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(9, f"{self.name} is closed")
+
+
+def _guard_closed_streams() -> None:
+    """A standard stream closed by the caller (``>&-``, ``<&-``, ``2>&-``) is held open on
+    /dev/null, so that no file ce-eval opens takes its descriptor (a report must never land
+    in an input), and is marked closed, so that using it is a one-line error."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+            if name == "stdout":
+                sys.stdout = _ClosedStream("standard output")
+            elif name == "stdin":
+                sys.stdin = None
+            else:
+                sys.stderr = _ClosedStream("standard error", discard=True)
+
+
 def entrypoint() -> None:
     """Console-script entry point."""
+    _guard_closed_streams()
     if not any(a in ("-h", "--help", "--version") for a in sys.argv[1:]):
+        import signal
+
         from ce_cli.allocator import keep_freed_memory_for_reuse
 
         keep_freed_memory_for_reuse()
         _stop_on_sigterm()
+        if hasattr(signal, "SIGXFSZ"):  # past ulimit -f a write fails with EFBIG instead
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.exit(main())

@@ -10,6 +10,7 @@ percentile interval; the verdict says which model is better when the interval ex
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ce_cli.api import evaluate
-from ce_cli.bootstrap import poisson_weights
+from ce_cli.bootstrap import UPDATE_VALUES, poisson_weights
 from ce_cli.errors import InputFormatError, LabelError
 from ce_cli.settings import Settings
 
@@ -51,6 +52,12 @@ class _Sums:
         self.boot_diff = np.zeros((k, self.replicates))
 
     def update(self, a: np.ndarray, b: np.ndarray, s: np.ndarray, rows: np.ndarray, seed: int):  # type: ignore[no-untyped-def]
+        step = max(1, UPDATE_VALUES // self.replicates)  # bounded (rows × replicates) weights
+        if len(rows) > step:
+            for i in range(0, len(rows), step):
+                j = i + step
+                self.update(a[:, i:j], b[:, i:j], s[i:j], rows[i:j], seed)
+            return
         self.weight += float(s.sum())
         self.a += a @ s
         self.b += b @ s
@@ -66,6 +73,115 @@ def _columns(table: pa.Table) -> np.ndarray:
     return np.stack(out)
 
 
+class _Rows:
+    """The rows of a stream of batches, handed out ``n`` at a time whatever the batches'
+    sizes (two files' row groups need not line up)."""
+
+    def __init__(self, batches: Any) -> None:
+        self._batches = iter(batches)
+        self._held: list[pa.RecordBatch] = []
+        self._count = 0
+
+    def take(self, n: int) -> pa.Table:
+        while self._count < n:
+            batch = next(self._batches, None)
+            if batch is None:
+                break
+            self._held.append(batch)
+            self._count += batch.num_rows
+        table = pa.Table.from_batches(self._held) if self._held else None
+        if table is None or table.num_rows < n:
+            raise InputFormatError("the second input has fewer rows than the first")
+        rest = table.slice(n)
+        self._held = rest.to_batches()
+        self._count = rest.num_rows
+        return table.slice(0, n)
+
+
+def _check_same_problem(report_a: Any, report_b: Any, source_a: str, source_b: str) -> None:
+    """Both inputs must be the same problem: rows, task and classes."""
+    if report_a.n_samples != report_b.n_samples:
+        raise InputFormatError(
+            f"the two inputs have {report_a.n_samples:,} and {report_b.n_samples:,} rows",
+            file=source_b,
+            hint="compare needs the same rows in both inputs (pair them with --id-col)",
+        )
+    da, db = report_a.detection, report_b.detection
+    if da.task != db.task:
+        raise InputFormatError(
+            f"the first input is {da.task} but the second is {db.task}",
+            file=source_b,
+            hint="compare needs the same task in both (see --task)",
+        )
+    if tuple(da.classes) != tuple(db.classes):
+        raise InputFormatError(
+            f"the classes differ: {len(da.classes)} in the first input "
+            f"({', '.join(da.classes[:6])}{', …' if len(da.classes) > 6 else ''}), "
+            f"{len(db.classes)} in the second "
+            f"({', '.join(db.classes[:6])}{', …' if len(db.classes) > 6 else ''})",
+            file=source_b,
+            hint="compare needs the same classes in the same order (see --classes)",
+        )
+
+
+_ID_NAMES = ("id", "ids", "row_id", "sample_id", "example_id", "uid", "uuid", "key")
+
+
+def _shared_id_column(source_a: str, source_b: str, settings: Settings) -> str | None:
+    """A column named like an id in both inputs (files only: standard input is read once)."""
+    if not all(os.path.isfile(s) or os.path.isdir(s) for s in (source_a, source_b)):
+        return None  # standard input and FIFOs are read once, by the evaluation
+    from ce_cli.readers import open_source
+
+    names = []
+    for source in (source_a, source_b):
+        src = open_source(source, settings.input_format)
+        try:
+            names.append({n.lower(): n for n in src.schema.names})
+        finally:
+            src.close()
+    for candidate in _ID_NAMES:
+        in_both = candidate in names[0] and candidate in names[1]
+        if in_both and names[0][candidate] == names[1][candidate]:
+            return str(names[0][candidate])
+    return None
+
+
+def _check_unique_ids(ids: Any, source: str) -> None:
+    if pc.count_distinct(ids).as_py() != len(ids):
+        counts = pc.value_counts(ids)
+        dup = next(c["values"] for c in counts.to_pylist() if c["counts"] > 1)
+        raise LabelError(
+            "an id appears twice, so rows cannot be paired by id",
+            file=source,
+            value=dup,
+            hint="give each row its own id",
+        )
+
+
+def _check_pairs(
+    part_a: pa.Table, part_b: pa.Table, source_a: str, source_b: str, by_id: bool
+) -> None:
+    """Paired rows must have the same label (and, paired by position, the same input row):
+    the first pair that differs is named."""
+    for column in ("label", *(() if by_id else ("row", "id"))):
+        if column not in part_a.column_names or column not in part_b.column_names:
+            continue
+        a, b = part_a.column(column), part_b.column(column)
+        differ = np.asarray(pc.fill_null(pc.not_equal(a, b), True).to_numpy(zero_copy_only=False))
+        if differ.any():
+            i = int(np.argmax(differ))
+            row = part_a.column("row")[i].as_py()
+            what = {"label": "label", "row": "input row", "id": "id"}[column]
+            where = f"id {part_a.column('id')[i].as_py()!r}" if by_id else f"row {row} of the first"
+            raise LabelError(
+                f"the rows do not pair: {where} has {what} {a[i].as_py()!r} in {source_a} but "
+                f"{b[i].as_py()!r} in {source_b}",
+                hint="compare needs the same rows with the same labels in both "
+                "(pair them with --id-col if the order differs)",
+            )
+
+
 def compare(
     source_a: str, source_b: str, *, level: float = 0.95, replicates: int = 1000, **options: Any
 ) -> dict[str, Any]:
@@ -74,21 +190,24 @@ def compare(
     ``options`` are :class:`~ce_cli.settings.Settings` fields, or ``settings=`` one.
     """
     settings = options.pop("settings", None) or Settings(**options)
+    by_id = settings.id_col is not None
+    evaluated = settings
+    if not by_id:  # paired by position: an id column in both must then agree row by row
+        shared = _shared_id_column(source_a, source_b, settings)
+        if shared is not None:
+            evaluated = dataclasses.replace(settings, id_col=shared)
     with tempfile.TemporaryDirectory(prefix="ce-eval-compare-") as tmp:
         path_a, path_b = os.path.join(tmp, "a.parquet"), os.path.join(tmp, "b.parquet")
-        report_a = evaluate(source_a, settings=settings, per_sample=path_a)
-        report_b = evaluate(source_b, settings=settings, per_sample=path_b)
-        if report_a.n_samples != report_b.n_samples:
-            raise InputFormatError(
-                f"the two inputs have {report_a.n_samples} and {report_b.n_samples} rows",
-                file=source_b,
-                hint="compare needs the same rows in both (pair them with --id-col)",
-            )
+        report_a = evaluate(source_a, settings=evaluated, per_sample=path_a)
+        report_b = evaluate(source_b, settings=evaluated, per_sample=path_b)
+        _check_same_problem(report_a, report_b, source_a, source_b)
         sums = _Sums(replicates)
         file_a, file_b = pq.ParquetFile(path_a), pq.ParquetFile(path_b)
-        by_id = settings.id_col is not None
         table_b = file_b.read() if by_id else None
-        batches_b = None if by_id else file_b.iter_batches(batch_size=65_536)
+        if table_b is not None:
+            _check_unique_ids(table_b.column("id"), source_b)
+            _check_unique_ids(file_a.read(columns=["id"]).column("id"), source_a)
+        rows_b = None if by_id else _Rows(file_b.iter_batches(batch_size=65_536))
         for batch_a in file_a.iter_batches(batch_size=65_536):
             part_a = pa.Table.from_batches([batch_a])
             if table_b is not None:
@@ -99,11 +218,13 @@ def compare(
                         "this id is not in the second input",
                         file=source_b,
                         value=part_a.column("id")[first].as_py(),
+                        hint="compare needs the same rows in both inputs",
                     )
                 part_b = table_b.take(positions)
             else:
-                assert batches_b is not None
-                part_b = pa.Table.from_batches([next(batches_b)])
+                assert rows_b is not None
+                part_b = rows_b.take(part_a.num_rows)
+            _check_pairs(part_a, part_b, source_a, source_b, by_id)
             rows = np.asarray(part_a.column("row").to_numpy(), dtype=np.int64)
             s = (
                 np.asarray(part_a.column("weight").to_numpy(), dtype=np.float64)
@@ -147,33 +268,41 @@ def compare(
 
 
 def render_compare_table(result: dict[str, Any], *, color: bool = False, width: int = 100) -> str:
-    """The comparison as a Rich table (text)."""
+    """The comparison as a text table that fits 80 columns (file names are shown as they are,
+    never read as markup; no trailing spaces)."""
     import io
 
     from rich import box
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(
-        title=f"A = {result['a']}   B = {result['b']}   ({result['n_samples']:,} paired rows, "
-        f"{int(result['level'] * 100)} % bootstrap intervals)",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+    from ce_cli.printable import printable
+
+    title = Text()
+    title.append(f"A = {printable(result['a'])}\nB = {printable(result['b'])}\n")
+    title.append(
+        f"{result['n_samples']:,} paired rows ({result['paired_by']}), "
+        f"{result['level'] * 100:g} % paired bootstrap intervals of A - B"
     )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("metric", "A", "B", "A - B", "interval", "verdict"):
-        table.add_column(column, justify="left" if column in ("metric", "verdict") else "right")
-    for name, m in result["metrics"].items():
-        style = (
-            "green" if m["verdict"] == "A better" else "red" if m["verdict"] == "B better" else ""
+        table.add_column(
+            column, justify="left" if column in ("metric", "verdict") else "right", no_wrap=True
         )
+    shown = {"no significant difference": "no difference"}
+    for name, m in result["metrics"].items():
+        verdict = m["verdict"]
+        style = "green" if verdict == "A better" else "red" if verdict == "B better" else ""
         table.add_row(
             name,
-            f"{m['a']:.6g}",
-            f"{m['b']:.6g}",
-            f"{m['difference']:+.4g}",
-            f"[{m['low']:+.4g}, {m['high']:+.4g}]",
-            f"[{style}]{m['verdict']}[/]" if style else m["verdict"],
+            f"{m['a']:.5g}",
+            f"{m['b']:.5g}",
+            f"{m['difference']:+.3g}",
+            f"[{m['low']:+.3g}, {m['high']:+.3g}]",
+            Text(shown.get(verdict, verdict), style=style),
         )
     buffer = io.StringIO()
-    Console(file=buffer, force_terminal=color, no_color=not color, width=width).print(table)
-    return buffer.getvalue()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width)
+    console.print(Group(title, table))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).rstrip() + "\n"

@@ -7,6 +7,7 @@ do about it; ``str(error)`` is the single line the command prints. The command m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ce_cli.printable import printable
@@ -19,6 +20,24 @@ def _short(value: Any) -> str:
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 3] + "..."
     return text
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"did you mean 'label'? "`` for the closest of ``choices`` (case first, then spelling),
+    or ``""``.
+
+    >>> did_you_mean("Label", ["id", "label"]), did_you_mean("xyz", ["label"])
+    ("did you mean 'label'? ", '')
+    """
+    import difflib
+
+    options = [str(c) for c in choices]
+    folded = [c for c in options if c.lower() == name.lower()]
+    close = folded or difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if not close:
+        by_lower = {c.lower(): c for c in options}
+        close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), 1)]
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 class CeEvalError(Exception):
@@ -115,6 +134,18 @@ class WeightError(CeEvalError):
 
 class OutputError(CeEvalError):
     """An output path cannot be written: a directory, a missing directory, or refused."""
+
+
+class CeEvalWarning(UserWarning):
+    """A flag that contradicts the data (``--logits`` on rows that look like probabilities):
+    the run goes on, and the command prints one ``ce-eval: warning:`` line."""
+
+
+class PipeClosed(Exception):  # noqa: N818 - not an error: the reader has what it wanted
+    """The reader of standard output closed the pipe (``| head -1``); the command ends quietly.
+
+    Not an ``OSError``: click turns a ``BrokenPipeError`` into exit code 1, which a CI gate
+    reads as a failed gate."""
 
 
 class InternalError(CeEvalError):

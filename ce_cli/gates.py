@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from ce_cli.errors import InputFormatError, UsageError
+from ce_cli.errors import InputFormatError, UsageError, did_you_mean
 
 LOWER_IS_BETTER = (
     "loss",
@@ -105,7 +105,9 @@ def evaluate_gates(
                 )
             raise UsageError(
                 f"--{gate.op} names an unknown metric '{gate.metric}'",
-                hint="metrics are: " + ", ".join(sorted(values)),
+                hint=did_you_mean(gate.metric, values)
+                + "metrics are: "
+                + ", ".join(sorted(values)),
             )
         value = values[gate.metric]
         bound = "point"
@@ -163,6 +165,15 @@ def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
         raise InputFormatError(
             "the baseline is not a ce-eval JSON report", file=source, hint=_SAVE_HINT
         )
+    from ce_cli.report import SCHEMA_VERSION
+
+    if version != SCHEMA_VERSION:
+        newer = version > SCHEMA_VERSION
+        raise InputFormatError(
+            f"the baseline has schema_version {version}; this ce-eval reads {SCHEMA_VERSION}",
+            file=source,
+            hint="upgrade ce-eval to read it" if newer else _SAVE_HINT,
+        )
     for name, value in metrics.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InputFormatError(
@@ -188,7 +199,9 @@ def compare_to_baseline(
     if unknown:
         raise UsageError(
             f"--allow-regression names an unknown metric '{sorted(unknown)[0]}'",
-            hint="metrics are: " + ", ".join(sorted(report.get("metrics", {}))),
+            hint=did_you_mean(sorted(unknown)[0], report.get("metrics", {}))
+            + "metrics are: "
+            + ", ".join(sorted(report.get("metrics", {}))),
         )
     rows = []
     for metric, current in report.get("metrics", {}).items():

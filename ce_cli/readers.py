@@ -12,6 +12,7 @@ advisory); extension types are refused, and nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -173,6 +174,27 @@ def open_source(path: str, input_format: str | None = None) -> Source:
         return dataset
     if not os.path.exists(path):
         raise InputFormatError("no such file", file=path, hint="check the path")
+    if not os.path.isfile(path):
+        import stat
+
+        if stat.S_ISCHR(os.stat(path).st_mode):
+            # A terminal would wait for typing; /dev/zero or /dev/urandom never end.
+            raise InputFormatError(
+                "is a terminal or another character device, not predictions",
+                file=path,
+                hint="name a file, or pipe the predictions in",
+            )
+        # A FIFO (<(cmd)) or a socket: read once, as a stream, like standard input
+        # (opening it twice would hang, or read different data).
+        declared = input_format
+        if declared is None and Path(path.lower().removesuffix(".gz")).suffix in _SUFFIXES:
+            declared = detect_format(path)
+        try:
+            stream = open(path, "rb")
+        except OSError as exc:
+            raise InputFormatError(f"cannot read it ({exc.strerror})", file=path) from None
+        with stream:
+            return _open_stream(stream, path, declared)
     fmt = detect_format(path, input_format)
     with reading(path):
         source = _OPENERS[fmt](path, path)
@@ -221,21 +243,47 @@ def _open_url(url: str, input_format: str | None) -> Source:
 
 
 def _open_stdin(input_format: str | None) -> Source:
+    if sys.stdin is None:
+        raise InputFormatError(
+            "standard input is closed",
+            file="<stdin>",
+            hint="pipe the predictions in, or name a file",
+        )
+    if sys.stdin.isatty():
+        raise InputFormatError(
+            "standard input is a terminal",
+            file="<stdin>",
+            hint="pipe the predictions in (cat preds.csv | ce-eval -), or name a file",
+        )
+    return _open_stream(sys.stdin.buffer, "<stdin>", input_format)
+
+
+def _open_stream(stream: Any, name: str, input_format: str | None) -> Source:
+    """A stream read once (standard input, a FIFO) is spooled to a temporary file, its format
+    sniffed from the first bytes unless given."""
     handle = tempfile.NamedTemporaryFile(prefix="ce-eval-stdin-", delete=False)
     try:
         with handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+            try:
+                shutil.copyfileobj(stream, handle, 1 << 20)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise  # the spool's own problem, reported as such
+                raise InputFormatError(f"cannot read it ({exc.strerror})", file=name) from None
         with open(handle.name, "rb") as f:
             head = f.read(65536)
         if not head:
-            raise EmptyInputError("standard input is empty", file="<stdin>")
+            raise EmptyInputError(
+                "standard input is empty" if name == "<stdin>" else "the input is empty",
+                file=name,
+            )
         fmt = detect_format("-", input_format) if input_format else sniff_format(head)
         if fmt in ("csv", "tsv") and head.startswith(b"\x1f\x8b"):
             gz = handle.name + ".gz"
             os.replace(handle.name, gz)
             handle.name = gz
-        with reading("<stdin>"):
-            source = _OPENERS[fmt](handle.name, "<stdin>")
+        with reading(name):
+            source = _OPENERS[fmt](handle.name, name)
     except BaseException:
         os.unlink(handle.name)
         raise
@@ -258,6 +306,17 @@ def _check_schema(source: Source) -> None:
                 file=source.name,
                 hint="rename the column, or check that the file is not damaged",
             ) from None
+    seen: set[str] = set()
+    for column in source.schema.names:
+        if column in seen:
+            source.close()
+            raise InputFormatError(
+                "two columns have the same name",
+                file=source.name,
+                column=column,
+                hint="rename one of them; a column must be named once",
+            )
+        seen.add(column)
     for field in source.schema:
         if isinstance(field.type, pa.ExtensionType) or "extension" in str(field.type):
             source.close()
@@ -316,16 +375,38 @@ def _open_parquet_files(path: str) -> Source:
 def _parquet_dataset(path: str, files: list[str]) -> Source:
     """Parquet files (paths or URLs) read as one dataset, in the order given."""
     parts = [_open_parquet(f, f) for f in files]
+    for part in parts:
+        _check_schema(part)
     schema = parts[0].schema
+    first = parts[0].name
+    known = set(schema.names)
     for part in parts[1:]:
-        missing = [n for n in schema.names if n not in part.schema.names]
+        names = set(part.schema.names)
+        missing = [n for n in schema.names if n not in names]
         if missing:
             raise MissingColumnError(
-                "this part of the dataset lacks a column the first part has",
+                f"this part of the dataset lacks a column that {first} has",
                 file=part.name,
                 column=missing[0],
                 hint=f"every file matched by {path} needs the same columns",
             )
+        extra = [n for n in part.schema.names if n not in known]
+        if extra:
+            raise InputFormatError(
+                f"this part of the dataset has a column that {first} lacks",
+                file=part.name,
+                column=extra[0],
+                hint=f"every file matched by {path} needs the same columns",
+            )
+        for field in schema:
+            other = part.schema.field(field.name).type
+            if other != field.type:
+                raise InputFormatError(
+                    f"this part of the dataset holds {other} where {first} holds {field.type}",
+                    file=part.name,
+                    column=field.name,
+                    hint=f"write every file matched by {path} with the same column types",
+                )
 
     def stream(columns: Sequence[str] | None, floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
         for part in parts:
@@ -349,6 +430,7 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
     def opener(path: str, name: str) -> Source:
         import pyarrow.csv as pcsv
 
+        _check_text_encoding(path, name, delimiter)
         try:
             longest = _longest_first_line(path)
             # pyarrow cannot parse a row longer than its block: room for 16 of the widest
@@ -399,6 +481,42 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
         return Source(name, fmt, schema, stream)
 
     return opener
+
+
+def _check_text_encoding(path: str, name: str, delimiter: str = "") -> None:
+    """UTF-16 and UTF-32 text (a byte-order mark, or NUL bytes in the first line, as Excel and
+    PowerShell write it) is named as an encoding problem, not reported as ragged rows."""
+    import gzip
+    import zlib
+
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            head = f.read(4096)
+    except (OSError, EOFError, zlib.error):
+        return  # the parser says what is wrong in its own words
+    boms = {
+        b"\xff\xfe\x00\x00": "UTF-32",
+        b"\x00\x00\xfe\xff": "UTF-32",
+        b"\xff\xfe": "UTF-16",
+        b"\xfe\xff": "UTF-16",
+    }
+    encoding = next((e for bom, e in boms.items() if head.startswith(bom)), None)
+    first_line = head.split(b"\n", 1)[0]
+    if encoding is None and first_line.count(b"\x00") * 4 >= len(first_line) > 0:
+        encoding = "UTF-16 or UTF-32"
+    if encoding is None and delimiter == "," and b";" in first_line and b"," not in first_line:
+        raise InputFormatError(
+            "the header is separated by ';', not ',' (a European spreadsheet's CSV)",
+            file=name,
+            hint="save it with commas as the separator (and '.' as the decimal mark)",
+        )
+    if encoding is not None:
+        raise InputFormatError(
+            f"the file is {encoding} text; ce-eval reads text files as UTF-8",
+            file=name,
+            hint="convert it, e.g. iconv -f UTF-16 -t UTF-8 in.csv > out.csv, or save as "
+            "'CSV UTF-8'",
+        )
 
 
 def _locate_csv_error(
@@ -568,6 +686,7 @@ def _open_jsonl(path: str, name: str) -> Source:
     """JSON Lines, streamed block by block (types from the first block, as for CSV)."""
     import pyarrow.json as pjson
 
+    _check_text_encoding(path, name)
     options = pjson.ReadOptions(block_size=JSON_BLOCK_BYTES)
     try:
         schema = pjson.open_json(path, read_options=options).schema

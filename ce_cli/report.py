@@ -60,6 +60,7 @@ class Detection:
     id_column: str | None = None
     soft_targets: bool = False
     eps: float = float(np.finfo(np.float64).eps)
+    columns_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class Detection:
                 "targets": list(self.target_columns),
                 "weight": self.weight_column,
                 "id": self.id_column,
+                "predictions_reason": self.columns_reason,
             },
         }
 

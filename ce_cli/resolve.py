@@ -17,6 +17,7 @@ Three steps, in order:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from ce_cli.errors import (
     RowSumError,
     UsageError,
     WeightError,
+    did_you_mean,
 )
 from ce_cli.settings import Settings, Task
 
@@ -65,6 +67,7 @@ class ColumnPlan:
     classes: tuple[str, ...]
     logits_by_name: bool
     float32: bool
+    columns_reason: str = ""  # why these prediction columns (shown in the report)
 
     @property
     def n_prediction_columns(self) -> int:
@@ -73,6 +76,7 @@ class ColumnPlan:
     @property
     def read_columns(self) -> list[str]:
         names: list[str] = []
+        seen: set[str] = set()  # a set: inputs may have 100,000 columns
         for name in (
             self.label if not (self.targets or self.target_list) else None,
             *self.predictions,
@@ -83,7 +87,8 @@ class ColumnPlan:
             self.id,
             self.group,
         ):
-            if name is not None and name not in names:
+            if name is not None and name not in seen:
+                seen.add(name)
                 names.append(name)
         return names
 
@@ -101,6 +106,8 @@ class Decision:
     logits_reason: str
     soft_targets: bool
     one_hot_targets: bool = False
+    # Binary from two prediction columns (scikit-learn's predict_proba): the column of class 1.
+    positive: int | None = None
 
 
 class Rows:
@@ -272,6 +279,11 @@ def _is_numeric(t: pa.DataType) -> bool:
     )
 
 
+def _is_text(t: pa.DataType) -> bool:
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    return bool(pa.types.is_string(value_type) or pa.types.is_large_string(value_type))
+
+
 def _is_list(t: pa.DataType) -> bool:
     return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
 
@@ -280,6 +292,7 @@ def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) 
     """Column names for a comma list of names and globs (globs in schema order)."""
     names = schema.names
     out: list[str] = []
+    taken: set[str] = set()
     for pattern in patterns:
         if any(ch in pattern for ch in "*?["):
             matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -296,9 +309,12 @@ def _expand(patterns: Sequence[str], schema: pa.Schema, option: str, file: str) 
                 f"{option} names a column that is not in the input",
                 file=file,
                 column=pattern,
-                hint=f"columns are: {_list(names)}",
+                hint=f"{did_you_mean(pattern, names)}columns are: {_list(names)}",
             )
-        out.extend(m for m in matched if m not in out)
+        for m in matched:
+            if m not in taken:
+                taken.add(m)
+                out.append(m)
     return tuple(out)
 
 
@@ -317,7 +333,20 @@ def _class_names(columns: Sequence[str]) -> tuple[str, ...]:
 def _order_by_classes(
     columns: Sequence[str], classes: Sequence[str], file: str, option: str = "--prob-cols"
 ) -> tuple[str, ...]:
-    """The columns reordered to follow ``--classes`` (a column is ``name`` or ``prefix + name``)."""
+    """The columns reordered to follow ``--classes`` (a column is ``name`` or ``prefix + name``).
+
+    When no column is named after any of the classes (``p_0..p_2`` with ``--classes
+    a,b,c``), ``--classes`` names the columns by position instead, one class per column.
+    """
+    if not _named_after(columns, classes):
+        if len(classes) != len(columns):
+            raise UsageError(
+                f"--classes names {len(classes)} classes but there are {len(columns)} "
+                f"{option} columns ({_list(columns)})",
+                file=file,
+                hint="give one class per column, in column order",
+            )
+        return tuple(columns)
     by_class: dict[str, str] = {}
     for column in columns:
         by_class[column] = column
@@ -333,7 +362,8 @@ def _order_by_classes(
                 hint=f"columns are: {_list(columns)}",
             )
         ordered.append(by_class[name])
-    extra = [c for c in columns if c not in ordered]
+    chosen = set(ordered)
+    extra = [c for c in columns if c not in chosen]
     if extra:
         raise UsageError(
             f"column '{extra[0]}' is not one of --classes",
@@ -349,7 +379,7 @@ def _require(schema: pa.Schema, name: str | None, option: str, file: str) -> Non
             f"{option} names a column that is not in the input",
             file=file,
             column=name,
-            hint=f"columns are: {_list(schema.names)}",
+            hint=f"{did_you_mean(name, schema.names)}columns are: {_list(schema.names)}",
         )
 
 
@@ -357,6 +387,13 @@ def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
     """Labels are class indices or names: a column of another type (lists, structs, dates)
     is refused before any row is read, so no code path meets it (--ignore-label included)."""
     value_type = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_binary(value_type) or pa.types.is_large_binary(value_type):
+        raise LabelError(
+            "labels are text that is not UTF-8 (Latin-1 or Windows-1252?)",
+            file=file,
+            column=column,
+            hint="save the file as UTF-8",
+        )
     if not (
         _is_numeric(value_type)
         or pa.types.is_string(value_type)
@@ -368,6 +405,168 @@ def _check_label_type(t: pa.DataType, column: str, file: str) -> None:
             column=column,
             hint="use integer class indices or class names",
         )
+
+
+# Columns that writers leave behind for the row index: pandas' ``to_csv`` (an empty name, or
+# ``Unnamed: 0`` when read back and written again), ``reset_index`` (``index``) and pyarrow's
+# ``from_pandas`` (``__index_level_0__``). Never predictions, whatever their type.
+_INDEX_COLUMN = re.compile(r"|unnamed: ?\d+|index|level_\d+|__index_level_\d+__", re.IGNORECASE)
+# Names that say a column holds something other than a prediction. A candidate named like this
+# is refused (with the candidates listed) rather than guessed: a wrong guess would be a number.
+_NOT_A_PREDICTION = re.compile(
+    r"(?:.*[_\-. ])?(?:id|ids|uid|uuid|guid|key|idx|row|row_?num(?:ber)?|rownum|record)"
+    r"|id[_\-. ].*|.*[_\-. ]id[_\-. ].*"
+    r"|(?:.*[_\-. ])?(?:weights?|wt|w|sample_?weights?)"
+    r"|(?:.*[_\-. ])?(?:fold|folds|split|seed|random_state|epoch|step|iter|iteration|batch)"
+    r"|fold[_\-. ]?\d*|split[_\-. ].*|seed[_\-. ].*"
+    r"|(?:.*[_\-. ])?(?:labels?|targets?|truth|ground_truth|gt|y|y_true|true|actual|class)"
+    r"|(?:.*[_\-. ])?(?:group|cluster|time|timestamp|date|year|month|day|count|n|size|age)"
+    r"|(?:.*[_\-. ])?(?:loss|nll|error|correct|accuracy|entropy|confidence|uncertainty|"
+    r"temperature|lr|learning_rate|latency(?:_ms)?|duration|threshold|thresh|cutoff)",
+    re.IGNORECASE,
+)
+_CAMEL_ID = re.compile(r".*[a-z](?:Id|ID|Ids|IDs|Key|Idx)")
+
+
+def is_index_column(name: str) -> bool:
+    """Whether ``name`` is an index column a writer left behind (never a prediction)."""
+    return _INDEX_COLUMN.fullmatch(name.strip()) is not None
+
+
+def _named_otherwise(name: str) -> bool:
+    """Whether a column's name says it holds something other than predictions."""
+    name = name.strip()
+    return bool(_NOT_A_PREDICTION.fullmatch(name) or _CAMEL_ID.fullmatch(name))
+
+
+def _stem(name: str) -> str:
+    """A column name with its numbers blanked: ``c7`` and ``c0`` share the stem ``c#``."""
+    return re.sub(r"\d+", "#", name.strip().lower())
+
+
+def _is_float(t: pa.DataType) -> bool:
+    return bool(pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def _named_after(columns: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
+    """``class → column`` for the columns named ``class`` or ``prefix + class``."""
+    wanted = set(classes)
+    found: dict[str, str] = {}
+    for column in columns:
+        if column in wanted:
+            found.setdefault(column, column)
+        for prefix in PREDICTION_PREFIXES:
+            rest = column[len(prefix) :]
+            if column.startswith(prefix) and rest in wanted:
+                found.setdefault(rest, column)
+    return found
+
+
+def refuse_doubtful(candidates: Sequence[str], reason: str, schema: pa.Schema, file: str) -> None:
+    """A guessed candidate named like something else, or any candidate of integer type, is an
+    error listing the candidates and naming --prob-cols."""
+    guessed = reason.startswith("every other")
+    suspicious = [n for n in candidates if guessed and _named_otherwise(n)]
+    integers = [
+        n
+        for n in candidates
+        if pa.types.is_integer(schema.field(n).type) or pa.types.is_boolean(schema.field(n).type)
+    ]
+    if suspicious or integers:
+        what = (
+            f"column '{suspicious[0]}' is named like an id, weight, fold or label"
+            if suspicious
+            else f"column '{integers[0]}' holds integers ({schema.field(integers[0]).type})"
+        )
+        raise AmbiguousPredictionsError(
+            f"cannot tell the prediction columns: {what}, not like a prediction",
+            file=file,
+            hint=f"candidates were {_list(candidates)} ({reason.split(';')[0]}); name the "
+            "prediction columns with --prob-cols (and others with --id-col, --weight-col)",
+        )
+
+
+def _infer_predictions(
+    schema: pa.Schema,
+    settings: Settings,
+    taken: set[str | None],
+    file: str,
+    defer: bool = False,
+) -> tuple[tuple[str, ...], str]:
+    """The prediction columns when ``--prob-cols`` is not given, and why (SPEC's order):
+    ``p_*``/``prob_*``/``logit_*``; else one list column; else columns named after
+    ``--classes``; else every other floating-point column. Index columns and the label,
+    target, weight, id and group columns are never candidates; a candidate whose name or
+    integer type says it is something else is an error listing the candidates."""
+    names = schema.names
+    free = [n for n in names if n not in taken and not is_index_column(n)]
+    left_out = [n for n in names if n not in taken and is_index_column(n)]
+    quoted = [f"'{n}'" for n in left_out]
+    why_out = f"; index column {_list(quoted)} left out" if left_out else ""
+
+    def field_type(name: str) -> pa.DataType:
+        return schema.field(name).type
+
+    candidates = [n for n in free if n.startswith(PREDICTION_PREFIXES)]
+    reason = "columns named p_*, prob_* or logit_*"
+    if not candidates:
+        lists = [n for n in free if _is_list(field_type(n))]
+        if len(lists) == 1:
+            return (lists[0],), "the only list column"
+        if len(lists) > 1:  # Spark's probability and rawPrediction, say: never a guess
+            raise AmbiguousPredictionsError(
+                f"cannot tell the prediction columns: {len(lists)} list columns "
+                f"({_list(lists)}) could hold them",
+                file=file,
+                hint="name the one that holds the predictions with --prob-cols",
+            )
+        named = _named_after(free, settings.classes or ())
+        if settings.classes and len(named) == len(settings.classes):
+            chosen = set(named.values())
+            candidates = [n for n in free if n in chosen]
+            reason = "columns named after --classes"
+        else:
+            candidates = [n for n in free if _is_float(field_type(n))]
+            reason = "every other floating-point column"
+            # An integer column named like the float ones (c7 beside c0..c9: a class whose
+            # probabilities were all written as 0) would shift every class after it.
+            stems = {_stem(n) for n in candidates}
+            siblings = [
+                n
+                for n in free
+                if not _is_float(field_type(n))
+                and _is_numeric(field_type(n))
+                and _stem(n) in stems
+                and re.search(r"\d", n)
+            ]
+            if siblings:
+                raise AmbiguousPredictionsError(
+                    f"cannot tell the prediction columns: column '{siblings[0]}' holds "
+                    f"{field_type(siblings[0])} but is named like the float columns "
+                    f"{_list(candidates, 4)}",
+                    file=file,
+                    hint="name every prediction column with --prob-cols (an all-zero column "
+                    "written as integers is still one)",
+                )
+            if not candidates:
+                others = [n for n in free if _is_numeric(field_type(n))]
+                hint = "pass --prob-cols (comma list or glob)"
+                if others:
+                    hint = (
+                        f"the other numeric columns ({_list(others)}) hold integers, "
+                        "which are not taken as probabilities or logits; " + hint
+                    )
+                raise MissingColumnError(
+                    "no prediction columns found" + why_out,
+                    file=file,
+                    hint="name them p_<class>, prob_<class> or logit_<class>, or " + hint,
+                )
+    # Columns named p_*, prob_*, logit_* or after --classes say what they are; the last step
+    # takes every float column, so there a name or an integer type that says otherwise stops it
+    # (after the decision's look at the labels, when class names may still narrow the guess).
+    if not (reason.startswith("every other") and defer):
+        refuse_doubtful(candidates, reason, schema, file)
+    return tuple(candidates), reason + why_out
 
 
 def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan:
@@ -392,10 +591,13 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     if label is None and not (targets or target_list):
         label = next((n for n in DEFAULT_LABEL_COLUMNS if n in names), None)
         if label is None:
+            hint = f"pass --label-col NAME or --target-cols (columns are: {_list(names)})"
+            if names and all(_integer(n) is not None or _is_number(n) for n in names):
+                hint = f"the first line looks like data ({_list(names, 6)}): add a header row"
             raise MissingColumnError(
                 "no label column: looked for " + ", ".join(DEFAULT_LABEL_COLUMNS),
                 file=file,
-                hint=f"pass --label-col NAME or --target-cols (columns are: {_list(names)})",
+                hint=hint,
             )
     if label is not None and not (targets or target_list):
         _check_label_type(schema.field(label).type, label, file)
@@ -409,26 +611,14 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
     } - {None}
 
     prediction_list = None
+    reason = "--prob-cols given"
     if settings.prob_cols:
         predictions = _expand(settings.prob_cols, schema, "--prob-cols", file)
     else:
-        predictions = tuple(
-            n for n in names if n.startswith(PREDICTION_PREFIXES) and n not in taken
-        )
-        if not predictions:
-            lists = [n for n in names if _is_list(schema.field(n).type) and n not in taken]
-            if len(lists) == 1:
-                predictions = (lists[0],)
-            else:
-                predictions = tuple(
-                    n for n in names if n not in taken and _is_numeric(schema.field(n).type)
-                )
-        if not predictions:
-            raise MissingColumnError(
-                "no prediction columns found",
-                file=file,
-                hint="name them p_<class>, prob_<class> or logit_<class>, or pass --prob-cols",
-            )
+        # With class-name labels, the decision may still narrow a guess to the columns
+        # named after them; it then checks what is left.
+        text_labels = label is not None and _is_text(schema.field(label).type)
+        predictions, reason = _infer_predictions(schema, settings, taken, file, text_labels)
     overlap = taken & set(predictions)
     if overlap:
         raise UsageError(
@@ -485,6 +675,7 @@ def plan_columns(schema: pa.Schema, settings: Settings, file: str) -> ColumnPlan
         classes=classes,
         logits_by_name=logits_by_name,
         float32=float32,
+        columns_reason=reason,
     )
 
 
@@ -516,15 +707,30 @@ class Converter:
             from ce_cli.errors import EmptyInputError
 
             raise EmptyInputError("the input has no data rows", file=self.file)
-        batch, rows, _, _ = self.filter(table.combine_chunks().to_batches()[0], 1)
+        batch, rows, ignored, dropped = self.filter(table.combine_chunks().to_batches()[0], 1)
         if batch.num_rows == 0:
-            batch, rows = table.combine_chunks().to_batches()[0], Rows(1)
+            from ce_cli.errors import EmptyInputError
+
+            why = [
+                f"--ignore-label {self.settings.ignore_label} left out {ignored:,}"
+                if ignored
+                else "",
+                f"--on-nan drop left out {dropped:,}" if dropped else "",
+            ]
+            raise EmptyInputError(
+                f"no rows are left to evaluate: {' and '.join(w for w in why if w)} of the "
+                f"first {table.num_rows:,} rows",
+                file=self.file,
+                hint="check the label column and --ignore-label, or fill the missing values",
+            )
         if self.plan.prediction_list is not None:
             # The stream's window was sized before the list's width was known; the decision
             # reads as many rows as it would from the same values in separate columns.
             batch = batch.slice(
                 0, window_rows(_list_width(batch.column(self.plan.prediction_list)))
             )
+        self._narrow_to_label_names(batch)
+        refuse_doubtful(self.plan.predictions, self.plan.columns_reason, batch.schema, self.file)
         predictions = self._predictions(batch, rows)
         if not self.classes:
             names = self.settings.classes
@@ -547,13 +753,66 @@ class Converter:
             and targets is not None
             and _is_one_hot(targets).all()
         )
-        logits, reason = self._decide_logits(predictions, task)
-        self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot)
-        if task == Task.BINARY.value:
+        positive = None
+        if task == Task.BINARY.value and n_columns == 2:
+            # scikit-learn's two-column predict_proba: P(class 1) is the second column (the
+            # column named 1 when they are named p_1, p_0); logits z give z_1 - z_0.
+            positive = 0 if self.classes == ("1", "0") else 1
+        logits, reason = self._decide_logits(
+            predictions, Task.MULTICLASS.value if positive is not None else task
+        )
+        self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot, positive)
+        if not logits and self.plan.columns_reason.startswith("every other"):
+            self._warn_if_hard(predictions)
+        if positive is not None:
+            self.classes = (self.classes[1 - positive], self.classes[positive])
+            if self.plan.prediction_list is not None:
+                column = f"{self.plan.prediction_list}[{positive}]"
+            else:
+                column = self.plan.predictions[positive]
+            self.plan = dataclasses.replace(
+                self.plan,
+                columns_reason=f"{self.plan.columns_reason}; two columns and two classes: "
+                f"binary on {column} (--task multiclass keeps two classes)",
+            )
+        elif task == Task.BINARY.value:
             # One column, P(class 1), and two outcomes, with hard labels or soft targets alike.
             self.classes = ("0", "1")
         self._prepare_labels(batch)
         return self.decision
+
+    def _narrow_to_label_names(self, batch: pa.RecordBatch) -> None:
+        """SPEC's third step, which needs the labels: when the prediction columns were every
+        other float column and some of them are named after the class names the first rows'
+        labels hold, the prediction columns are those."""
+        plan = self.plan
+        if not plan.columns_reason.startswith("every other") or plan.label is None:
+            return
+        array = batch.column(plan.label)
+        t = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return
+        values = {str(v).strip() for v in array.cast(t).unique().to_pylist() if v is not None}
+        named = _named_after(plan.predictions, sorted(values))
+        if not named or len(named) == len(plan.predictions):
+            return
+        chosen = set(named.values())
+        columns = tuple(c for c in plan.predictions if c in chosen)
+        other = [c for c in plan.predictions if c not in columns]
+        schema = batch.schema
+        self.plan = dataclasses.replace(
+            plan,
+            predictions=columns,
+            classes=_class_names(columns),
+            float32=all(
+                pa.types.is_float32(schema.field(c).type)
+                or pa.types.is_float16(schema.field(c).type)
+                for c in columns
+            ),
+            columns_reason=f"columns named after the label values ({_list(other)} left out)",
+        )
+        self.classes = self.plan.classes
+        self.width = len(self.classes)
 
     # -- rows left out -------------------------------------------------------------------------
 
@@ -624,10 +883,11 @@ class Converter:
                 file=self.file,
                 hint="e.g. --target-cols 'y_*'",
             )
-        if requested is Task.BINARY or (requested is Task.AUTO and n_columns == 1):
-            if n_columns != 1:
+        if requested is Task.BINARY or (requested is Task.AUTO and n_columns <= 2):
+            if n_columns > 2:
                 raise UsageError(
-                    "--task binary needs exactly one prediction column (P(class 1))",
+                    "--task binary needs one prediction column (P(class 1)) or two "
+                    "(P(class 0), P(class 1))",
                     file=self.file,
                     hint=f"found {n_columns}; use --task multiclass or --prob-cols",
                 )
@@ -635,9 +895,13 @@ class Converter:
         return Task.MULTICLASS.value
 
     def _decide_logits(self, predictions: NumberBlock, task: str) -> tuple[bool, str]:
-        if self.settings.logits is not None:
-            kind = "--logits" if self.settings.logits else "--probs"
-            return self.settings.logits, f"{kind} given"
+        if self.settings.logits:
+            self._warn_if_probabilities(predictions, task)
+            return True, "--logits given"
+        if self.settings.logits is False:
+            return False, "--probs given"
+        if self.settings.renormalize:
+            return False, "--renormalize given"
         if self.plan.logits_by_name:
             return True, "columns are named logit*"
         outside = predictions.first_where(lambda x: (x < 0.0) | (x > 1.0))
@@ -650,13 +914,66 @@ class Converter:
         if not bad.any():
             return False, "every value lies in [0, 1] and rows sum to 1"
         row = int(np.argmax(bad))
+        hint = "pass --logits or --probs"
+        if self.plan.columns_reason.startswith("every other"):
+            hint = (
+                f"the prediction columns were guessed ({_list(self.plan.predictions, 6)}: every "
+                "other float column): name them with --prob-cols, or pass --logits or --probs"
+            )
         raise AmbiguousPredictionsError(
             "predictions lie in [0, 1] but rows do not sum to 1, so they could be logits or "
             "unnormalised probabilities",
             file=self.file,
             row=row + 1,
             value=float(sums[row]),
-            hint="pass --logits or --probs",
+            hint=hint,
+        )
+
+    def _warn_if_hard(self, predictions: NumberBlock) -> None:
+        """Guessed prediction columns holding only 0 and 1 look like predicted classes (a
+        ``prediction`` column), not probabilities: a warning, the run goes on."""
+        import warnings
+
+        if predictions.n * predictions.width < 20:
+            return
+        if predictions.first_where(lambda x: (x != 0.0) & (x != 1.0)) is not None:
+            return
+        from ce_cli.errors import CeEvalWarning
+
+        names = ", ".join(self._prediction_names(predictions.width)[:4])
+        warnings.warn(
+            CeEvalWarning(
+                f"{self.file}: the prediction columns ({names}) hold only 0 and 1 in the first "
+                f"{predictions.n:,} rows, like predicted classes; name the probability columns "
+                "with --prob-cols if these are not probabilities"
+            ),
+            stacklevel=2,
+        )
+
+    def _warn_if_probabilities(self, predictions: NumberBlock, task: str) -> None:
+        """``--logits`` on rows that are valid probabilities (every value in [0, 1], and
+        multi-class rows summing to 1) is most likely a mistake: a warning, the run goes on."""
+        import warnings
+
+        if self.plan.logits_by_name or predictions.n == 0:
+            return
+        if predictions.first_where(lambda x: (x < 0.0) | (x > 1.0)) is not None:
+            return
+        what = "every value lies in [0, 1]"
+        if task != Task.MULTICLASS.value and predictions.n * predictions.width < 20:
+            return  # a few logits can all lie in [0, 1]; rows that sum to 1 cannot by chance
+        if task == Task.MULTICLASS.value:
+            if (np.abs(predictions.row_sums() - 1.0) > SUM_TOLERANCE).any():
+                return
+            what += " and every row sums to 1"
+        from ce_cli.errors import CeEvalWarning
+
+        warnings.warn(
+            CeEvalWarning(
+                f"{self.file}: --logits given, but {what} in the first {predictions.n:,} rows, "
+                "as in probabilities; pass --probs (or leave both out) if they are"
+            ),
+            stacklevel=2,
         )
 
     # -- labels --------------------------------------------------------------------------------
@@ -667,7 +984,10 @@ class Converter:
         assert self.decision is not None
         self._label_lookup = {name: i for i, name in enumerate(self.classes)}
         if self.decision.task == Task.BINARY.value:
-            self._label_lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
+            lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
+            if self.decision.positive is not None:  # columns named after the two classes
+                lookup.update({self.classes[0]: 0, self.classes[1]: 1})
+            self._label_lookup = lookup
             return
         names = self.classes
         # Columns named after integer classes in another order (p_2, p_0, p_1): map by name.
@@ -852,6 +1172,14 @@ class Converter:
                 column=name,
                 row=first_row + index // max(width, 1),
             )
+        if width == 0 and len(array):
+            raise NonNumericError(
+                "the list column holds empty lists, so there are no predictions",
+                file=self.file,
+                column=name,
+                row=first_row + 0,
+                hint="each row needs one value per class (or name the columns with --prob-cols)",
+            )
         values = np.asarray(flat.to_numpy(zero_copy_only=False))
         if values.dtype.kind != "f":
             values = values.astype(np.float64)
@@ -925,8 +1253,17 @@ class Converter:
             self._check_finite(matrix, self._prediction_names(), first_row, "prediction")
             if self.decision.logits and multiclass:
                 self._check_spread(matrix, first_row)
+        positive = self.decision.positive
         if not self.decision.logits:
             matrix, renormalized = self._check_probabilities(matrix, first_row, in_range=fine)
+        if positive is not None:
+            if self.decision.logits:  # softmax of (z_0, z_1) is sigmoid(z_1 - z_0)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    margin = matrix[:, positive] - matrix[:, 1 - positive]
+                if not np.isfinite(margin).all():
+                    self._check_spread(matrix, first_row)
+                return np.asarray(margin, dtype=np.float64), renormalized
+            return matrix[:, positive], renormalized
         if self.decision.task == Task.BINARY.value:
             return matrix[:, 0], renormalized
         return matrix, renormalized
@@ -1029,7 +1366,7 @@ class Converter:
                 value=float(matrix[row, col]),
                 hint=hint,
             )
-        if self.decision.task == Task.MULTICLASS.value:
+        if self.decision.task == Task.MULTICLASS.value or self.decision.positive is not None:
             sums = matrix.sum(axis=1, dtype=np.float64)
             bad = np.abs(sums - 1.0) > SUM_TOLERANCE
             if bad.any() and self.settings.renormalize and (sums[bad] > 0).all():
@@ -1194,6 +1531,14 @@ def _equals(array: pa.Array, text: str) -> NDArray[np.bool_]:
         scalar = pa.scalar(text, type=array.type)
     equal = pc.fill_null(pc.equal(array, scalar), False)
     return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _integer(text: str) -> int | None:

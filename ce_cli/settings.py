@@ -36,6 +36,14 @@ LOG_BASES: dict[str, tuple[str, float]] = {
 }
 
 
+# Upper limits on options that size memory (documented in the README and --help): a typo such
+# as --bins 1000000000 is a one-line error, not an out-of-memory kill.
+MAX_BINS = 10_000
+MAX_BOOTSTRAP = 10_000
+MAX_BINS_TIMES_REPLICATES = 5_000_000  # with --ci: 3 (bins × replicates) float64 matrices
+MAX_TOP = 1_000_000
+
+
 def parse_base(text: str) -> str:
     """Canonical log base: ``nats``, ``bits`` or ``bans`` (aliases ``e``, ``2``, ``10``)."""
     key = text.strip().lower()
@@ -135,6 +143,29 @@ class Settings:
             )
         if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
             raise UsageError("--bins must be a whole number >= 1", value=self.bins)
+        if self.bins > MAX_BINS:
+            raise UsageError(
+                f"--bins must be at most {MAX_BINS:,}", value=self.bins, hint="e.g. --bins 15"
+            )
+        if self.bootstrap > MAX_BOOTSTRAP:
+            raise UsageError(
+                f"--bootstrap must be at most {MAX_BOOTSTRAP:,} replicates",
+                value=self.bootstrap,
+                hint="1,000 to 10,000 replicates give stable 95 % intervals",
+            )
+        if self.ci is not None and self.bins * self.bootstrap > MAX_BINS_TIMES_REPLICATES:
+            raise UsageError(
+                f"--bins × --bootstrap must be at most {MAX_BINS_TIMES_REPLICATES:,} with --ci "
+                "(each replicate keeps its own calibration bins)",
+                value=f"{self.bins} × {self.bootstrap}",
+                hint="use fewer bins or fewer replicates",
+            )
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**64:
+            raise UsageError(
+                "--seed must be a whole number from 0 to 2^64 - 1", value=self.seed, hint="e.g. 0"
+            )
+        if self.top > MAX_TOP:
+            raise UsageError(f"--top must be at most {MAX_TOP:,}", value=self.top)
         if self.ci is not None and not (0.0 < self.ci < 1.0):
             raise UsageError(
                 "--ci must lie strictly between 0 and 1", value=self.ci, hint="e.g. --ci 0.95"
@@ -149,6 +180,11 @@ class Settings:
             object.__setattr__(self, "ignore_label", str(self.ignore_label))
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise UsageError("--classes names a class twice", value=",".join(self.classes))
+        if self.renormalize and self.logits:
+            raise UsageError(
+                "--renormalize divides probabilities by their row sum; it contradicts --logits",
+                hint="leave out one of them",
+            )
         if self.loss is not Loss.FOCAL and self.alpha is not None:
             raise UsageError("--alpha applies to --loss focal only", hint="add --loss focal")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import gzip
 import io
+import json
 import os
 import subprocess
 import sys
@@ -258,6 +259,41 @@ def dated_prediction(root: Path) -> str:
         pa.table({"label": [0, 1, 0], "p_a": [0.5, 0.4, 0.3], "p_b": dates}), root / "dates.parquet"
     )
     return "dates.parquet"
+
+
+def duplicate_names_parquet(root: Path) -> str:
+    table = pa.Table.from_arrays(
+        [pa.array([0, 1]), pa.array([0.2, 0.8]), pa.array([0.3, 0.7])],
+        names=["label", "p_a", "p_a"],
+    )
+    pq.write_table(table, root / "dup.parquet")
+    return "dup.parquet"
+
+
+def parts(*tables: pa.Table) -> Maker:
+    def make(root: Path) -> str:
+        (root / "parts").mkdir()
+        for i, table in enumerate(tables):
+            pq.write_table(table, root / "parts" / f"part-{i}.parquet")
+        return "parts"
+
+    return make
+
+
+def baseline_with_version(version: int) -> Maker:
+    def make(root: Path) -> str:
+        (root / "good.csv").write_text(GOOD_BINARY)
+        (root / "base.json").write_text(
+            json.dumps({"schema_version": version, "metrics": {"ece": 0.1}})
+        )
+        return "good.csv"
+
+    return make
+
+
+def float_beside_prob(column: str) -> Maker:
+    rows = [f"{i % 2},{0.25 + 0.5 * (i % 2)},{(i * 37 % 100) / 100}" for i in range(20)]
+    return text_file("w.csv", f"label,prob,{column}\n" + "\n".join(rows) + "\n")
 
 
 GOOD3 = csv3()
@@ -731,6 +767,202 @@ CASES: list[Case] = [
         [],
         ["stdin", "parquet"],
         stdin=b"PAR1" + bytes(64),
+    ),
+    # -- issue 13: guesses refused, layouts and limits ---------------------------------------
+    Case(
+        "a float column named w beside the probability",
+        float_beside_prob("w"),
+        [],
+        ["w.csv", "'w'", "--prob-cols", "prob"],
+    ),
+    Case(
+        "a float column named user_id beside the probability",
+        float_beside_prob("user_id"),
+        [],
+        ["'user_id'", "--prob-cols"],
+    ),
+    Case(
+        "an integer p_ column",
+        text_file("int.csv", "label,p_a,p_b\n0,1,0.0\n1,0,1.0\n"),
+        [],
+        ["p_a", "integers", "--prob-cols"],
+    ),
+    Case(
+        "only integer columns beside the label",
+        text_file("int.csv", "label,score\n0,1\n1,0\n"),
+        [],
+        ["score", "--prob-cols"],
+    ),
+    Case(
+        "duplicate column names in parquet",
+        duplicate_names_parquet,
+        [],
+        ["dup.parquet", "p_a", "same name"],
+    ),
+    Case(
+        "parquet parts whose types differ",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+            pa.table({"label": [0, 1], "p_x": pa.array([0.2, 0.8], pa.float32())}),
+        ),
+        [],
+        ["part-1.parquet", "p_x", "float", "double"],
+    ),
+    Case(
+        "a parquet part with an extra column",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8], "extra": [1.0, 2.0]}),
+        ),
+        [],
+        ["part-1.parquet", "extra", "lacks"],
+    ),
+    Case(
+        "a parquet part without a column",
+        parts(
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8], "extra": [1.0, 2.0]}),
+            pa.table({"label": [0, 1], "p_x": [0.2, 0.8]}),
+        ),
+        [],
+        ["part-1.parquet", "extra", "lacks"],
+    ),
+    Case(
+        "UTF-16 CSV",
+        text_file("u16.csv", "label,p_x\n0,0.2\n1,0.8\n".encode("utf-16")),
+        [],
+        ["u16.csv", "UTF-16", "UTF-8"],
+    ),
+    Case(
+        "UTF-16 CSV without a byte-order mark",
+        text_file("u16.csv", "label,p_x\n0,0.2\n1,0.8\n".encode("utf-16-le")),
+        [],
+        ["u16.csv", "UTF-16"],
+    ),
+    Case(
+        "a list column of empty lists",
+        parquet_file({"label": [0, 1], "p": pa.array([[], []], pa.list_(pa.float64()))}),
+        [],
+        ["'p'", "empty lists"],
+    ),
+    Case(
+        "--ignore-label leaves no rows",
+        text_file("ones.csv", "label,p_x\n1,0.2\n1,0.3\n"),
+        ["--ignore-label", "1"],
+        ["ones.csv", "no rows are left", "--ignore-label 1"],
+    ),
+    Case(
+        "--on-nan drop leaves no rows",
+        text_file("nans.csv", "label,p_x\n1,\n0,nan\n"),
+        ["--on-nan", "drop"],
+        ["nans.csv", "no rows are left", "--on-nan drop"],
+    ),
+    Case("--bins 1000000000", GOOD3, ["--bins", "1000000000"], ["--bins", "10,000"]),
+    Case("--bins 1e9", GOOD3, ["--bins", "1e9"], ["--bins", "1e9"]),
+    Case(
+        "--bootstrap 1000000000",
+        GOOD3,
+        ["--ci", "0.9", "--bootstrap", "1000000000"],
+        ["--bootstrap", "10,000"],
+    ),
+    Case(
+        "--bins x --bootstrap too large together",
+        GOOD3,
+        ["--ci", "0.9", "--bootstrap", "10000", "--bins", "10000"],
+        ["--bins", "--bootstrap"],
+    ),
+    Case("--top 2000000", GOOD3, ["--top", "2000000"], ["--top", "1,000,000"]),
+    Case("--gamma without --loss focal", GOOD3, ["--gamma", "1"], ["--gamma", "--loss focal"]),
+    Case(
+        "--renormalize with --logits",
+        GOOD3,
+        ["--renormalize", "--logits"],
+        ["--renormalize", "--logits"],
+    ),
+    Case(
+        "--label-col Label suggests label",
+        GOOD3,
+        ["--label-col", "Label"],
+        ["'Label'", "did you mean 'label'"],
+    ),
+    Case(
+        "--max ECE suggests ece",
+        GOOD3,
+        ["--max", "ECE=0.5"],
+        ["'ECE'", "did you mean 'ece'"],
+    ),
+    Case(
+        "--prob-cols with a typo suggests the column",
+        GOOD3,
+        ["--prob-cols", "p_aa,p_b,p_c"],
+        ["p_aa", "did you mean 'p_a'"],
+    ),
+    Case(
+        "a baseline of a newer schema_version",
+        baseline_with_version(99),
+        ["--baseline", "base.json"],
+        ["base.json", "schema_version 99"],
+    ),
+    Case(
+        "--classes naming fewer classes than positional columns",
+        parquet_file(
+            {"label": ["a", "b"], "p_0": [0.5, 0.2], "p_1": [0.3, 0.3], "p_2": [0.2, 0.5]}
+        ),
+        ["--classes", "a,b"],
+        ["--classes names 2 classes", "3"],
+    ),
+    Case("--seed -5 with --ci", GOOD3, ["--ci", "0.9", "--seed", "-5"], ["--seed", "2^64"]),
+    Case(
+        "--seed past 2^64",
+        GOOD3,
+        ["--ci", "0.9", "--seed", "100000000000000000000000"],
+        ["--seed"],
+    ),
+    Case("-o with an empty path", GOOD3, ["-o", ""], ["-o", "empty path"]),
+    Case("-o naming a directory by its slash", GOOD3, ["-o", "newdir/"], ["newdir/", "directory"]),
+    Case("/dev/zero as input", missing("/dev/zero"), [], ["/dev/zero", "device"]),
+    Case(
+        "a CSV without a header row",
+        text_file("nohdr.csv", "0,0.2,0.8\n1,0.6,0.4\n"),
+        [],
+        ["nohdr.csv", "header row"],
+    ),
+    Case(
+        "a failing run drops its warnings (one line)",
+        GOOD3,
+        ["--logits", "--max", "nope=1"],
+        ["'nope'"],
+    ),
+    Case(
+        "a semicolon-separated CSV",
+        text_file("semi.csv", "label;p_a;p_b\n0;0,2;0,8\n1;0,6;0,4\n"),
+        [],
+        ["semi.csv", "';'"],
+    ),
+    Case(
+        "Latin-1 text labels",
+        text_file("latin.csv", b"label,p_a,p_b\ncaf\xe9,0.2,0.8\nb,0.6,0.4\n"),
+        [],
+        ["latin.csv", "label", "not UTF-8"],
+    ),
+    Case(
+        "UTF-16 JSON Lines",
+        text_file(
+            "u16.jsonl", '{"label": 0, "p_x": 0.2}\n{"label": 1, "p_x": 0.7}\n'.encode("utf-16")
+        ),
+        [],
+        ["u16.jsonl", "UTF-16"],
+    ),
+    Case(
+        "-o names the input",
+        text_file("in.csv", GOOD_BINARY),
+        ["-o", "in.csv"],
+        ["in.csv", "-o names an input"],
+    ),
+    Case(
+        "--per-sample names the input",
+        text_file("in.csv", GOOD_BINARY),
+        ["--per-sample", "in.csv"],
+        ["in.csv", "--per-sample names an input"],
     ),
     Case(
         "feather with a text probability column",

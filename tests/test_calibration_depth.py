@@ -21,6 +21,7 @@ from ce_cli.core.calibration import (
     adaptive_calibration_error,
     bin_sums,
     classwise_eces,
+    classwise_part,
     classwise_sums,
     debiased_rms_calibration_error_from_bins,
     ece_from_bins,
@@ -232,14 +233,14 @@ def test_merge_of_any_split_keeps_the_fine_histogram_and_classwise_bins():
     spec = LossSpec("multiclass", logits=True)
     q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     whole = Accumulator("multiclass", 5, 10)
-    whole.update(evaluate_rows(z, spec, labels=t), None, classwise_sums(q, None, 10, labels=t))
+    whole.update(evaluate_rows(z, spec, labels=t), None, classwise_part(q, None, 10, labels=t))
     merged = Accumulator("multiclass", 5, 10)
     for a, b in ((0, 70), (70, 71), (71, 200)):
         part = Accumulator("multiclass", 5, 10)
         part.update(
             evaluate_rows(z[a:b], spec, labels=t[a:b]),
             None,
-            classwise_sums(q[a:b], None, 10, labels=t[a:b]),
+            classwise_part(q[a:b], None, 10, labels=t[a:b]),
         )
         merged = merged.merge(part)
     for name in ("fine_weight", "fine_low", "fine_high", "classwise_weight", "murphy_sums"):
@@ -372,7 +373,8 @@ def _logit_file(tmp_path, n: int = 400, k: int = 3, seed: int = 2):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, k)) * 3
     cols = {f"logit_{j}": z[:, j] for j in range(k)}
-    cols.update({"label": rng.integers(0, k, n), "site": np.array(["a", "b"])[np.arange(n) % 2]})
+    labels = np.argmax(z + 3 * rng.standard_normal((n, k)), axis=1)  # informative, not perfect
+    cols.update({"label": labels, "site": np.array(["a", "b"])[np.arange(n) % 2]})
     return _write(tmp_path, cols)
 
 
@@ -409,8 +411,11 @@ def test_fit_temperature_on_stdin_reads_a_spooled_copy_and_removes_it(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr.decode()
     from_stdin = json.loads(proc.stdout)
-    from_file = ce_cli.evaluate(str(path), fit_temperature=True).to_dict()
+    from ce_cli.render.json import render_json
+
+    from_file = json.loads(render_json(ce_cli.evaluate(str(path), fit_temperature=True)))
     assert from_stdin["metrics"] == from_file["metrics"]
+    assert from_stdin["metrics"]["temperature"] > 0
     assert from_stdin["temperature"]["passes"] >= 2
     assert list(spool.iterdir()) == []
 
@@ -581,3 +586,63 @@ def test_recorded_torchmetrics_netcal_and_probmetrics_values():
     for key, value in TORCHMETRICS_BINARY.items():
         assert mb[key] == pytest.approx(value, abs=1e-12), key
     assert mb["ece"] == pytest.approx(NETCAL_ECE_BINARY, abs=1e-12)
+
+
+def test_temperature_limits_when_no_finite_temperature_minimises_the_loss():
+    import pyarrow as pa
+
+    from ce_cli.render.json import render_json
+
+    p = np.linspace(0.1, 0.9, 30)
+    right = pa.table({"p_0": p, "p_1": 1 - p, "label": (p < 0.5).astype(int)})
+    report = json.loads(render_json(ce_cli.evaluate(right, fit_temperature=True)))
+    # Every row right: CE falls for ever as T → 0; nothing is left after the limit.
+    assert report["metrics"]["temperature"] == 0.0
+    assert report["metrics"]["cross_entropy_refinement"] == pytest.approx(0.0, abs=1e-12)
+    assert report["metrics"]["ece_after_temperature"] == pytest.approx(0.0, abs=1e-12)
+    assert "temperature goes to 0" in report["temperature"]["note"]
+    wrong = pa.table({"p_0": p, "p_1": 1 - p, "label": (p > 0.5).astype(int)})
+    report = json.loads(render_json(ce_cli.evaluate(wrong, fit_temperature=True)))
+    # Every row wrong: CE is least with both classes equal, an infinite temperature (null).
+    assert report["metrics"]["temperature"] is None
+    assert report["metrics"]["cross_entropy_refinement"] == pytest.approx(np.log(2), abs=1e-6)
+    assert "infinite temperature" in report["temperature"]["note"]
+    assert report["temperature"]["passes"] <= 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 120), max_size=5),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**31),
+)
+def test_any_split_of_multiclass_rows_gives_the_same_classwise_state(cuts, weighted, soft, seed):
+    rng = np.random.default_rng(seed)
+    n, k = 120, 6
+    z = rng.standard_normal((n, k)) * 2
+    q = np.exp(z - logsumexp(z, axis=1, keepdims=True))
+    s = rng.uniform(0.2, 2.0, n) if weighted else None
+    p = rng.dirichlet(np.ones(k), n) if soft else None
+    t = rng.integers(0, k, n)
+    spec = LossSpec("multiclass", logits=True)
+
+    def part(a: int, b: int):
+        w = None if s is None else s[a:b]
+        if soft:
+            values = evaluate_rows(z[a:b], spec, targets=p[a:b])
+            return values, w, classwise_part(q[a:b], w, 8, targets=p[a:b])
+        values = evaluate_rows(z[a:b], spec, labels=t[a:b])
+        return values, w, classwise_part(q[a:b], w, 8, labels=t[a:b])
+
+    whole = Accumulator("multiclass", k, 8)
+    whole.update(*part(0, n))
+    merged = Accumulator("multiclass", k, 8)
+    bounds = sorted(set(cuts))
+    for a, b in zip([0, *bounds], [*bounds, n], strict=True):
+        piece = Accumulator("multiclass", k, 8)
+        piece.update(*part(a, b))
+        merged = merged.merge(piece)
+    for name in ("classwise_weight", "classwise_confidence", "classwise_outcome", "murphy_sums"):
+        np.testing.assert_allclose(getattr(whole, name), getattr(merged, name), atol=1e-9)
+    assert merged.classwise_rows == whole.classwise_rows == n

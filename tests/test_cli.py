@@ -274,14 +274,17 @@ def test_per_sample_rows_follow_input_order_with_weights_and_bits(
     assert np.sum(w * loss) / np.sum(w) == pytest.approx(json.loads(out)["metrics"]["loss"])
 
 
-def test_per_sample_dash_requires_an_output_file(
+def test_per_sample_dash_without_output_sends_the_report_to_stderr(
     binary_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run([binary_csv, "--per-sample", "-"], capsys)
-    assert code == 2
-    assert out == ""
-    assert err.count("\n") == 1 and err.startswith("ce-eval: error: ")
-    assert "-o" in err
+    code, out, err = run([binary_csv, "--per-sample", "-", "--format", "json"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith('"row","label","loss"')
+    assert len(out.splitlines()) == 201
+    assert json.loads(err)["n_samples"] == 200
+    code, out, err = run([binary_csv, "--per-sample", "-", "-o", "-"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "stdout" in err
 
     target = tmp_path / "report.json"
     code, out, err = run(

@@ -127,9 +127,9 @@ def test_per_sample_one_row_per_input_row_in_order(tmp_path: Path, suffix: str, 
     assert {"loss", "p_true", "predicted", "confidence", "entropy"} <= rows[0].keys()
 
 
-def test_per_sample_to_stdout_needs_the_report_elsewhere(tmp_path: Path, capsys) -> None:
+def test_per_sample_to_stdout_puts_the_report_elsewhere(tmp_path: Path, capsys) -> None:
     code, out, err = run([str(SAMPLES / "binary.csv"), "--per-sample", "-"], capsys)
-    assert code == 2 and out == "" and "-o" in err
+    assert code == 0 and out.startswith('"row","label"') and "cross-entropy" in err
     code, out, _ = run(
         [str(SAMPLES / "binary.csv"), "--per-sample", "-", "-o", str(tmp_path / "r.txt")], capsys
     )
@@ -430,3 +430,38 @@ def test_an_interrupt_while_the_per_sample_file_is_finished_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         ce_cli.evaluate(str(SAMPLES / "binary.csv"), per_sample=str(tmp_path / "rows.csv"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_python_api_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's ```pycon blocks run as doctests, from the repository root, and every name
+    the Python API section advertises exists."""
+    import doctest
+    import re
+
+    root = SAMPLES.parent
+    monkeypatch.chdir(root)
+    text = (root / "README.md").read_text()
+    blocks = re.findall(r"```pycon\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 3
+    parser = doctest.DocTestParser()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    # The blocks run as one session, as a reader would type them.
+    runner.run(parser.get_doctest("\n".join(blocks), {}, "README Python API", "README.md", 0))
+    assert runner.summarize(verbose=False).failed == 0
+
+    import ce_cli
+    import ce_cli.core
+    import ce_cli.errors
+    import ce_cli.metrics
+
+    for name in ("evaluate", "evaluate_arrays", "Accumulator", "CeEvalError", "Report"):
+        assert getattr(ce_cli, name) is not None
+    section = text[text.index("## Python API") : text.index("## Performance")]
+    advertised = section[section.index("`ce_cli.metrics` has one function") :].split("```")[0]
+    names = re.findall(r"`(\w+)`", advertised.split("float:", 1)[1])
+    assert len(names) >= 9
+    for name in names:
+        assert callable(getattr(ce_cli.metrics, name)), name
+    for name in ("log_softmax", "log_sigmoid", "evaluate_rows", "expected_calibration_error"):
+        assert callable(getattr(ce_cli.core, name))
+    assert issubclass(ce_cli.errors.CeEvalWarning, Warning)

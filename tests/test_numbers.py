@@ -98,9 +98,21 @@ def test_multiclass_log_loss_brier_accuracy_match_sklearn(weighted: bool) -> Non
 def test_two_column_brier_is_not_halved() -> None:
     # scikit-learn halves the multi-class Brier score below 3 columns; the definition does not.
     probs, labels = rng_probs(300, 2, seed=2)
-    r = evaluate_arrays(probs, labels)
+    r = evaluate_arrays(probs, labels, task="multiclass")
     halved = brier_score_loss(labels, probs, labels=[0, 1])
     assert r.metrics["brier"] == pytest.approx(2 * halved, rel=REL)
+
+
+def test_two_columns_and_two_classes_are_binary_on_the_second_column() -> None:
+    # scikit-learn's predict_proba layout: the numbers are those of the second column alone.
+    probs, labels = rng_probs(300, 2, seed=2)
+    r = evaluate_arrays(probs, labels)
+    one = evaluate_arrays(probs[:, 1], labels)
+    assert r.detection.task == "binary"
+    assert r.metrics["brier"] == pytest.approx(brier_score_loss(labels, probs[:, 1]), rel=REL)
+    assert r.metrics["cross_entropy"] == pytest.approx(log_loss(labels, probs), rel=REL)
+    for key in ("loss", "cross_entropy", "entropy", "brier", "accuracy", "ece", "mce"):
+        assert r.metrics[key] == pytest.approx(one.metrics[key], rel=1e-12, abs=1e-15), key
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -325,6 +325,13 @@ def test_html_shows_gates_baseline_intervals_and_groups(tmp_path: Path, capsys) 
     _assert_self_contained(page)
     text = " ".join(_parse(page).text)
     assert "1 of 2 gates failed" in text
+    cards = page[page.index('<div class="cards">') : page.index("<h2>Summary")]
+    assert re.search(
+        r'<div class="card bad"><div class="v">[^<]+</div><div class="k">ece · ≤ 0.001', cards
+    )
+    assert re.search(
+        r'<div class="card ok"><div class="v">[^<]+</div><div class="k">accuracy', cards
+    )
     assert "FAIL" in text and "pass" in text
     assert "Against the baseline" in text
     assert "90 % interval" in text

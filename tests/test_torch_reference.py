@@ -163,11 +163,15 @@ def test_binary_is_torchs_two_class_cross_entropy(case: str, options: dict[str, 
     r = evaluate_arrays(BIN_LOGITS, BIN_LABELS, logits=True, **options)
     assert r.detection.task == "binary"
     assert r.metrics["loss"] == pytest.approx(ref.BIN_AS_TWO_CLASS[case], rel=REL)
-    # The two-class multi-class layout [0, z] gives the same number.
+    # The two-class layout [0, z] gives the same number, read as binary on the second column
+    # (scikit-learn's predict_proba layout) or, with task="multiclass", as two classes.
     two = np.stack([np.zeros_like(BIN_LOGITS), BIN_LOGITS], axis=1)
     r2 = evaluate_arrays(two, BIN_LABELS, logits=True, **options)
-    assert r2.detection.task == "multiclass"
+    assert r2.detection.task == "binary"
     assert r2.metrics["loss"] == pytest.approx(ref.BIN_AS_TWO_CLASS[case], rel=REL)
+    r3 = evaluate_arrays(two, BIN_LABELS, logits=True, task="multiclass", **options)
+    assert r3.detection.task == "multiclass"
+    assert r3.metrics["loss"] == pytest.approx(ref.BIN_AS_TWO_CLASS[case], rel=REL)
 
 
 def test_multilabel_bce_matches_torch() -> None:

@@ -245,16 +245,79 @@ class ClasswiseSums:
         self.cross = 0.0
         self.target_spread = 0.0
 
-    def add(self, other: ClasswiseSums) -> None:
-        self.weight += other.weight
-        self.confidence += other.confidence
-        self.outcome += other.outcome
-        self.square += other.square
-        self.cross += other.cross
-        self.target_spread += other.target_spread
+    def add(self, part: ClasswisePart) -> None:
+        """Fold a batch's :class:`ClasswisePart` in (in place)."""
+        part.fold(self.weight, self.confidence, self.outcome)
+        self.square += part.square
+        self.cross += part.cross
+        self.target_spread += part.target_spread
 
 
-def classwise_sums(
+class ClasswisePart:
+    """One batch's classwise-view sums, kept sparse: the probabilities at or above ``1/B`` as
+    (cell ``k·B + b``, weight, weighted confidence[, weighted outcome]) with ``b ≥ 1``; per class
+    the totals that make the first bin by subtraction; with hard labels, each row's own
+    (class, bin) for the outcome sums. Its size follows the batch, never ``C × B``: a vocabulary
+    of 100,000 classes costs nothing per row it does not touch. :meth:`fold` adds it to dense
+    ``(C, B)`` sums."""
+
+    __slots__ = (
+        "class_confidence",
+        "class_outcome",
+        "cross",
+        "grand",
+        "n_bins",
+        "own_cell",
+        "own_weight",
+        "sel_cell",
+        "sel_confidence",
+        "sel_outcome",
+        "sel_weight",
+        "square",
+        "target_spread",
+    )
+
+    def __init__(self, n_bins: int) -> None:
+        self.n_bins = n_bins
+        empty = np.empty(0)
+        self.sel_cell: Int = np.empty(0, dtype=np.intp)
+        self.sel_weight: Float | None = None  # None: every weight 1
+        self.sel_confidence: Float = empty
+        self.sel_outcome: Float | None = None  # soft / multi-hot targets only
+        self.own_cell: Int | None = None  # hard labels only
+        self.own_weight: Float | None = None
+        self.grand = 0.0
+        self.class_confidence: Float | None = None
+        self.class_outcome: Float | None = None
+        self.square = 0.0
+        self.cross = 0.0
+        self.target_spread = 0.0
+
+    def fold(self, weight: Float, confidence: Float, outcome: Float) -> None:
+        """Add these sums to dense ``(C, B)`` arrays, in place."""
+        if self.class_confidence is None:
+            return
+        n_bins = self.n_bins
+        cls = self.sel_cell // n_bins
+        ones = np.ones(len(self.sel_cell)) if self.sel_weight is None else self.sel_weight
+        flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
+        np.add.at(flat_w, self.sel_cell, ones)
+        np.add.at(flat_s, self.sel_cell, self.sel_confidence)
+        # The first bin: the class totals minus what went to the other bins.
+        weight[:, 0] += self.grand
+        np.add.at(weight[:, 0], cls, -ones)
+        confidence[:, 0] += self.class_confidence
+        np.add.at(confidence[:, 0], cls, -self.sel_confidence)
+        if self.own_cell is not None:
+            np.add.at(flat_y, self.own_cell, 1.0 if self.own_weight is None else self.own_weight)
+        else:
+            assert self.sel_outcome is not None and self.class_outcome is not None
+            np.add.at(flat_y, self.sel_cell, self.sel_outcome)
+            outcome[:, 0] += self.class_outcome
+            np.add.at(outcome[:, 0], cls, -self.sel_outcome)
+
+
+def classwise_part(
     q: NDArray[np.floating],
     weight: Float | None,
     n_bins: int,
@@ -262,31 +325,26 @@ def classwise_sums(
     labels: NDArray[np.integer] | None = None,
     targets: NDArray[np.floating] | None = None,
     row_squares: Float | None = None,
-) -> ClasswiseSums:
-    """Classwise-view bin sums of an ``(n, C)`` matrix of probabilities ``q`` against hard
+) -> ClasswisePart:
+    """The classwise-view sums of an ``(n, C)`` matrix of probabilities ``q`` against hard
     ``labels`` (class indices) or ``targets`` (an ``(n, C)`` matrix of soft / multi-hot rows).
 
     Only the probabilities at or above the first edge ``1/B`` are binned one by one (at most B of
     a row, usually one or two); the first bin of each class is the class total minus the rest,
     so the cost is one comparison and one column sum over the matrix. With hard labels a row's
     outcome counts only for its own class, so the outcome sums come from the true-class
-    probabilities alone. ``row_squares``, where
-    the caller has them, are each row's ``Σ_k q_k²`` (it saves a pass).
-
-    >>> s = classwise_sums(np.array([[0.9, 0.1], [0.3, 0.7]]), None, 2, labels=np.array([0, 0]))
-    >>> s.weight.tolist(), s.outcome.tolist()
-    ([[1.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]])
+    probabilities alone. ``row_squares``, where the caller has them, are each row's
+    ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller.
     """
     n, n_classes = q.shape
-    out = ClasswiseSums(n_classes, n_bins)
+    out = ClasswisePart(n_bins)
     if n == 0:
         return out
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
-    grand = float(n if s is None else s.sum())
-    # A threshold a little below 1/B: the exact bins are found in float64 below, and anything
-    # that still lands in bin 0 is counted there by the subtraction.
+    out.grand = float(n if s is None else s.sum())
+    # A threshold a little below 1/B: the exact bins are found in float64 below, and what
+    # still lands in the first bin is left to the subtraction.
     threshold = (1.0 - 1e-6) / n_bins
-    size = n_classes * n_bins
     if q.flags.f_contiguous and not q.flags.c_contiguous:  # columns stacked: walk them in place
         flat = q.T.reshape(-1)
         picked = np.flatnonzero(flat >= threshold)
@@ -297,33 +355,52 @@ def classwise_sums(
         rows, cols = np.divmod(picked, n_classes)
     c = flat[picked].astype(np.float64)
     b = bin_index(c, n_bins)
-    cell: Int = (cols * n_bins + b).astype(np.intp)
+    keep = b > 0
+    if not keep.all():
+        rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
+    out.sel_cell = (cols * n_bins + b).astype(np.intp)
     sw = None if s is None else s[rows]
-    w_sel, s_sel, _ = weighted_bin_sums(cell, c, c, sw, size)
-    out.weight[:] = w_sel.reshape(n_classes, n_bins)
-    out.confidence[:] = s_sel.reshape(n_classes, n_bins)
-    out.weight[:, 0] = grand - out.weight[:, 1:].sum(axis=1)
-    out.confidence[:, 0] = _column_sums(q, s) - out.confidence[:, 1:].sum(axis=1)
+    out.sel_weight = sw
+    out.sel_confidence = c if sw is None else sw * c
+    out.class_confidence = _column_sums(q, s)
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
         q_true = q[np.arange(n), t].astype(np.float64)
-        own: Int = t * n_bins + bin_index(q_true, n_bins)
-        out.outcome[:] = indexed_sum(own, s, size).reshape(n_classes, n_bins)
-        out.cross = float(q_true.sum() if s is None else np.dot(s, q_true))
+        out.own_cell = (t * n_bins + bin_index(q_true, n_bins)).astype(np.intp)
+        out.own_weight = s
+        out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))
     else:
         assert targets is not None
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
-        _, _, y_sel = weighted_bin_sums(cell, c, o, sw, size)
-        out.outcome[:] = y_sel.reshape(n_classes, n_bins)
-        out.outcome[:, 0] = _column_sums(p, s) - out.outcome[:, 1:].sum(axis=1)
+        out.sel_outcome = o if sw is None else sw * o
+        out.class_outcome = _column_sums(p, s)
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
         out.square = float(_row_dots(q, q, s))
-    elif row_squares.size:  # (an empty array: the caller fills ``square`` in itself)
-        out.square = float(row_squares.sum() if s is None else np.dot(s, row_squares))
+    elif row_squares.size:
+        out.square = float(row_squares.sum() if s is None else np.einsum("i,i->", s, row_squares))
+    return out
+
+
+def classwise_sums(
+    q: NDArray[np.floating],
+    weight: Float | None,
+    n_bins: int,
+    *,
+    labels: NDArray[np.integer] | None = None,
+    targets: NDArray[np.floating] | None = None,
+) -> ClasswiseSums:
+    """Dense classwise-view bin sums of ``q`` (see :func:`classwise_part`).
+
+    >>> s = classwise_sums(np.array([[0.9, 0.1], [0.3, 0.7]]), None, 2, labels=np.array([0, 0]))
+    >>> s.weight.tolist(), s.outcome.tolist()
+    ([[1.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]])
+    """
+    out = ClasswiseSums(q.shape[1], n_bins)
+    out.add(classwise_part(q, weight, n_bins, labels=labels, targets=targets))
     return out
 
 
@@ -336,7 +413,7 @@ def _column_sums(matrix: NDArray[np.floating], s: Float | None) -> Float:
 def _row_dots(a: NDArray[np.floating], b: NDArray[np.floating], s: Float | None) -> float:
     """``Σ_i s_i Σ_j a_ij b_ij`` in float64 (no BLAS: the last bits must not depend on threads)."""
     per_row = np.einsum("ij,ij->i", a, b, dtype=np.float64)
-    return float(per_row.sum() if s is None else np.dot(s, per_row))
+    return float(per_row.sum() if s is None else np.einsum("i,i->", s, per_row))
 
 
 def classwise_eces(sums: ClasswiseSums) -> Float:

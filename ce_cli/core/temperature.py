@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 Float = NDArray[np.float64]
 
 MAX_STEPS = 40
+LIMIT = 2.0**20  # β beyond 2^±20 with CE still falling that way: the limit itself
 # A Newton step below this fraction of β is taken without another pass: β is then within
 # about its square of β* (quadratic convergence), far inside the contract's 1e-6.
 RELATIVE_TOLERANCE = 1e-5
@@ -133,13 +134,21 @@ def fit_beta(
 
     ``evaluate(β)`` returns the weighted means (value, gradient, curvature) — one pass over the
     data; ``first`` is that at β = 1 when the caller already has it. A step that would leave
-    the bracket known to hold β* (gradient < 0 below, > 0 above) bisects it instead (doubling
-    while no upper end is known). Stops when a Newton step is below 1e-10 of β: β is then β*
-    to about its square; CE there is read from the quadratic model.
+    the bracket known to hold β* (gradient < 0 below, > 0 above) bisects it instead (quadrupling
+    while no upper end is known, quartering while no lower one is). Stops when a Newton step is
+    below 1e-5 of β: β is then β* to about its square; CE there is read from the quadratic model.
+
+    CE may have no minimum at a finite β > 0. When the scores point away from the labels, CE is
+    least at β → 0: the search looks at β = 2^-20 once a step would leave the bracket below, and
+    reports ``beta`` 0 (an infinite temperature) if CE still rises there. When every row's true
+    class has the top score CE falls for ever (β* = ∞); the caller knows that from the accuracy
+    and asks no search. A search still unbracketed above at β ≥ 2^20 reports ``inf``.
 
     >>> fit = fit_beta(lambda b: ((b - 2.0) ** 2, 2 * (b - 2.0), 2.0))
     >>> fit.beta, fit.steps
     (2.0, 1)
+    >>> fit_beta(lambda b: (b, 1.0, 0.0)).beta  # rises everywhere: least at β → 0
+    0.0
     """
     beta, low, high = 1.0, 0.0, np.inf
     value, grad, curve = first if first is not None else evaluate(beta)
@@ -148,6 +157,10 @@ def fit_beta(
             high = min(high, beta)
         elif grad < 0:
             low = max(low, beta)
+        if grad < 0 and not np.isfinite(high) and beta >= LIMIT:
+            return TemperatureFit(np.inf, value, step - 1, True, beta)
+        if grad > 0 and low == 0.0 and beta <= 1.0 / LIMIT:
+            return TemperatureFit(0.0, value, step - 1, True, beta)
         newton = beta - grad / curve if curve > 0 else np.nan
         if grad == 0 or (np.isfinite(newton) and abs(newton - beta) <= RELATIVE_TOLERANCE * beta):
             # The last step, without a pass: CE at the new β from the quadratic model.
@@ -155,7 +168,12 @@ def fit_beta(
             model = value - 0.5 * grad * grad / curve if grad != 0 else value
             return TemperatureFit(final, model, step - 1, True, beta)
         if not (np.isfinite(newton) and low < newton < high):
-            newton = beta * 2.0 if not np.isfinite(high) else (low + high) / 2.0
+            if not np.isfinite(high):
+                newton = beta * 4.0
+            elif low == 0.0:  # is β* at 0 itself? One pass near it tells.
+                newton = 1.0 / LIMIT
+            else:
+                newton = (low + high) / 2.0
         if high - low <= 1e-12 * beta:
             return TemperatureFit(beta, value, step - 1, True, beta)
         beta = float(newton)

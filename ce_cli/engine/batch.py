@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.accumulator import Accumulator
-from ce_cli.core.calibration import ClasswiseSums, classwise_sums, probabilities
+from ce_cli.accumulator import Accumulator, classwise_of_values
+from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
 from ce_cli.core.persample import (
     MULTICLASS,
     LossSpec,
@@ -47,6 +47,9 @@ TASK_VALUES = 1 << 20
 MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
+# Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
+# worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
+DENSE_CLASSWISE_CELLS = 1 << 16
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
@@ -196,23 +199,28 @@ def kernel(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
 
-    def run(task: tuple[int, int]) -> tuple[SampleValues, Accumulator, TemperatureSums | None]:
+    def run(
+        task: tuple[int, int],
+    ) -> tuple[
+        SampleValues, Accumulator, TemperatureSums | None, list[ClasswisePart | ClasswiseSums]
+    ]:
         workspace = _workspace()
         scaled = None if temperature is None else TemperatureSums(1.0, acc.n_bins)
         chunks = []
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
-        classwise = ClasswiseSums(acc.n_classes, acc.n_bins) if spec.task == MULTICLASS else None
+        classwise: list[ClasswisePart | ClasswiseSums] = []
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
             # The classwise bins read the chunk first, while the converter's copy is in cache
             # (the chunk's buffer is reused by the next one: sum it now).
+            early = spec.task == MULTICLASS and not (spec.logits and typed.labels is not None)
             part_classwise = (
-                None
-                if classwise is None
-                else _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins)
+                _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
+                if early
+                else None
             )
             chunks.append(
                 evaluate_rows(
@@ -223,15 +231,12 @@ def kernel(
                     workspace=workspace,
                 )
             )
-            if classwise is not None and part_classwise is not None:
-                if typed.labels is not None and chunks[-1].true_prob is not None:
-                    # Σ_k q_k² from the row's Brier score, (1 − q_t)² + Σ_{k≠t} q_k²: no pass.
-                    squares = chunks[-1].brier - 1.0 + 2.0 * chunks[-1].true_prob
-                    s = None if typed.weights is None else typed.weights[a:b]
-                    part_classwise.square = float(
-                        squares.sum() if s is None else np.dot(s, squares)
-                    )
-                classwise.add(part_classwise)
+            if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
+                part_classwise = _classwise_chunk(
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
+                )
+            if part_classwise is not None:
+                classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
             if scaled is not None:
                 scaled.add_chunk(
                     predictions,
@@ -241,17 +246,32 @@ def kernel(
                     None if typed.targets is None else typed.targets[a:b],
                 )
         values = concat_values(chunks)
-        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, fine=False)
-        part.update(values, weights, classwise)
+        # The part keeps no fine histogram and no classwise bins (2.6 MB and C × B cells of
+        # fresh memory per task cost more than its rows); the accumulator that absorbs it folds
+        # those in, in row order, from the values and the sparse classwise sums returned here.
+        part = Accumulator(acc.task, acc.n_classes, acc.n_bins, detail=False)
+        part.update(values, weights)
         part.renormalized_rows = renormalized
-        return values, part, scaled
+        if spec.task != MULTICLASS:
+            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
+            classwise = [] if own is None else [own]
+        if acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS:
+            # Few cells: fold here, on this worker, and hand over C × B sums that add cheaply.
+            dense = ClasswiseSums(acc.n_classes, acc.n_bins)
+            for piece in classwise:
+                assert isinstance(piece, ClasswisePart)
+                dense.add(piece)
+            return values, part, scaled, [dense]
+        return values, part, scaled, classwise
 
     serial = len(tasks) == 1 or not parallel or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (begin, stop), (values, part, scaled) in zip(tasks, results, strict=True):
+    for (begin, stop), (values, part, scaled, classwise) in zip(tasks, results, strict=True):
         acc.absorb(part)
+        for k, piece in enumerate(classwise):  # the task's rows, counted once
+            acc.add_classwise(piece, stop - begin if k == 0 else 0)
         if temperature is not None and scaled is not None:
             temperature.absorb(scaled)
         acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
@@ -262,21 +282,51 @@ def kernel(
             parts, start = [], stop
 
 
+def _with_squares(
+    part: ClasswisePart, values: SampleValues, typed: TypedBatch, a: int, b: int
+) -> ClasswisePart:
+    """Hard labels: ``Σ s Σ_k q_k²`` from the rows' Brier scores, ``(1 − q_t)² + Σ_{k≠t} q_k²``
+    (no pass over the matrix); soft targets have it already."""
+    if typed.labels is not None and values.true_prob is not None:
+        squares = values.brier - 1.0 + 2.0 * values.true_prob
+        s = None if typed.weights is None else typed.weights[a:b]
+        part.square = float(squares.sum() if s is None else np.einsum("i,i->", s, squares))
+    return part
+
+
 def _classwise_chunk(
-    predictions: np.ndarray, typed: TypedBatch, spec: LossSpec, a: int, b: int, n_bins: int
-) -> ClasswiseSums:
+    predictions: np.ndarray,
+    typed: TypedBatch,
+    spec: LossSpec,
+    a: int,
+    b: int,
+    n_bins: int,
+    values: SampleValues | None,
+) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
-    with hard labels ``square`` is left to the caller, who has it from the Brier score."""
+    with hard labels ``square`` is left to the caller, who has it from the Brier score.
+
+    From logits with hard labels, ``values`` (the kernel's numbers for these rows) give each
+    row's log-sum-exp, ``cross_entropy + z_t`` in nats, so ``q = exp(z − lse)`` costs one
+    subtraction and one ``exp`` (a softmax from scratch would take five passes)."""
     weights = None if typed.weights is None else typed.weights[a:b]
     if typed.labels is not None:
-        return classwise_sums(
-            probabilities(predictions, spec.logits),
+        if values is not None and spec.logits:
+            t = typed.labels[a:b]
+            z = np.asarray(predictions, dtype=np.float64)
+            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            scaled = z - lse[:, None]
+            q: np.ndarray = np.exp(scaled, out=scaled)
+        else:
+            q = probabilities(predictions, spec.logits)
+        return classwise_part(
+            q,
             weights,
             n_bins,
             labels=typed.labels[a:b],
             row_squares=np.zeros(0),
         )
-    return classwise_sums(
+    return classwise_part(
         probabilities(predictions, spec.logits),
         weights,
         n_bins,

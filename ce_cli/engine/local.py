@@ -33,8 +33,6 @@ class LocalDriver:
     def __init__(self, source: Source) -> None:
         self.source = source
         self._stream: Iterator[pa.RecordBatch] | None = None
-        self._read_columns: list[str] = []
-        self._float_columns: list[str] = []
 
     @property
     def name(self) -> str:
@@ -47,8 +45,7 @@ class LocalDriver:
     def plan(self, settings: Settings) -> Plan:
         """Decide the plan from the first rows; the stream is kept to replay them."""
         columns, converter = start_plan(self.source.schema, settings, self.source.name)
-        self._read_columns, self._float_columns = columns.read_columns, columns.float_columns
-        batches = self.source.batches(self._read_columns, self._float_columns)
+        batches = self.source.batches(columns.read_columns, columns.float_columns)
         window, self._stream = first_rows(
             prefetch(batches, depth=1), window_rows(len(columns.classes) or 1)
         )
@@ -72,11 +69,8 @@ class LocalDriver:
         if columns is None and self._stream is not None:
             stream, self._stream = self._stream, None
         else:
-            stream = prefetch(
-                self.source.batches(
-                    self._read_columns if columns is None else list(columns), self._float_columns
-                )
-            )
+            read = plan.columns.read_columns if columns is None else list(columns)
+            stream = prefetch(self.source.batches(read, plan.columns.float_columns))
         state = empty()
         for batch, first in numbered(stream):
             step(state, plan, batch, first - 1)

@@ -75,6 +75,7 @@ def decide_plan(
     if not window or sum(b.num_rows for b in window) == 0:
         raise EmptyInputError("the input has no data rows", file=source)
     decision = converter.decide(window)
+    columns = converter.plan  # the decision may narrow the prediction columns
     if settings.alpha is not None and decision.task == "multiclass":
         raise UsageError(
             "--alpha balances the positive class of binary and multi-label focal loss; "

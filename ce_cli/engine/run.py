@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ce_cli.core.calibration import ece_from_bins
-from ce_cli.core.temperature import fit_beta
+from ce_cli.core.temperature import TemperatureFit, fit_beta
 from ce_cli.engine.batch import Sink, count_labels, fold_batch, temperature_batch
 from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.state import State, TemperatureSums
@@ -145,13 +145,32 @@ def fit_temperature(driver: Driver, plan: Plan, state: State) -> dict[str, Any]:
         )
         return done[beta].means()
 
-    fit = fit_beta(one_pass, state.temperature.means())
+    if acc.metric_sum("correct") >= acc.weight and not _soft(plan):
+        # Every row's true class has the top score: CE falls for ever as β grows (β* = ∞, a
+        # temperature of 0). One pass at a large β gives CE and ECE at that limit.
+        beta = 2.0**20
+        value = one_pass(beta)[0]
+        fit = TemperatureFit(np.inf, value, 0, True, beta)
+    else:
+        fit = fit_beta(one_pass, state.temperature.means())
     divisor = settings.base_divisor
     cross_entropy = acc.metric_sum("cross_entropy") / acc.weight
     after = ece_from_bins(*done[fit.evaluated_beta].bins)
+    if fit.beta == np.inf:
+        note = (
+            "every row's true class has the top score: the cross-entropy falls towards its "
+            "limit as the temperature goes to 0"
+        )
+    elif fit.beta == 0.0:
+        note = (
+            "the scores point away from the labels: the cross-entropy is least with all "
+            "classes equal, an infinite temperature"
+        )
+    else:
+        note = ""
     return {
         "metrics": {
-            "temperature": 1.0 / fit.beta,
+            "temperature": np.inf if fit.beta == 0.0 else 1.0 / fit.beta,
             "cross_entropy_calibration": (cross_entropy - fit.cross_entropy) / divisor,
             "cross_entropy_refinement": fit.cross_entropy / divisor,
             "ece_after_temperature": after,
@@ -160,7 +179,13 @@ def fit_temperature(driver: Driver, plan: Plan, state: State) -> dict[str, Any]:
         "passes": passes,
         "iterations": fit.steps,
         "converged": fit.converged,
+        **({"note": note} if note else {}),
     }
+
+
+def _soft(plan: Plan) -> bool:
+    """Soft (not 0/1) multi-class targets: accuracy then says nothing about separability."""
+    return plan.spec.task == "multiclass" and plan.decision.soft_targets
 
 
 def finish(plan: Plan, state: State) -> Report:
@@ -178,6 +203,7 @@ def finish(plan: Plan, state: State) -> Report:
         id_column=columns.id,
         soft_targets=decision.soft_targets,
         eps=plan.spec.eps,
+        columns_reason=columns.columns_reason,
     )
     weights = plan.class_weights
     build = functools.partial(

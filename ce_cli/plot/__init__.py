@@ -159,7 +159,10 @@ def _reliability(
     ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
     ax.text(0.03, 0.96, "underconfident", transform=ax.transAxes, color="#59636e", va="top")
     ax.text(0.97, 0.03, "overconfident", transform=ax.transAxes, color="#59636e", ha="right")
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92), frameon=False, fontsize=8.5)
+    if n == 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92), frameon=False, fontsize=8.5)
+    else:  # several models' long names: beneath the figure, clear of the curves
+        ax.figure.legend(loc="outside lower center", frameon=False, fontsize=8.5, ncols=1)
     ax.tick_params(labelbottom=False)
     hist.set(xlim=(0, 1), xlabel="confidence", ylabel="% of weight")
     hist.grid(axis="x", visible=False)
@@ -255,7 +258,7 @@ def _figure_for_report(report: dict[str, Any]) -> Any:
 def _figure_for_comparison(result: dict[str, Any]) -> Any:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.6, 8.2), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(6.6, 9.0), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(2, 1, height_ratios=[4, 1.1])
     ax = fig.add_subplot(grid[0])
     hist = fig.add_subplot(grid[1], sharex=ax)

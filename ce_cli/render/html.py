@@ -91,6 +91,8 @@ dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;overflow-wrap:anywhere}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
 .card{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px 14px;
 min-width:130px}
+.card.ok{border-color:var(--ok);border-left-width:4px}
+.card.bad{border-color:var(--bad);border-left-width:4px}.card.bad .v{color:var(--bad)}
 .card .v{font-size:1.3em;font-weight:600;font-variant-numeric:tabular-nums}
 .card .k{color:var(--muted);font-size:.85em}
 svg.figure{max-width:100%;height:auto;font-family:inherit;overflow:visible}
@@ -236,14 +238,29 @@ def _banner(report: dict[str, Any]) -> str:
 
 
 def _cards(report: dict[str, Any]) -> str:
+    """Headline numbers; a gated metric's card carries its rule and is green or red."""
     m = report.get("metrics", {})
+    gates: dict[str, list[dict[str, Any]]] = {}
+    for g in report.get("gates") or []:
+        gates.setdefault(str(g.get("metric")), []).append(g)
     picks = [k for k in ("loss", "cross_entropy", "accuracy", "brier", "ece", "smece") if k in m]
-    cards = "".join(
-        f'<div class="card"><div class="v">{_value(k, m[k])}</div>'
-        f'<div class="k">{_e(k)}</div></div>'
-        for k in picks
-    )
-    return f'<div class="cards">{cards}</div>'
+    picks += [k for k in gates if k not in picks]
+    cards = []
+    for k in picks:
+        value = m.get(k)
+        if value is None and k.startswith("loss_"):  # loss_p90 and the like: the quantiles
+            value = (report.get("loss_quantiles") or {}).get(k[len("loss_") :])
+        rules = gates.get(k, [])
+        state = "" if not rules else " ok" if all(g.get("passed") for g in rules) else " bad"
+        rule = " ".join(
+            f"{'≤' if g.get('op') == 'max' else '≥'} {_num(g.get('threshold'))}" for g in rules
+        )
+        note = f" · {escape(rule)}" if rule else ""
+        cards.append(
+            f'<div class="card{state}"><div class="v">{_value(k, value)}</div>'
+            f'<div class="k">{_e(k)}{note}</div></div>'
+        )
+    return f'<div class="cards">{"".join(cards)}</div>'
 
 
 def _summary(report: dict[str, Any]) -> str:

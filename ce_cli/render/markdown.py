@@ -44,6 +44,17 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
         f"logs in {report['base']}",
         "",
     ]
+    from ce_cli.render.table import row_notes
+
+    notes = row_notes(report.get("counts", {}), report.get("settings", {}))
+    if notes:
+        out += ["Rows: " + " · ".join(_cell(n) for n in notes), ""]
+    columns = d.get("columns", {})
+    if columns.get("predictions"):
+        shown = ", ".join(f"`{_cell(c)}`" for c in columns["predictions"][:8])
+        shown += ", …" if len(columns["predictions"]) > 8 else ""
+        why = columns.get("predictions_reason")
+        out += [f"Prediction columns: {shown}" + (f" ({_cell(why)})" if why else ""), ""]
     intervals = report.get("confidence_intervals", {})
     header = ["metric", "value"] + (["interval"] if intervals else [])
     rows = []
@@ -162,7 +173,10 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
     if temperature:
         out += [
             f"_Temperature fitted in {temperature['passes']} passes over the input "
-            f"({temperature['iterations']} Newton steps)._",
+            f"({temperature['iterations']} Newton steps)"
+            + (f": {temperature['note']}" if temperature.get("note") else "")
+            + ("" if temperature.get("converged", True) else "; the search did not converge")
+            + "._",
             "",
         ]
     return "\n".join(out)

@@ -75,11 +75,37 @@ def _header(report: Report) -> Text:
     text.append("\n")
     task = d.task + (" (soft labels)" if d.soft_targets else "")
     text.append(f"{report.n_samples:,} rows · {task} · {len(d.classes)} classes ({classes})\n")
+    columns = ", ".join(map(printable, d.prediction_columns[:8]))
+    columns += ", …" if len(d.prediction_columns) > 8 else ""
+    why = f" ({printable(d.columns_reason)})" if d.columns_reason else ""
+    label = f"label '{printable(d.label_column)}' · " if d.label_column else ""
+    text.append(f"columns: {label}predictions {columns}{why}\n")
     text.append(f"predictions: {kind} ({d.logits_reason}) · logs in {report.base}")
-    clipped = int(report.counts.get("clipped_rows", 0))
-    if clipped:
-        text.append(f" · {clipped:,} rows clipped to [eps, 1-eps] for the log", style="yellow")
+    notes = row_notes(report.counts, report.settings)
+    if notes:
+        text.append("\nrows: " + " · ".join(notes), style="yellow")
     return text
+
+
+def row_notes(counts: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Rows left out or changed, in words (shared with the Markdown report)."""
+    notes = []
+    ignored = int(counts.get("ignored_rows", 0) or 0)
+    if ignored:
+        label = settings.get("ignore_label")
+        notes.append(
+            f"{ignored:,} ignored (label {label})" if label is not None else f"{ignored:,} ignored"
+        )
+    dropped = int(counts.get("dropped_rows", 0) or 0)
+    if dropped:
+        notes.append(f"{dropped:,} dropped (missing, NaN or infinite values)")
+    renormalized = int(counts.get("renormalized_rows", 0) or 0)
+    if renormalized:
+        notes.append(f"{renormalized:,} renormalised (divided by their sum)")
+    clipped = int(counts.get("clipped_rows", 0) or 0)
+    if clipped:
+        notes.append(f"{clipped:,} clipped to [eps, 1-eps] for the log")
+    return notes
 
 
 def _titled(title: str) -> Table:
@@ -90,11 +116,11 @@ def _summary(report: Report) -> Table:
     m = report.metrics
     intervals = report.extra.get("confidence_intervals", {})
     table = _titled("Summary")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
     if intervals:
         level = next(iter(intervals.values()))["level"]
-        table.add_column(f"{100 * level:g} % interval", justify="right")
+        table.add_column(f"{100 * level:g} % interval", justify="right", no_wrap=True)
     table.add_column("", style="dim")
     base = report.base
 
@@ -131,6 +157,10 @@ def _summary(report: Report) -> Table:
     temperature = report.extra.get("temperature")
     if temperature is not None:
         note = f"fitted in {temperature['passes']} passes over the input"
+        if temperature.get("note"):
+            note += "; " + temperature["note"]
+        elif not temperature.get("converged", True):
+            note += "; the search did not converge"
         row("temperature T*", "temperature", _num(m["temperature"]), note)
         for key, name, unit in _TEMPERATURE_ROWS:
             row(name, key, _num(m[key]), base if unit else "")
@@ -221,17 +251,39 @@ def _groups(report: Report) -> Table | None:
     return table
 
 
-def _worst(report: Report) -> Table | None:
+MAX_CELL = 40  # characters of an id or class name shown in the worst rows
+
+
+def _worst_lines(report: Report, color: bool) -> list[str]:
+    """The worst rows as plain aligned text: laid out by hand, since Rich takes minutes over a
+    table of 80,000 rows (--top 80000), and this takes a fraction of a second."""
     rows = report.extra.get("worst")
     if not rows:
-        return None
-    table = _titled(f"Worst {len(rows)} rows")
+        return []
     keys = [k for k in ("row", "id", "label", "predicted", "p_true", "loss") if k in rows[0]]
-    for key in keys:
-        table.add_column(key, justify="right" if key in ("row", "p_true", "loss") else "left")
-    for r in rows:
-        table.add_row(*(_num(r[k], 4) if isinstance(r[k], float) else _data(r[k]) for k in keys))
-    return table
+    right = {"row", "p_true", "loss"}
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return _num(value, 4)
+        text = printable(value)
+        return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+    cells = [[cell(r[k]) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if k in right else v.ljust(w)
+            for k, v, w in zip(keys, values, widths, strict=True)
+        ]
+        return ("  " + "  ".join(parts)).rstrip()
+
+    title = f"Worst {len(rows):,} rows"
+    out = ["", f"\x1b[1m{title}\x1b[0m" if color else title, line(keys)]
+    out.append("  " + "  ".join("─" * w for w in widths))
+    out += [line(c) for c in cells]
+    return out
 
 
 def _per_class(report: Report) -> Table:
@@ -295,11 +347,11 @@ def _calibration(report: Report) -> Table:
         title_justify="left",
         title_style="bold",
     )
-    table.add_column("confidence bin")
-    table.add_column("count", justify="right")
-    table.add_column("mean conf.", justify="right")
-    table.add_column("accuracy", justify="right")
-    table.add_column("conf − acc", justify="right")
+    table.add_column("confidence bin", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("mean conf.", justify="right", no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True)
+    table.add_column("conf − acc", justify="right", no_wrap=True)
     table.add_column("under│over", no_wrap=True, overflow="ignore")
     filled = [b for b in cal["bins"] if b["count"] and b["confidence"] is not None]
     signed = [(b["confidence"] or 0.0) - (b["accuracy"] or 0.0) for b in filled]
@@ -388,7 +440,12 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _diagram(report),
         _equal_mass(report),
         _murphy(report),
-        _worst(report),
     ]
     console.print(Group(*(p for p in parts if p is not None)))
-    return buffer.getvalue()
+    lines = buffer.getvalue().splitlines()
+    # Rich pads table lines to their width; piped text keeps no trailing spaces.
+    lines = [line.rstrip() for line in lines]
+    while lines and not lines[-1]:
+        lines.pop()
+    lines += _worst_lines(report, color)
+    return "\n".join(lines) + "\n"
