@@ -56,6 +56,11 @@ class FormatChoice(StrEnum):
     html = "html"
 
 
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ce-eval {__version__}")
@@ -345,12 +350,12 @@ def evaluate_command(
         ),
     ] = None,
     engine: Annotated[
-        str,
+        EngineChoice,
         typer.Option(
             help="Where to compute: local (this process, all cores) or dask (a Dask cluster; "
             "needs ce-eval[dask]).",
         ),
-    ] = "local",
+    ] = EngineChoice.local,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -439,7 +444,7 @@ def evaluate_command(
                 settings=settings,
                 per_sample=None if samples is None else samples.temp_path,
                 progress=progress,
-                engine=engine,
+                engine=engine.value,
                 scheduler=scheduler,
             )
         finally:
