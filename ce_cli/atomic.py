@@ -282,9 +282,32 @@ def _copy_to_stdout(path: str) -> None:
     if stdout_closed():
         raise OSError(errno.EBADF, "standard output is closed")
     sys.stdout.flush()
+    fd = _fileno(sys.stdout)
     with open(path, "rb") as f:
-        shutil.copyfileobj(f, sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+        if fd is None:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return
+        while chunk := f.read(1 << 20):
+            _write_all(fd, chunk)
+
+
+def _fileno(stream: object) -> int | None:
+    """The stream's file descriptor, or ``None`` (a test's capture, a StringIO)."""
+    try:
+        return int(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Every byte, or an error: a pipe whose reader leaves can take part of a large write and
+    end it there, which Python's buffered writer reports as success (the rest lost, exit 0).
+    Written by hand, a short write is resumed, and the closed pipe becomes EPIPE."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _suffix(path: str) -> str:
@@ -322,8 +345,14 @@ def write_stream(stream: object, text: str, name: str) -> None:
             hint="write the report to a file with -o FILE",
         )
     try:
-        stream.write(text)  # type: ignore[attr-defined]
-        stream.flush()  # type: ignore[attr-defined]
+        fd = _fileno(stream)
+        if fd is None:
+            stream.write(text)  # type: ignore[attr-defined]
+            stream.flush()  # type: ignore[attr-defined]
+        else:
+            stream.flush()  # type: ignore[attr-defined]
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            _write_all(fd, text.encode(encoding, errors="replace"))
     except BrokenPipeError:
         raise
     except OSError as exc:

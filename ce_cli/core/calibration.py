@@ -265,6 +265,7 @@ class ClasswisePart:
         "class_confidence",
         "class_outcome",
         "cross",
+        "direct",
         "grand",
         "n_bins",
         "own_cell",
@@ -287,6 +288,7 @@ class ClasswisePart:
         self.own_cell: Int | None = None  # hard labels only
         self.own_weight: Float | None = None
         self.grand = 0.0
+        self.direct = False  # every probability binned one by one: no first bin by subtraction
         self.class_confidence: Float | None = None
         self.class_outcome: Float | None = None
         self.square = 0.0
@@ -295,6 +297,17 @@ class ClasswisePart:
 
     def fold(self, weight: Float, confidence: Float, outcome: Float) -> None:
         """Add these sums to dense ``(C, B)`` arrays, in place."""
+        if self.direct:
+            ones = np.ones(len(self.sel_cell)) if self.sel_weight is None else self.sel_weight
+            np.add.at(weight.reshape(-1), self.sel_cell, ones)
+            np.add.at(confidence.reshape(-1), self.sel_cell, self.sel_confidence)
+            if self.own_cell is not None:
+                own = 1.0 if self.own_weight is None else self.own_weight
+                np.add.at(outcome.reshape(-1), self.own_cell, own)
+            else:
+                assert self.sel_outcome is not None
+                np.add.at(outcome.reshape(-1), self.sel_cell, self.sel_outcome)
+            return
         if self.class_confidence is None:
             return
         n_bins = self.n_bins
@@ -345,24 +358,31 @@ def classwise_part(
     # A threshold a little below 1/B: the exact bins are found in float64 below, and what
     # still lands in the first bin is left to the subtraction.
     threshold = (1.0 - 1e-6) / n_bins
-    if q.flags.f_contiguous and not q.flags.c_contiguous:  # columns stacked: walk them in place
-        flat = q.T.reshape(-1)
-        picked = np.flatnonzero(flat >= threshold)
+    by_class = q.flags.f_contiguous and not q.flags.c_contiguous  # columns stacked: in place
+    flat = q.T.reshape(-1) if by_class else q.reshape(-1)
+    picked = np.flatnonzero(flat >= threshold)
+    # Where most probabilities lie above 1/B (few classes), the first bin is the smaller part:
+    # bin everything one by one rather than take it as a difference of totals (which would
+    # cost it digits, and make them depend on how the rows were batched).
+    out.direct = 2 * picked.size > flat.size
+    if out.direct:
+        picked = np.arange(flat.size)
+    if by_class:
         cols, rows = np.divmod(picked, n)
     else:
-        flat = q.reshape(-1)
-        picked = np.flatnonzero(flat >= threshold)
         rows, cols = np.divmod(picked, n_classes)
     c = flat[picked].astype(np.float64)
     b = bin_index(c, n_bins)
-    keep = b > 0
-    if not keep.all():
-        rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
+    if not out.direct:
+        keep = b > 0
+        if not keep.all():
+            rows, cols, c, b = rows[keep], cols[keep], c[keep], b[keep]
     out.sel_cell = (cols * n_bins + b).astype(np.intp)
     sw = None if s is None else s[rows]
     out.sel_weight = sw
     out.sel_confidence = c if sw is None else sw * c
-    out.class_confidence = _column_sums(q, s)
+    if not out.direct:
+        out.class_confidence = _column_sums(q, s)
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
@@ -375,7 +395,8 @@ def classwise_part(
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
         out.sel_outcome = o if sw is None else sw * o
-        out.class_outcome = _column_sums(p, s)
+        if not out.direct:
+            out.class_outcome = _column_sums(p, s)
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
