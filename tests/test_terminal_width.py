@@ -85,3 +85,17 @@ def test_compare_table_fits_80_columns(tmp_path: Path) -> None:
     for name in ("loss", "cross_entropy", "brier", "accuracy"):
         row = next(line for line in lines if line.startswith(f" {name} "))
         assert "…" not in row and row.count("[") == 1 and row.count("]") == 1, row
+
+
+def test_table_at_80_columns_never_cuts_a_number() -> None:
+    # Rich shrinks a crowded column with an ellipsis; in a number column "0.0452…" reads as a
+    # number. The number columns keep their widest cell and the headers give way.
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "binary.csv"
+    text = render_table(evaluate(str(sample)), width=80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    per_class = text[text.index("Per class") : text.index("Calibration")]
+    rows = [line for line in per_class.splitlines() if line.strip().startswith(("0 ", "1 "))]
+    assert len(rows) == 2
+    for line in rows:
+        assert "…" not in line, line
+        assert all(re.fullmatch(r"[\d.,]+|%", cell) for cell in line.split()[1:]), line

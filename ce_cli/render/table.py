@@ -417,6 +417,25 @@ def _diagram(report: Report) -> Group:
     return Group(title, reliability_text(report.calibration), Text(""))
 
 
+def _keep_numbers_whole(table: Table, console: Console) -> None:
+    """On a narrow terminal Rich shrinks columns with an ellipsis; a number cut to ``0.0452…``
+    reads as a different number. Right-justified (number) columns keep their widest cell, so
+    the headers and the text columns give way, where the table still fits that way (else Rich
+    would crop the last column, which is worse)."""
+    before = [column.min_width for column in table.columns]
+    for column in table.columns:
+        if column.justify == "right":
+            widths = [Text.from_markup(c).cell_len for c in column.cells if isinstance(c, str)]
+            if any(widths):
+                column.min_width = max(column.min_width or 0, *widths)
+    probe = Console(file=io.StringIO(), width=console.width, no_color=True, emoji=False)
+    with probe.capture() as captured:
+        probe.print(table, crop=False)
+    if any(Text(line.rstrip()).cell_len > console.width for line in captured.get().splitlines()):
+        for column, width in zip(table.columns, before, strict=True):
+            column.min_width = width
+
+
 def render_table(report: Report, *, color: bool = False, width: int = 100) -> str:
     """The report as text tables (ANSI-styled when ``color``)."""
     buffer = io.StringIO()
@@ -441,6 +460,9 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _equal_mass(report),
         _murphy(report),
     ]
+    for part in parts:
+        if isinstance(part, Table):
+            _keep_numbers_whole(part, console)
     console.print(Group(*(p for p in parts if p is not None)))
     lines = buffer.getvalue().splitlines()
     # Rich pads table lines to their width; piped text keeps no trailing spaces.
