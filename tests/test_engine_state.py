@@ -142,3 +142,24 @@ def test_a_plan_survives_pickling() -> None:
         rel=0.0,
         absolute=0.0,
     )
+
+
+def test_huge_logits_keep_the_classwise_probabilities_finite() -> None:
+    """A row of logits near 1e300 (a damaged file can hold them) rounds its log-sum-exp by
+    far more than 1: its classwise probabilities come from a softmax of its own, not exp(z-lse)
+    (which overflowed), and equal the scaled-down row's."""
+    import warnings
+
+    from ce_cli.api import evaluate
+
+    # Three classes (multi-class). Row 2: CE + z_t cancels to 0 where the lse is 1e200.
+    big = [[1e300, -1e300, 0.0], [3.0, 5.0, 1.0], [1e200, -1e299, 0.0]]
+    huge = pa.table({"label": [0, 1, 1], **{f"z_{j}": [r[j] for r in big] for j in range(3)}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = evaluate(huge, prob_cols="z_*", logits=True).to_dict()
+    scaled = [[1e3, -1e3, 0.0], [3.0, 5.0, 1.0], [1e3, -1e3, 0.0]]
+    small = pa.table({"label": [0, 1, 1], **{f"z_{j}": [r[j] for r in scaled] for j in range(3)}})
+    expected = evaluate(small, prob_cols="z_*", logits=True).to_dict()
+    assert report["detected"]["task"] == "multiclass"
+    assert report["calibration"] == expected["calibration"]

@@ -50,6 +50,10 @@ GROUP_ROWS = 1 << 17
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
 # worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
 DENSE_CLASSWISE_CELLS = 1 << 16
+# Classwise q = exp(z - lse), lse = CE + z_t, is taken where CE + |z_t| is at most this: the
+# sum's rounding, about 1e-16 of that, then costs q at most about 1e-12 relative (both are a few
+# tens for real logits); rows beyond it take a softmax of their own.
+LSE_EXACT = 1e4
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
@@ -314,9 +318,17 @@ def _classwise_chunk(
         if values is not None and spec.logits:
             t = typed.labels[a:b]
             z = np.asarray(predictions, dtype=np.float64)
-            lse = values.cross_entropy + z[np.arange(len(t)), t]
+            z_true = z[np.arange(len(t)), t]
+            lse = values.cross_entropy + z_true
+            # Where logits are huge, lse carries their rounding (an ulp of 1e300 is 1e284), so
+            # z - lse can come out far above 0 and exp overflow: those rows take the softmax.
+            far = ~(values.cross_entropy + np.abs(z_true) <= LSE_EXACT)
             scaled = z - lse[:, None]
+            if far.any():
+                scaled[far] = 0.0
             q: np.ndarray = np.exp(scaled, out=scaled)
+            if far.any():
+                q[far] = probabilities(z[far], True)
         else:
             q = probabilities(predictions, spec.logits)
         return classwise_part(
