@@ -67,12 +67,10 @@ def run(
     plan = driver.plan(settings)
     if plan.needs_label_counts:
         plan = plan.with_class_weights(balanced_weights(plan, label_counts(driver, plan)))
-    writer = (
-        PerSampleWriter(per_sample_path, plan.classes, settings.base_divisor)
-        if per_sample_path
-        else None
-    )
-    try:
+    writer: PerSampleWriter | None = None
+    try:  # the writer stages a file as it is made: a signal from then on must remove it
+        if per_sample_path:
+            writer = PerSampleWriter(per_sample_path, plan.classes, settings.base_divisor)
         state = evaluation_pass(driver, plan, None if writer is None else writer.write, progress)
         report = finish(plan, state)
         if settings.fit_temperature:
