@@ -20,7 +20,9 @@ statistic. The state never grows with the number of rows:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,13 +70,23 @@ def loss_bin_index(loss: Float) -> NDArray[np.intp]:
     return np.clip(index, 0, LOSS_BINS - 1, out=index)
 
 
-def loss_bin_bounds(index: int) -> tuple[float, float]:
-    """Lower and upper loss of a bin of the loss histogram."""
-    if index == 0:
-        return 0.0, 10.0**LOSS_LOG10_MIN
-    lower = 10.0 ** (LOSS_LOG10_MIN + (index - 1) / LOSS_BINS_PER_DECADE)
-    upper = 10.0 ** (LOSS_LOG10_MIN + index / LOSS_BINS_PER_DECADE)
-    return lower, (upper if index < LOSS_BINS - 1 else float("inf"))
+def loss_bin_bounds(index: Any) -> tuple[Any, Any]:
+    """Lower and upper loss of a bin (or an array of bins) of the loss histogram."""
+    index = np.asarray(index)
+    with np.errstate(invalid="ignore"):
+        lower = np.where(
+            index == 0, 0.0, 10.0 ** (LOSS_LOG10_MIN + (index - 1) / LOSS_BINS_PER_DECADE)
+        )
+        upper = np.where(
+            index == 0,
+            10.0**LOSS_LOG10_MIN,
+            np.where(
+                index < LOSS_BINS - 1,
+                10.0 ** (LOSS_LOG10_MIN + index / LOSS_BINS_PER_DECADE),
+                np.inf,
+            ),
+        )
+    return lower, upper
 
 
 def _zeros(n: int) -> Float:
@@ -308,19 +320,42 @@ class Accumulator:
 
     def loss_quantile(self, fraction: float) -> float:
         """The loss below which ``fraction`` of the sample weight lies (geometric bin midpoint)."""
-        if self.weight <= 0:
-            return float("nan")
+        hist = self.loss_histogram[:, None]
+        return float(histogram_quantiles(hist, self.loss_min, self.loss_max, [fraction])[0, 0])
+
+
+def histogram_quantiles(histogram: Float, low: Any, high: Any, fractions: Sequence[float]) -> Float:
+    """Per fraction and per column of ``histogram`` (loss bins × columns), the loss below which
+    that fraction of the column's weight lies: the geometric midpoint of its bin, held within the
+    smallest and largest loss (``low``, ``high``, per column), which are the answers for the
+    fractions 0 and 1. NaN for an empty column. The report asks with one column, the bootstrap
+    with one per replicate.
+
+    >>> h = np.zeros((LOSS_BINS, 1)); h[loss_bin_index(np.array([0.5, 2.0])), 0] = 1.0
+    >>> histogram_quantiles(h, 0.5, 2.0, [0.0, 0.5, 1.0])[:, 0].tolist()
+    [0.5, 0.500593264850453, 2.0]
+    """
+    filled = np.flatnonzero(histogram.any(axis=1))  # empty bins change no cumulative sum
+    cumulative = np.cumsum(histogram[filled], axis=0)
+    total = cumulative[-1] if filled.size else np.zeros(histogram.shape[1])
+    low = np.broadcast_to(np.asarray(low, dtype=np.float64), total.shape)
+    high = np.broadcast_to(np.asarray(high, dtype=np.float64), total.shape)
+    out = np.empty((len(fractions), total.shape[0]))
+    for k, fraction in enumerate(fractions):
         if fraction <= 0:
-            return self.loss_min
-        if fraction >= 1:
-            return self.loss_max
-        cumulative = np.cumsum(self.loss_histogram)
-        index = int(np.searchsorted(cumulative, fraction * cumulative[-1], side="left"))
-        index = min(index, LOSS_BINS - 1)
-        lower, upper = loss_bin_bounds(index)
-        lower, upper = max(lower, self.loss_min), min(upper, self.loss_max)
-        estimate = float(np.sqrt(lower * upper)) if lower > 0 else upper
-        return min(max(estimate, self.loss_min), self.loss_max)
+            out[k] = low
+        elif fraction >= 1:
+            out[k] = high
+        else:
+            # searchsorted(side="left") per column: the first bin reaching the fraction.
+            below = (cumulative < fraction * total).sum(axis=0)
+            index = filled[np.minimum(below, max(filled.size - 1, 0))] if filled.size else below
+            lower, upper = loss_bin_bounds(np.minimum(index, LOSS_BINS - 1))
+            lower, upper = np.maximum(lower, low), np.minimum(upper, high)
+            with np.errstate(invalid="ignore"):
+                estimate = np.where(lower > 0, np.sqrt(lower * upper), upper)
+            out[k] = np.minimum(np.maximum(estimate, low), high)
+    return np.where(total > 0, out, np.nan)
 
 
 def classwise_of_values(
@@ -335,8 +370,12 @@ def classwise_of_values(
     if task != BINARY:
         return None
     q, y = values.calib_conf, values.calib_hit
+    assert values.calib_not_conf is not None  # the core's 1 − q (σ(−z) from logits)
     both = classwise_part(
-        np.stack([1.0 - q, q], axis=1), s, n_bins, targets=np.stack([1.0 - y, y], axis=1)
+        np.stack([values.calib_not_conf, q], axis=1),
+        s,
+        n_bins,
+        targets=np.stack([1.0 - y, y], axis=1),
     )
     both.square = float(np.sum(q * q) if s is None else _dot(s, q * q))
     both.cross = float(np.sum(q * y) if s is None else _dot(s, q * y))

@@ -22,7 +22,7 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.run import run
 from ce_cli.errors import CeEvalError, UsageError
-from ce_cli.readers import Source, open_source
+from ce_cli.readers import Source, open_source, sliced
 from ce_cli.report import Report
 from ce_cli.settings import Settings
 
@@ -44,7 +44,7 @@ def _table_source(data: Any, name: str) -> Source:
 
     def stream(columns: Any, _floats: Any) -> Iterator[pa.RecordBatch]:
         t = table if columns is None else table.select(list(columns))
-        yield from t.to_batches(max_chunksize=65_536)
+        yield from sliced(t.to_batches(max_chunksize=65_536))
 
     return Source(name, "arrow-table", table.schema, stream)
 
@@ -54,13 +54,15 @@ def evaluate(
     *,
     per_sample: str | None = None,
     progress: ProgressCallback | None = None,
+    per_sequence: str | None = None,
     **options: Any,
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
     ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
     glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
-    ``DataFrame``. ``per_sample`` writes one row per input row there. ``progress`` is called as
+    ``DataFrame``. ``per_sample`` writes one row per input row there, ``per_sequence`` one row
+    per sequence (with ``sequence_col``). ``progress`` is called as
     ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
     format does not say, as for CSV).
     ``engine="dask"`` runs the passes on a Dask cluster: ``scheduler`` is its address (without
@@ -71,7 +73,7 @@ def evaluate(
     engine = options.pop("engine", None) or "local"
     cluster = {k: options.pop(k, None) for k in ("scheduler", "workers", "partition_rows")}
     settings = options.pop("settings", None) or Settings(**options)
-    _check_engine(engine, cluster, source, settings, per_sample)
+    _check_engine(engine, cluster, source, settings, per_sample or per_sequence)
     if per_sample is not None:
         from ce_cli.atomic import refuse_inputs_as_outputs
 
@@ -97,7 +99,7 @@ def evaluate(
             assert isinstance(source, str)
             with DaskDriver(src, source, **cluster) as driver:
                 return run(driver, settings, None, progress)
-        return run(LocalDriver(src), settings, per_sample, progress)
+        return run(LocalDriver(src), settings, per_sample, progress, per_sequence)
     except CeEvalError as error:
         raise error.with_file(src.name) from None
     finally:
@@ -124,10 +126,15 @@ def _check_engine(
         )
     if per_sample:
         raise UsageError(
-            "--per-sample is not written by --engine dask",
+            "--per-sample and --per-sequence are not written by --engine dask",
             hint="run --engine local for per-sample output",
         )
     if settings.labels_file:
         raise UsageError(
             "--labels is joined by the local engine only", hint="run --engine local with --labels"
+        )
+    if settings.sequence_col:
+        raise UsageError(
+            "--sequence-col is summed by the local engine only (a sequence may span partitions)",
+            hint="run --engine local with --sequence-col",
         )

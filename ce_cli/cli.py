@@ -256,6 +256,14 @@ def evaluate_command(
             help="Also report metrics per value of this column.", rich_help_panel=_COLUMNS
         ),
     ] = None,
+    sequence_col: Annotated[
+        str | None,
+        typer.Option(
+            help="The sequence (document) id of each token row; rows of a sequence are "
+            "contiguous. Adds the distribution of per-sequence perplexity.",
+            rich_help_panel=_COLUMNS,
+        ),
+    ] = None,
     logits: Logits = None,
     task: TaskOption = Task.AUTO,
     loss: LossOption = Loss.CE,
@@ -336,6 +344,14 @@ def evaluate_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
+    per_sequence: Annotated[
+        str | None,
+        typer.Option(
+            help="One row per sequence, with --sequence-col (.parquet, .csv, .jsonl; - for CSV "
+            "on stdout).",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
     top: Annotated[
         int,
         typer.Option(
@@ -398,11 +414,13 @@ def evaluate_command(
         renormalize=renormalize,
         labels_file=labels,
         group_col=group_col,
+        sequence_col=sequence_col,
         top=top,
         ci=ci,
         bootstrap=bootstrap,
         seed=seed,
     )
+    _check_per_sequence(per_sequence, per_sample, output, sequence_col)
     if per_sample == "-" and output is None and getattr(sys.stderr, "ce_eval_closed", False):
         raise UsageError(
             "with --per-sample - the report goes to standard error, which is closed",
@@ -426,6 +444,12 @@ def evaluate_command(
     if gate_on_interval and ci is None:
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
+    if gates:  # before reading the input: unknown names, and metrics without an interval
+        from ce_cli.gates import check_gate_names, check_interval_gates
+
+        check_gate_names(gates)
+        if gate_on_interval:
+            check_interval_gates(gates)
     allowed = _parse_regressions(allow_regression)
     baseline_report = None
     if baseline is not None:
@@ -436,6 +460,7 @@ def evaluate_command(
         check_destination("-" if output is None else output, "-o")
     _check_plots(plot, output, per_sample)
     samples = _stage_per_sample(per_sample)
+    sequence_rows = _stage_per_sample(per_sequence, "--per-sequence")
     try:
         progress = ProgressReporter(enabled=not quiet, size_bytes=_file_size(predictions))
         try:
@@ -446,6 +471,7 @@ def evaluate_command(
                 progress=progress,
                 engine=engine.value,
                 scheduler=scheduler,
+                per_sequence=None if sequence_rows is None else sequence_rows.temp_path,
             )
         finally:
             progress.close()
@@ -454,26 +480,52 @@ def evaluate_command(
         text = _render(report, output_format, output, plot, stream)
         _write_plots(plot, report.to_dict())
         with _pipe_guard():
-            _emit(text, output, samples)
+            _emit(text, output, samples, sequence_rows)
     except BaseException:
         if samples is not None:
             samples.abort()
+        if sequence_rows is not None:
+            sequence_rows.abort()
         raise
     if failed:
         _annotate(failed)
         raise typer.Exit(1)
 
 
-def _stage_per_sample(path: str | None) -> Any:
-    """The --per-sample file, written to a temporary file and put in place only once the
-    report is written too, so a run that fails anywhere leaves an existing file untouched."""
+def _stage_per_sample(path: str | None, option: str = "--per-sample") -> Any:
+    """The --per-sample (or --per-sequence) file, written to a temporary file and put in place
+    only once the report is written too, so a run that fails anywhere leaves an existing file
+    untouched."""
     if path is None:
         return None
     from ce_cli.atomic import AtomicOutput
     from ce_cli.samples_out import format_for
 
-    format_for(path)  # an unknown extension fails now, before the input is read
-    return AtomicOutput(path, "--per-sample", suffix=".csv")
+    format_for(path, option)  # an unknown extension fails now, before the input is read
+    return AtomicOutput(path, option, suffix=".csv")
+
+
+def _check_per_sequence(
+    path: str | None, per_sample: str | None, output: str | None, sequence_col: str | None
+) -> None:
+    from ce_cli.errors import UsageError
+
+    if path is None:
+        return
+    if sequence_col is None:
+        raise UsageError("--per-sequence needs --sequence-col", hint="e.g. --sequence-col doc_id")
+    if path == "-" and (per_sample == "-" or output in (None, "-")):
+        raise UsageError(
+            "--per-sequence - and the report or --per-sample would both go to stdout",
+            hint="send the others to files (-o report.json, --per-sample rows.parquet)",
+        )
+    others = [p for p in (per_sample, output) if p not in (None, "-")]
+    if path != "-" and any(os.path.realpath(path) == os.path.realpath(p) for p in others):
+        raise UsageError(
+            "--per-sequence names the same file as -o or --per-sample",
+            value=path,
+            hint="give each its own path",
+        )
 
 
 compare_app = typer.Typer(
@@ -513,7 +565,9 @@ def compare_command(
     seed: Seed = 0,
     output_format: Annotated[
         FormatChoice,
-        typer.Option("--format", help="table, json or html.", rich_help_panel=_OUTPUT),
+        typer.Option(
+            "--format", help="table, json, markdown, junit or html.", rich_help_panel=_OUTPUT
+        ),
     ] = FormatChoice.table,
     output: Output = None,
     plot: Plot = None,
@@ -526,8 +580,6 @@ def compare_command(
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
-    if output_format not in (FormatChoice.table, FormatChoice.json, FormatChoice.html):
-        raise UsageError("compare writes --format table, json or html", value=output_format.value)
     if first == second == "-":
         raise UsageError(
             "A and B are both standard input, which can be read only once",
@@ -566,6 +618,14 @@ def compare_command(
         text = json.dumps(result, indent=2) + "\n"
     elif output_format is FormatChoice.table:
         text = render_compare_table(result, color=_color(output), width=_width(output))
+    elif output_format is FormatChoice.markdown:
+        from ce_cli.render.markdown import render_compare_markdown
+
+        text = render_compare_markdown(result)
+    elif output_format is FormatChoice.junit:
+        from ce_cli.render.junit import render_compare_junit
+
+        text = render_compare_junit(result)
     else:
         from ce_cli.render.html import render_compare_html
 
@@ -803,13 +863,15 @@ def _render(
     return render_table(report, color=_color(output, stream), width=_width(output, stream))
 
 
-def _emit(text: str, output: str | None, samples: Any = None) -> None:
-    """Write the report text and put the staged --per-sample file in place: files first,
-    stdout last, so an output that fails leaves nothing on stdout."""
+def _emit(text: str, output: str | None, samples: Any = None, sequences: Any = None) -> None:
+    """Write the report text and put the staged --per-sample (and --per-sequence) file in
+    place: files first, stdout last, so an output that fails leaves nothing on stdout."""
     from ce_cli.atomic import AtomicOutput, write_stream, write_text_atomically
 
     report_path = output or "-"
     to_stderr = report_path == "-" and samples is not None and samples.path == "-"
+    if sequences is not None and sequences.path != "-":
+        sequences.commit()
     if samples is not None and samples.path != "-":
         samples.commit()
     if report_path != "-":
@@ -819,6 +881,8 @@ def _emit(text: str, output: str | None, samples: Any = None) -> None:
             write_text_atomically(staged.temp_path, text, "-o")
             if samples is not None:
                 samples.commit()  # to stdout
+            if sequences is not None:
+                sequences.commit()  # to stdout (--per-sequence -)
     elif samples is not None:
         samples.commit()  # to stdout; already done for a file
     if to_stderr:  # --per-sample - without -o: the rows own stdout, the report goes to stderr

@@ -22,55 +22,62 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ce_cli.api import evaluate
-from ce_cli.bootstrap import UPDATE_VALUES, poisson_weights
+from ce_cli.bootstrap import CHUNK_VALUES, poisson_weights
 from ce_cli.errors import InputFormatError, LabelError
+from ce_cli.registry import REPORT_METRICS, Metric
+from ce_cli.report import Report
 from ce_cli.settings import Settings
-
-# metric -> (per-sample column, lower is better)
-COMPARED = {
-    "loss": ("loss", True),
-    "cross_entropy": ("cross_entropy", True),
-    "brier": ("brier", True),
-    "accuracy": ("correct", False),
-}
 
 
 @dataclass
 class _Sums:
+    """Paired sums: per metric, Σ s·x for A and B, and per replicate Σ b·s·(x_A − x_B) over
+    Σ b·s·d (``d`` the row's share of the metric's denominator)."""
+
     replicates: int
-    weight: float = 0.0
-    a: Any = None
-    b: Any = None
+    k: int
     boot_weight: Any = None
     boot_diff: Any = None
 
     def __post_init__(self) -> None:
-        k = len(COMPARED)
-        self.a = np.zeros(k)
-        self.b = np.zeros(k)
-        self.boot_weight = np.zeros(self.replicates)
-        self.boot_diff = np.zeros((k, self.replicates))
+        self.boot_weight = np.zeros((self.k, self.replicates))
+        self.boot_diff = np.zeros((self.k, self.replicates))
 
-    def update(self, a: np.ndarray, b: np.ndarray, s: np.ndarray, rows: np.ndarray, seed: int):  # type: ignore[no-untyped-def]
-        step = max(1, UPDATE_VALUES // self.replicates)  # bounded (rows × replicates) weights
+    def update(self, a: Any, b: Any, d: Any, s: Any, rows: Any, seed: int) -> None:
+        step = max(1, CHUNK_VALUES // self.replicates)  # bounded (rows × replicates) weights
         if len(rows) > step:
             for i in range(0, len(rows), step):
                 j = i + step
-                self.update(a[:, i:j], b[:, i:j], s[i:j], rows[i:j], seed)
+                self.update(a[:, i:j], b[:, i:j], d[:, i:j], s[i:j], rows[i:j], seed)
             return
-        self.weight += float(s.sum())
-        self.a += a @ s
-        self.b += b @ s
         w = poisson_weights(rows, self.replicates, seed) * s[:, None]
-        self.boot_weight += w.sum(axis=0)
+        self.boot_weight += d @ w
         self.boot_diff += (a - b) @ w
 
 
-def _columns(table: pa.Table) -> np.ndarray:
-    out = []
-    for column, _ in COMPARED.values():
-        out.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
-    return np.stack(out)
+def _column(table: pa.Table, metric: Metric) -> np.ndarray:
+    assert metric.per_row is not None
+    name = metric.per_row
+    if name not in table.column_names and metric.name == "accuracy":
+        name = "accuracy"  # multi-label rows: the fraction of labels right
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _denominators(table: pa.Table, metric: Metric, loss_weight: dict[str, float] | None) -> Any:
+    """Each row's share of the metric's denominator: ``w_t`` for a class-weighted loss."""
+    n = table.num_rows
+    if metric.name != "loss" or loss_weight is None:
+        return np.ones(n)
+    labels = table.column("label").to_pylist()
+    return np.array([loss_weight[str(label)] for label in labels], dtype=np.float64)
+
+
+def _loss_weights(report: Report) -> dict[str, float] | None:
+    """Class name → the weight its rows give the loss's denominator (hard labels, class weights)."""
+    d = report.detection
+    if report.class_weights is None or d.soft_targets or d.task == "multilabel":
+        return None
+    return dict(zip(d.classes, report.class_weights, strict=True))
 
 
 class _Rows:
@@ -201,7 +208,12 @@ def compare(
         report_a = evaluate(source_a, settings=evaluated, per_sample=path_a)
         report_b = evaluate(source_b, settings=evaluated, per_sample=path_b)
         _check_same_problem(report_a, report_b, source_a, source_b)
-        sums = _Sums(replicates)
+        both = [
+            m for m in REPORT_METRICS if m.name in report_a.metrics and m.name in report_b.metrics
+        ]
+        paired = [m for m in both if m.per_row is not None]
+        sums = _Sums(replicates, len(paired))
+        loss_weight = _loss_weights(report_a)
         file_a, file_b = pq.ParquetFile(path_a), pq.ParquetFile(path_b)
         table_b = file_b.read() if by_id else None
         if table_b is not None:
@@ -231,24 +243,35 @@ def compare(
                 if "weight" in part_a.column_names
                 else np.ones(len(rows))
             )
-            sums.update(_columns(part_a), _columns(part_b), s, rows, settings.seed)
+            sums.update(
+                np.stack([_column(part_a, m) for m in paired]),
+                np.stack([_column(part_b, m) for m in paired]),
+                np.stack([_denominators(part_a, m, loss_weight) for m in paired]),
+                s,
+                rows,
+                settings.seed,
+            )
     tail = (1.0 - level) / 2.0
     metrics: dict[str, Any] = {}
-    for k, (name, (_, lower_better)) in enumerate(COMPARED.items()):
-        diffs = sums.boot_diff[k] / np.maximum(sums.boot_weight, 1e-300)
-        low, high = (float(x) for x in np.quantile(diffs, [tail, 1.0 - tail]))
-        mean_a, mean_b = sums.a[k] / sums.weight, sums.b[k] / sums.weight
-        if low > 0 or high < 0:
-            a_better = (high < 0) == lower_better
-            verdict = "A better" if a_better else "B better"
-        else:
-            verdict = "no significant difference"
-        metrics[name] = {
-            "a": float(mean_a),
-            "b": float(mean_b),
-            "difference": float(mean_a - mean_b),
+    for m in both:
+        a, b = report_a.metrics[m.name], report_b.metrics[m.name]
+        low = high = None
+        verdict = "descriptive" if m.direction == "descriptive" else "no interval"
+        if m in paired:
+            k = paired.index(m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                diffs = sums.boot_diff[k] / sums.boot_weight[k]
+            diffs = diffs[np.isfinite(diffs)]
+            if diffs.size:
+                low, high = (float(x) for x in np.quantile(diffs, [tail, 1.0 - tail]))
+                verdict = _verdict(m, low, high)
+        metrics[m.name] = {
+            "a": a,
+            "b": b,
+            "difference": None if a is None or b is None else a - b,
             "low": low,
             "high": high,
+            "direction": m.direction,
             "verdict": verdict,
         }
     return {
@@ -256,6 +279,7 @@ def compare(
         "a": report_a.source,
         "b": report_b.source,
         "n_samples": report_a.n_samples,
+        "task": report_a.detection.task,
         "base": settings.base,
         "level": level,
         "replicates": replicates,
@@ -265,6 +289,19 @@ def compare(
         # both can be drawn on one reliability diagram (--plot).
         "calibration": {"a": report_a.calibration, "b": report_b.calibration},
     }
+
+
+def _verdict(metric: Metric, low: float, high: float) -> str:
+    if metric.direction == "descriptive":
+        return "descriptive"
+    if low > 0 or high < 0:
+        a_better = (high < 0) == (metric.direction == "lower")
+        return "A better" if a_better else "B better"
+    return "no significant difference"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def render_compare_table(result: dict[str, Any], *, color: bool = False, width: int = 100) -> str:
@@ -294,12 +331,13 @@ def render_compare_table(result: dict[str, Any], *, color: bool = False, width: 
     for name, m in result["metrics"].items():
         verdict = m["verdict"]
         style = "green" if verdict == "A better" else "red" if verdict == "B better" else ""
+        interval = "–" if m["low"] is None else f"[{m['low']:+.3g}, {m['high']:+.3g}]"
         table.add_row(
             name,
-            f"{m['a']:.5g}",
-            f"{m['b']:.5g}",
-            f"{m['difference']:+.3g}",
-            f"[{m['low']:+.3g}, {m['high']:+.3g}]",
+            _fmt(m["a"], ".5g"),
+            _fmt(m["b"], ".5g"),
+            _fmt(m["difference"], "+.3g"),
+            interval,
             Text(shown.get(verdict, verdict), style=style),
         )
     buffer = io.StringIO()

@@ -4,7 +4,8 @@
   METRIC is any key of the report's ``metrics`` (``ece``, ``loss``, ``accuracy``, …) or of its
   ``loss_quantiles`` prefixed with ``loss_`` (``loss_p99``). With intervals (``--ci``) and
   ``use_interval``, a max-gate tests the interval's upper bound and a min-gate its lower bound:
-  the gate passes only when the metric is within the threshold with that confidence.
+  the gate passes only when the metric is within the threshold with that confidence. A metric
+  that ``--ci`` gives no interval (the registry says why) is refused, never gated on its point.
 * ``--baseline old.json`` compares with a saved report; a change in the bad direction larger
   than the allowed regression (default 0) fails.
 
@@ -20,19 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from ce_cli.errors import InputFormatError, UsageError, did_you_mean
+from ce_cli.registry import BY_GATE_NAME, METRICS, WHEN_TEXT
 
-LOWER_IS_BETTER = (
-    "loss",
-    "cross_entropy",
-    "kl_divergence",
-    "perplexity",
-    "brier",
-    "ece",
-    "mce",
-    "loss_per_label",
-    "cross_entropy_per_label",
-)
-HIGHER_IS_BETTER = ("accuracy", "subset_accuracy")
+# Which way is better, from the registry (``descriptive`` metrics are shown, never judged).
+LOWER_IS_BETTER = tuple(m.gate_name for m in METRICS if m.direction == "lower")
+HIGHER_IS_BETTER = tuple(m.gate_name for m in METRICS if m.direction == "higher")
 # Differences this small (relative to the baseline) are float noise, not regressions.
 _NOISE = 1e-9
 _SAVE_HINT = "save one with --format json -o baseline.json"
@@ -73,47 +66,76 @@ def parse_gate(text: str, op: Literal["max", "min"]) -> Gate:
 
 
 def metric_values(report: dict[str, Any]) -> dict[str, float | None]:
-    """Every gateable value of a report dict: its metrics and ``loss_<quantile>``."""
+    """Every gateable value of a report dict: its metrics, ``loss_<quantile>`` and (with
+    ``--sequence-col``) ``sequence_perplexity_<statistic>``."""
     values: dict[str, float | None] = dict(report.get("metrics", {}))
     for name, value in report.get("loss_quantiles", {}).items():
         values[f"loss_{name}"] = value
+    sequences = report.get("sequences")  # --sequence-col: sequence_perplexity_p90, …
+    for name, value in (sequences or {}).get("perplexity", {}).items():
+        values[f"sequence_perplexity_{name}"] = value
     return values
 
 
 # Present only with --fit-temperature.
-TEMPERATURE_METRICS = (
-    "temperature",
-    "cross_entropy_calibration",
-    "cross_entropy_refinement",
-    "ece_after_temperature",
-)
+TEMPERATURE_METRICS = tuple(m.name for m in METRICS if m.when == "temperature")
+
+
+def _unknown(gate: Gate, values: dict[str, float | None]) -> UsageError:
+    """Why ``gate`` names nothing this report has, and what to write instead."""
+    declared = BY_GATE_NAME.get(gate.metric)
+    if declared is not None and declared.when == "temperature":
+        return UsageError(
+            f"--{gate.op} {gate.metric} needs the fitted temperature", hint="add --fit-temperature"
+        )
+    if declared is not None:
+        return UsageError(
+            f"--{gate.op} {gate.metric}: this report has no {gate.metric} "
+            f"(it is reported for {WHEN_TEXT[declared.when]})",
+            hint="metrics are: " + ", ".join(sorted(values)),
+        )
+    hint = did_you_mean(gate.metric, values) + "metrics are: " + ", ".join(sorted(values))
+    return UsageError(f"--{gate.op} names an unknown metric '{gate.metric}'", hint=hint)
+
+
+def check_gate_names(gates: list[Gate]) -> None:
+    """Refuse, before any row is read, a gate on a name the registry does not know."""
+    for gate in gates:
+        if gate.metric not in BY_GATE_NAME:
+            raise _unknown(gate, dict.fromkeys(BY_GATE_NAME))
+
+
+def check_interval_gates(gates: list[Gate]) -> None:
+    """Refuse ``--gate-on-interval`` on a metric that ``--ci`` gives no interval (it would be
+    gated on its point value, silently)."""
+    for gate in gates:
+        declared = BY_GATE_NAME.get(gate.metric)
+        if declared is not None and not declared.has_interval:
+            raise UsageError(
+                f"--gate-on-interval cannot gate {gate.metric}: --ci gives it no interval "
+                f"({declared.no_interval})",
+                hint=f"gate {gate.metric} in a separate run without --gate-on-interval",
+            )
 
 
 def evaluate_gates(
     report: dict[str, Any], gates: list[Gate], *, use_interval: bool = False
 ) -> list[GateResult]:
     """Test each gate on the report (a missing or non-finite value fails)."""
+    if use_interval:
+        check_interval_gates(gates)
     values = metric_values(report)
     intervals = report.get("confidence_intervals", {})
     results = []
     for gate in gates:
         if gate.metric not in values:
-            if gate.metric in TEMPERATURE_METRICS:
-                raise UsageError(
-                    f"--{gate.op} {gate.metric} needs the fitted temperature",
-                    hint="add --fit-temperature",
-                )
-            raise UsageError(
-                f"--{gate.op} names an unknown metric '{gate.metric}'",
-                hint=did_you_mean(gate.metric, values)
-                + "metrics are: "
-                + ", ".join(sorted(values)),
-            )
+            raise _unknown(gate, values)
         value = values[gate.metric]
         bound = "point"
-        if use_interval and gate.metric in intervals:
+        if use_interval:
+            # An interval the bootstrap could not give (no finite replicate) fails the gate.
             side = "high" if gate.op == "max" else "low"
-            value, bound = intervals[gate.metric][side], f"ci_{side}"
+            value, bound = intervals.get(gate.metric, {}).get(side), f"ci_{side}"
         ok = value is not None and math.isfinite(value)
         if ok:
             assert value is not None

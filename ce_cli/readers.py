@@ -35,7 +35,17 @@ from ce_cli.errors import (
 from ce_cli.locate import TextCheck, first_ragged_csv_row, locate_json_error
 from ce_cli.remote import input_file, is_url
 
+# Batches are sized by values, not rows: at most BATCH_ROWS rows and, where a row holds more
+# than BATCH_VALUES / BATCH_ROWS values (a 32k-vocabulary list column), about BATCH_VALUES
+# values, so a batch's memory is bounded whatever the width (a 256k vocabulary: 16 rows, 16 MB
+# of float32). The size is a function of the data alone (its width), never of the machine.
 BATCH_ROWS = 65_536
+BATCH_VALUES = 1 << 22
+# Parquet column chunks larger than this are read through a buffer of PARQUET_BUFFER_BYTES:
+# unbuffered, pyarrow reads a whole column chunk at once (1 GB for a row group of 1,000 rows of
+# a 256k vocabulary, whatever the batch size).
+PARQUET_LARGE_CHUNK_BYTES = 32 << 20
+PARQUET_BUFFER_BYTES = 8 << 20
 # CSV is parsed in pyarrow's default 1 MiB blocks: more blocks to share among the cores, each in
 # cache (an 84 MB file read whole: 94 ms against 135 ms in 8 MiB blocks; a 421 MB file streamed,
 # the whole report: about 1.0 s and 220 MiB peak against 1.26 s and 497 MiB).
@@ -328,6 +338,71 @@ def _check_schema(source: Source) -> None:
             )
 
 
+def batch_rows(values_per_row: float) -> int:
+    """Rows in a batch whose rows hold ``values_per_row`` values each: :data:`BATCH_ROWS`, or
+    fewer, so a batch holds at most about :data:`BATCH_VALUES` values."""
+    return max(1, min(BATCH_ROWS, int(BATCH_VALUES // max(values_per_row, 1.0))))
+
+
+def values_per_row(batch: pa.RecordBatch | pa.Table) -> float:
+    """The numbers a row of ``batch`` holds on average: 1 a plain column, a list's length."""
+    import pyarrow.compute as pc  # ~25 ms to import: only where used
+
+    n = batch.num_rows
+    if n == 0:
+        return float(batch.num_columns)
+    total = 0
+    for column in batch.columns:
+        t = column.type
+        if pa.types.is_fixed_size_list(t):
+            total += n * int(t.list_size)
+        elif pa.types.is_list(t) or pa.types.is_large_list(t):
+            total += int(pc.sum(pc.list_value_length(column)).as_py() or 0)
+        else:
+            total += n
+    return float(total / n)
+
+
+def _parquet_values_per_row(metadata: Any, columns: Sequence[str] | None) -> float:
+    """Values a row of the selected columns holds (the largest over the row groups), from the
+    file's metadata alone: a list column's leaf counts every element."""
+    worst = 1.0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        if group.num_rows == 0:
+            continue
+        total = 0
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            top = chunk.path_in_schema.split(".", 1)[0]
+            if columns is None or top in columns:
+                total += max(chunk.num_values, group.num_rows)
+        worst = max(worst, total / group.num_rows)
+    return worst
+
+
+def _parquet_buffer(metadata: Any) -> int:
+    """A read buffer where a column chunk is large (0: pyarrow reads each chunk at once)."""
+    largest = 0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for j in range(group.num_columns):
+            largest = max(largest, group.column(j).total_compressed_size)
+    return PARQUET_BUFFER_BYTES if largest > PARQUET_LARGE_CHUNK_BYTES else 0
+
+
+def sliced(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Each batch cut (zero-copy) into pieces of at most :func:`batch_rows` rows for its
+    width: Arrow files and in-memory tables keep the batches they were written in."""
+    for batch in batches:
+        rows = batch_rows(values_per_row(batch))
+        if batch.num_rows <= rows:
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)
+
+
 def _open_parquet(path: str, name: str) -> Source:
     import pyarrow.parquet as pq
 
@@ -342,9 +417,13 @@ def _open_parquet(path: str, name: str) -> Source:
         ) from None
 
     def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        reader = pq.ParquetFile(input_file(path), pre_buffer=False)
+        metadata = pf.metadata
+        reader = pq.ParquetFile(
+            input_file(path), pre_buffer=False, buffer_size=_parquet_buffer(metadata)
+        )
         yield from reader.iter_batches(
-            batch_size=BATCH_ROWS, columns=list(columns) if columns is not None else None
+            batch_size=batch_rows(_parquet_values_per_row(metadata, columns)),
+            columns=list(columns) if columns is not None else None,
         )
 
     return Source(name, "parquet", schema, stream, total_rows=pf.metadata.num_rows, files=(path,))
@@ -472,9 +551,11 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
                         parse_options=_parse_options(delimiter, multiline=True),
                         convert_options=convert,
                     )
-                    yield from _rebatched(reader, BATCH_ROWS)
+                    rows = batch_rows(len(reader.schema))
+                    yield from _rebatched(reader, rows)
                 else:
-                    yield from _batches_of(_read_whole(path, read, delimiter, convert), BATCH_ROWS)
+                    table = _read_whole(path, read, delimiter, convert)
+                    yield from _batches_of(table, batch_rows(table.num_columns))
             except pa.ArrowInvalid as exc:
                 raise _locate_csv_error(exc, path, name, delimiter, schema.names) from None
 
@@ -676,8 +757,8 @@ def _open_arrow(path: str, name: str) -> Source:
             )
         else:
             batches = iter(r)
-        for batch in batches:
-            yield batch if columns is None else batch.select(list(columns))
+        selected = (b if columns is None else b.select(list(columns)) for b in batches)
+        yield from sliced(selected)
 
     return Source(name, "arrow", schema, stream)
 

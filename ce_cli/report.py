@@ -17,6 +17,7 @@ from ce_cli._version import __version__
 from ce_cli.accumulator import (
     LOSS_BINS_PER_DECADE,
     LOSS_LOG10_MIN,
+    SCALAR_METRICS,
     Accumulator,
 )
 from ce_cli.core.calibration import (
@@ -25,24 +26,27 @@ from ce_cli.core.calibration import (
     bin_edges,
     calibration_gaps,
     classwise_eces,
-    debiased_rms_calibration_error_from_bins,
     ece_from_bins,
     fine_cell_means,
     fine_equal_mass_bins,
-    mce_from_bins,
     murphy_decomposition,
-    overconfidence_from_bins,
-    rms_calibration_error_from_bins,
     signed_gaps,
 )
 from ce_cli.core.persample import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
+from ce_cli.registry import (
+    LOG_DBL_MAX,
+    METRICS,
+    finish_bins,
+    finish_sums,
+    order,
+    perplexity,
+)
+
+__all__ = ["LOG_DBL_MAX", "Detection", "Report", "build_report", "perplexity"]
 
 SCHEMA_VERSION = 1
-
-LOG_METRICS = ("loss", "cross_entropy", "entropy", "label_entropy", "kl_divergence")
-QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 
 
 @dataclass(frozen=True)
@@ -124,21 +128,12 @@ class Report:
         return out
 
 
-# log(DBL_MAX): exp of a larger number overflows, exp of this one is finite (≈ 1.797e308).
-LOG_DBL_MAX = 709.782712893384
-
-
-def perplexity(cross_entropy_nats: float) -> float:
-    """``exp`` of the mean cross-entropy in nats; infinite (``null`` in JSON) only where ``exp``
-    overflows, past :data:`LOG_DBL_MAX`.
-
-    >>> perplexity(709.78), perplexity(709.79)
-    (1.7928227943945155e+308, inf)
-    """
-    try:
-        return math.exp(cross_entropy_nats)
-    except OverflowError:
-        return float("inf")
+def accumulator_sums(acc: Accumulator) -> dict[str, float]:
+    """The per-sample sums a registry metric's ``from_sums`` reads."""
+    sums = {name: acc.metric_sum(name) for name in SCALAR_METRICS}
+    sums["weight"], sums["loss_denominator"] = acc.weight, acc.loss_denominator
+    sums["n_labels"] = acc.n_classes
+    return sums
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -166,23 +161,18 @@ def build_report(
             "denominator",
             hint="check --class-weights",
         )
-    mean = {name: acc.metric_sum(name) / acc.weight for name in LOG_METRICS}
-    mean["loss"] = acc.metric_sum("loss") / acc.loss_denominator
-    metrics: dict[str, float] = {name: mean[name] / base_divisor for name in LOG_METRICS}
-    metrics["perplexity"] = perplexity(mean["cross_entropy"])
-    metrics["accuracy"] = acc.metric_sum("correct") / acc.weight
-    metrics["brier"] = acc.metric_sum("brier") / acc.weight
-    metrics["ece"] = ece_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
-    metrics["mce"] = mce_from_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome)
+    metrics: dict[str, float] = finish_sums(
+        accumulator_sums(acc), base_divisor, multilabel=acc.task == MULTILABEL
+    )
+    metrics.update(finish_bins(acc.bin_weight, acc.bin_confidence, acc.bin_outcome))
     calibration = _calibration(acc)
     metrics.update(calibration.pop("metrics"))
-    if acc.task == MULTILABEL:
-        metrics["loss_per_label"] = metrics["loss"] / max(acc.n_classes, 1)
-        metrics["cross_entropy_per_label"] = metrics["cross_entropy"] / max(acc.n_classes, 1)
-        metrics["subset_accuracy"] = acc.metric_sum("exact_match") / acc.weight
-    quantiles = {name: acc.loss_quantile(q) / base_divisor for name, q in QUANTILES}
-    quantiles["min"] = acc.loss_min / base_divisor
-    quantiles["max"] = acc.loss_max / base_divisor
+    metrics = order(metrics)
+    quantiles = {
+        m.name: m.scale(acc.loss_quantile(m.fraction), base_divisor)
+        for m in METRICS
+        if m.fraction is not None
+    }
     counts = {
         "rows": acc.rows,
         "weight_total": acc.weight,
@@ -328,11 +318,7 @@ def _calibration(acc: Accumulator) -> dict[str, Any]:
     for row, gap in zip(bins, gaps, strict=True):
         if row["weight"] > 0:
             row["gap"] = float(gap)
-    metrics = {
-        "rmsce": rms_calibration_error_from_bins(w, conf, hit),
-        "rmsce_debiased": debiased_rms_calibration_error_from_bins(w, conf, hit),
-        "overconfidence": overconfidence_from_bins(w, conf, hit),
-    }
+    metrics: dict[str, float] = {}
     out: dict[str, Any] = {"n_bins": acc.n_bins, "bins": bins}
     if acc.detail and acc.fine_weight.sum() > 0:
         fine = (acc.fine_weight, acc.fine_confidence, acc.fine_outcome)

@@ -113,6 +113,7 @@ class Settings:
     renormalize: bool = False
     labels_file: str | None = None
     group_col: str | None = None
+    sequence_col: str | None = None
     top: int = 0
     ci: float | None = None
     bootstrap: int = 200

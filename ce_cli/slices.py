@@ -30,23 +30,35 @@ class GroupAccumulators:
     groups: dict[str, Accumulator] = field(default_factory=dict)
 
     def update(self, values: SampleValues, keys: pa.Array, weights: NDArray[Any] | None) -> None:
-        labels = np.asarray(
-            keys.cast(pa.string()).fill_null("(missing)").to_numpy(zero_copy_only=False)
-        )
-        uniques, inverse = np.unique(labels, return_inverse=True)
-        for g, name in enumerate(uniques):
-            rows = np.flatnonzero(inverse == g)
-            acc = self.groups.get(str(name))
+        # Keys encoded by pyarrow into integer codes (no NumPy sort of Python strings); each
+        # group's rows, in input order, from one stable sort of the codes.
+        if isinstance(keys, pa.ChunkedArray):
+            keys = keys.combine_chunks()
+        encoded = keys.cast(pa.string()).fill_null("(missing)").dictionary_encode()
+        names = encoded.dictionary.to_pylist()
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+        counts = np.bincount(codes, minlength=len(names))
+        order = np.argsort(codes, kind="stable") if len(names) > 1 else None
+        ends = np.cumsum(counts)
+        for g in sorted(range(len(names)), key=lambda i: str(names[i])):
+            if counts[g] == 0:
+                continue
+            name = str(names[g])
+            rows = np.arange(len(codes)) if order is None else order[ends[g] - counts[g] : ends[g]]
+            acc = self.groups.get(name)
             if acc is None:
                 if len(self.groups) >= MAX_GROUPS:
                     raise UsageError(
                         f"--group-col has more than {MAX_GROUPS:,} distinct values",
                         hint="group by a column with fewer values",
                     )
-                acc = self.groups[str(name)] = Accumulator(
+                acc = self.groups[name] = Accumulator(
                     self.task, self.n_classes, self.n_bins, detail=False
                 )
-            acc.update(take_rows(values, rows), None if weights is None else weights[rows])
+            if order is None:  # one group in this block: every row, in order, uncopied
+                acc.update(values, weights)
+            else:
+                acc.update(take_rows(values, rows), None if weights is None else weights[rows])
 
     def absorb(self, other: GroupAccumulators) -> None:
         """Add ``other``'s groups into these (in place; ``other`` is left as it was)."""

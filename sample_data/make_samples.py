@@ -124,6 +124,37 @@ def list_column(rng: np.random.Generator) -> None:
     write_parquet(table, "list_column.parquet")
 
 
+def tokens(rng: np.random.Generator) -> None:
+    """A language model's token export: one row per token, ``doc`` (contiguous), the next
+    token's id as ``label`` (``-100`` where there is none: each document's last token), and
+    the float32 logits over a 32-token vocabulary in one list column. Documents differ in how
+    predictable they are, so their perplexities spread out."""
+    vocab = 32
+    lengths = rng.integers(30, 121, 12)
+    signals = rng.uniform(0.6, 3.0, 12)
+    signals[7] = 0.2  # one document the model finds hard
+    docs, labels, logits = [], [], []
+    for d, (length, signal) in enumerate(zip(lengths, signals, strict=True)):
+        label = rng.integers(0, vocab, length)
+        z = rng.normal(size=(length, vocab))
+        z[np.arange(length), label] += signal
+        label[-1] = -100
+        docs += [f"doc-{d:02d}"] * int(length)
+        labels.append(label)
+        logits.append((z * 1.5).astype(np.float32))
+    values = pa.array(np.concatenate(logits).reshape(-1), type=pa.float32())
+    n = int(lengths.sum())
+    offsets = pa.array(np.arange(0, (n + 1) * vocab, vocab, dtype=np.int32))
+    table = pa.table(
+        {
+            "doc": docs,
+            "label": np.concatenate(labels),
+            "logits": pa.ListArray.from_arrays(offsets, values),
+        }
+    )
+    write_parquet(table, "tokens.parquet")
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     binary(rng)
@@ -132,6 +163,7 @@ def main() -> None:
     multilabel(rng)
     soft_labels(rng)
     list_column(rng)
+    tokens(rng)
     for path in sorted(HERE.iterdir()):
         if path.suffix != ".py" and path.name != "README.md":
             print(f"{path.name:<26} {path.stat().st_size / 1024:8.1f} KiB")

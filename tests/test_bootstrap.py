@@ -10,7 +10,7 @@ import pytest
 
 import ce_cli
 from ce_cli.bootstrap import BootstrapAccumulator, poisson_weights
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import LossSpec, evaluate_rows, take_rows
 
 
 def test_poisson_weights_have_mean_and_variance_one() -> None:
@@ -87,3 +87,70 @@ def test_merge_equals_one_pass() -> None:
     np.testing.assert_allclose(merged.sums, whole.sums, rtol=1e-12)
     np.testing.assert_allclose(merged.bin_weight, whole.bin_weight, rtol=1e-12)
     np.testing.assert_allclose(merged.bin_outcome, whole.bin_outcome, rtol=1e-12)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_each_replicate_is_the_report_of_its_reweighted_rows(task: str) -> None:
+    """Replicate r of every metric with an interval equals the report of the same rows with
+    sample weights ``s_i · b_ir`` (min and max: over the rows the replicate holds). Chunks of a
+    few hundred rows make the update split the rows as it does on large inputs."""
+    from ce_cli import bootstrap
+    from ce_cli.registry import METRICS
+
+    rng = np.random.default_rng(5)
+    n, replicates = 700, 6
+    s = rng.uniform(0.2, 3.0, n)
+    if task == "multiclass":
+        z, y, targets = rng.normal(size=(n, 4)) * 2, rng.integers(0, 4, n), None
+    else:
+        z, y, targets = rng.normal(size=(n, 3)) * 2, None, (rng.random((n, 3)) < 0.4) * 1.0
+    spec = LossSpec(task=task, logits=True, loss="focal", gamma=1.5)
+    values = evaluate_rows(z, spec, labels=y, targets=targets)
+    rows = np.arange(1, n + 1)
+    acc = BootstrapAccumulator(replicates, 10, seed=9)
+    chunk = bootstrap.CHUNK_VALUES
+    bootstrap.CHUNK_VALUES = 250 * replicates
+    try:
+        acc.update(values, rows, s)
+    finally:
+        bootstrap.CHUNK_VALUES = chunk
+    got = acc.replicate_metrics(np.log(2.0))
+    b = poisson_weights(rows, replicates, seed=9)
+    options = {"logits": True, "loss": "focal", "gamma": 1.5, "bins": 10, "base": "bits"}
+    if task == "multilabel":
+        options["task"] = "multilabel"
+    for r in range(replicates):
+        kept = b[:, r] > 0
+        report = ce_cli.evaluate_arrays(
+            z[kept], None if y is None else y[kept],
+            targets=None if targets is None else targets[kept],
+            sample_weight=(s * b[:, r])[kept], **options,
+        ).to_dict()  # fmt: skip
+        for m in METRICS:
+            if not m.has_interval or m.name not in report[m.section]:
+                assert m.name in report[m.section] or m.gate_name not in got
+                continue
+            expected = report[m.section][m.name]
+            assert got[m.gate_name][r] == pytest.approx(expected, rel=1e-9, abs=1e-12), m.name
+
+
+def test_merge_of_any_split_is_one_pass() -> None:
+    """Every piece of the replicate state (sums, bins, loss histogram, smallest and largest
+    loss) merges: two accumulators over a split of the rows equal one over all of them."""
+    rng = np.random.default_rng(8)
+    n = 500
+    z, targets = rng.normal(size=(n, 3)) * 2, (rng.random((n, 3)) < 0.3) * 1.0
+    values = evaluate_rows(z, LossSpec("multilabel", logits=True), targets=targets)
+    rows, s = np.arange(1, n + 1), rng.uniform(0.0, 2.0, n)
+    whole = BootstrapAccumulator(30, 12, seed=2)
+    whole.update(values, rows, s)
+    for cut in (1, 137, 499):
+        left, right = BootstrapAccumulator(30, 12, seed=2), BootstrapAccumulator(30, 12, seed=2)
+        left.update(take_rows(values, np.arange(cut)), rows[:cut], s[:cut])
+        right.update(take_rows(values, np.arange(cut, n)), rows[cut:], s[cut:])
+        merged = left.merge(right)
+        assert merged.n_labels == whole.n_labels == 3
+        for name in ("sums", "bin_weight", "bin_confidence", "bin_outcome", "loss_histogram"):
+            np.testing.assert_allclose(getattr(merged, name), getattr(whole, name), rtol=1e-12)
+        assert np.array_equal(merged.loss_min, whole.loss_min)
+        assert np.array_equal(merged.loss_max, whole.loss_max)

@@ -399,6 +399,14 @@ def test_perplexity_is_finite_up_to_log_dbl_max() -> None:
     assert report.metrics["perplexity"] == pytest.approx(math.exp(709.5), rel=1e-13)
 
 
+def test_binary_classwise_view_takes_the_class_0_probability_from_the_core() -> None:
+    """Class 0's probability of a logit of 40 is σ(−40) ≈ 4.25e-18, not ``1 − σ(40)`` (which
+    rounds to 0): its classwise ECE on rows of class 1 is exactly σ(−40)."""
+    report = evaluate_arrays(np.array([40.0, 40.0]), [1, 1], logits=True)
+    sigma = 1.0 / (1.0 + math.exp(40.0))
+    assert report.per_class[0]["ece"] == pytest.approx(sigma, rel=1e-15, abs=0.0)
+
+
 def test_a_logit_just_below_zero_is_predicted_negative_everywhere() -> None:
     """σ(-1e-17) rounds to 0.5, yet the logit says class 0: the accuracy, the per-class counts
     and p(true) all follow the logit (a multi-label label likewise)."""

@@ -152,11 +152,24 @@ def test_interval_mode_uses_the_conservative_bound() -> None:
     assert ci[0].bound != ci[1].bound  # the upper bound for max, the lower for min
 
 
-def test_interval_mode_falls_back_to_the_point_value_without_an_interval() -> None:
+def test_interval_mode_refuses_a_metric_the_bootstrap_gives_no_interval() -> None:
+    # It used to be gated on its point value, silently; now the registry's reason is the error.
+    with pytest.raises(UsageError, match="smece: --ci gives it no interval"):
+        evaluate_gates(
+            _with_interval("ece", 0.0, 0.1), [Gate("smece", "max", 3.0)], use_interval=True
+        )
+
+
+def test_interval_mode_fails_a_gate_whose_interval_is_missing() -> None:
     [result] = evaluate_gates(
-        _with_interval("ece", 0.0, 0.1), [Gate("loss_p99", "max", 3.0)], use_interval=True
+        _with_interval("ece", 0.0, 0.1), [Gate("accuracy", "min", 0.5)], use_interval=True
     )
-    assert (result.value, result.passed, result.bound) == (2.5, True, "point")
+    assert (result.value, result.passed, result.bound) == (None, False, "ci_low")
+
+
+def test_unknown_metric_suggests_the_closest_name() -> None:
+    with pytest.raises(UsageError, match="did you mean 'ece'"):
+        evaluate_gates(_report(), [Gate("eec", "max", 0.1)])
 
 
 def test_interval_bound_that_is_null_fails() -> None:

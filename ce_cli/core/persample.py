@@ -76,6 +76,8 @@ class SampleValues:
     (binary), or every label's ``q`` and ``y`` (multi-label). ``label_true_prob`` (``y q +
     (1 - y)(1 - q)`` with the accurate complement) and ``label_predicted`` (1 where ``z ≥ 0``, or
     ``q ≥ 1/2``) are each label's, so that nothing downstream re-derives them from ``q``.
+    ``calib_not_conf`` (binary) is ``1 − q`` as the core computes it (``σ(−z)`` from logits), the
+    class-0 probability of the classwise view.
     """
 
     loss: Float
@@ -101,6 +103,7 @@ class SampleValues:
     label_y: Float | None = None
     label_true_prob: Float | None = None
     label_predicted: Float | None = None
+    calib_not_conf: Float | None = None
 
 
 def evaluate_rows(
@@ -534,6 +537,7 @@ def _binary(
         confidence=np.where(positive, lp.q, lp.not_q),
         calib_conf=lp.q,
         calib_hit=y,
+        calib_not_conf=lp.not_q,
         clipped=lp.clipped,
         predicted=predicted,
         true_class=true_class,

@@ -22,6 +22,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ce_cli.accumulator import Accumulator, classwise_of_values
+from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
 from ce_cli.core.persample import (
     MULTICLASS,
@@ -34,6 +35,7 @@ from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
 from ce_cli.resolve import Converter, TypedBatch
+from ce_cli.sequences import BatchSequences
 
 # Rows that must be copied (columns stacked, float32 widened) are copied and checked in chunks of
 # about this many values, small enough that the copy stays in cache for the kernel.
@@ -47,20 +49,29 @@ TASK_VALUES = 1 << 20
 MIN_TASK_VALUES = 1 << 17
 # Rows handed at a time to what needs per-sample values (bootstrap, slices, per-sample output).
 GROUP_ROWS = 1 << 17
+# A task of fewer rows than this sums into no accumulator of its own: an accumulator costs
+# O(classes) to make, fill and add, as much as the rows themselves where a task is a few rows of
+# a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
+# into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
+MIN_ACCUMULATOR_ROWS = 64
+DEFERRED_ROWS = 1024
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
 # worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
 DENSE_CLASSWISE_CELLS = 1 << 16
-# Classwise q = exp(z - lse), lse = CE + z_t, is taken where CE + |z_t| is at most this: the
-# sum's rounding, about 1e-16 of that, then costs q at most about 1e-12 relative (both are a few
-# tens for real logits); rows beyond it take a softmax of their own.
-LSE_EXACT = 1e4
 _pool: ThreadPoolExecutor | None = None
 # One scratch workspace per thread that evaluates chunks (a workspace is never shared).
 _thread_state = threading.local()
 
 # Receives each group of evaluated rows in row order: values, row numbers, ids, sample weights.
 Sink = Callable[
-    [SampleValues, NDArray[np.int64], pa.Array | None, NDArray[np.float64] | None], None
+    [
+        SampleValues,
+        NDArray[np.int64],
+        pa.Array | None,
+        NDArray[np.float64] | None,
+        pa.Array | None,
+    ],
+    None,
 ]
 
 
@@ -86,28 +97,42 @@ def fold_batch(
     """Add one batch into ``state`` (what :func:`evaluate_batch` returns, merged in place);
     ``sink`` receives the per-sample values in row order (per-sample output)."""
     converter = plan.converter
-    typed = converter.convert(batch, row_offset + 1)
+    first = row_offset + 1
+    typed = converter.convert(batch, first)
     acc = state.acc
     acc.ignored_rows += typed.ignored
     acc.dropped_rows += typed.dropped
-    if len(typed) == 0:
-        return
+    column = plan.columns.sequence
+    in_batch = None
+    if state.sequences is not None and column is not None:
+        in_batch = BatchSequences(batch.column(column), first, column)
     keep_values = state.keeps_values or sink is not None
-    groups = kernel(typed, plan.spec, converter, acc, keep_values, state.temperature, parallel)
+    boot = None if state.boot is None else _Bootstrap(state.boot)
+    groups = kernel(
+        typed, plan.spec, converter, acc, keep_values, None, boot, state.temperature, parallel
+    )
     for values, a, b in groups:
         if values is None:
             continue
         weights = None if typed.weights is None else typed.weights[a:b]
         ids = None if typed.ids is None else typed.ids.slice(a, b - a)
         row_numbers = typed.rows.array(a, b)
-        if state.boot is not None:
-            state.boot.update(values, row_numbers, weights)
+        if in_batch is not None:
+            in_batch.add(row_numbers - first, values.cross_entropy, weights)
         if state.groups is not None:
             assert typed.groups is not None
             state.groups.update(values, typed.groups.slice(a, b - a), weights)
         state.worst.update(values, row_numbers, ids, plan.classes)
         if sink is not None:
-            sink(values, row_numbers, ids, weights)
+            labels = None
+            if in_batch is not None and column is not None:
+                labels = batch.column(column).take(row_numbers - first)
+            sink(values, row_numbers, ids, weights, labels)
+    if boot is not None:
+        state.boot = boot.acc
+    if in_batch is not None:
+        assert state.sequences is not None
+        state.sequences.absorb(in_batch.part(state.sequences.k), column)
 
 
 def count_labels(
@@ -170,12 +195,58 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+class _DeferredUpdates:
+    """Rows of wide tasks, folded into an accumulator in groups of at least
+    :data:`DEFERRED_ROWS` rows (and at :meth:`flush`), in row order, through one part per group
+    (their classwise-view sums go to the accumulator as they come, sparse)."""
+
+    def __init__(self, acc: Accumulator) -> None:
+        self.acc = acc
+        self.values: list[SampleValues] = []
+        self.weights: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, values: SampleValues, weights: np.ndarray | None) -> None:
+        self.values.append(values)
+        if weights is not None:
+            self.weights.append(weights)
+        self.rows += values.loss.shape[0]
+        if self.rows >= DEFERRED_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            weights = np.concatenate(self.weights) if self.weights else None
+            values = concat_values(self.values)
+            part = Accumulator(self.acc.task, self.acc.n_classes, self.acc.n_bins, detail=False)
+            part.update(values, weights)
+            self.acc.absorb(part)
+            self.acc.update_fine(values, weights)
+        self.values, self.weights, self.rows = [], [], 0
+
+
+class _Bootstrap:
+    """The run's bootstrap state: per-task replicate sums (drawn on the worker threads) are
+    merged into it in row order."""
+
+    def __init__(self, acc: BootstrapAccumulator) -> None:
+        self.acc = acc
+
+    def part(self) -> BootstrapAccumulator:
+        return BootstrapAccumulator(self.acc.replicates, self.acc.n_bins, self.acc.seed)
+
+    def absorb(self, part: BootstrapAccumulator) -> None:
+        self.acc = self.acc.merge(part)
+
+
 def kernel(
     typed: TypedBatch,
     spec: LossSpec,
     converter: Converter,
     acc: Accumulator,
     keep_values: bool,
+    deferred: _DeferredUpdates | None = None,
+    boot: _Bootstrap | None = None,
     temperature: TemperatureSums | None = None,
     parallel: bool = True,
 ) -> Iterator[tuple[SampleValues | None, int, int]]:
@@ -186,7 +257,10 @@ def kernel(
     identical to the last digit whatever the thread count. Yields ``(values, start, stop)`` for
     consecutive groups of about :data:`GROUP_ROWS` rows, in row order, while later tasks are
     still being computed; ``values`` (the rows' per-sample values, for bootstrap, slices and
-    per-sample output) is ``None`` unless ``keep_values``.
+    per-sample output) is ``None`` unless ``keep_values``. Tasks of fewer than
+    :data:`MIN_ACCUMULATOR_ROWS` rows (wide rows) are summed through ``deferred`` instead (one
+    is made for the batch when none is given), on this thread. With ``boot``, each task draws
+    its rows' Poisson weights and sums its replicates on its worker, merged in row order.
     """
     n = len(typed)
     width = max(typed.predictions.width, 1)
@@ -202,11 +276,20 @@ def kernel(
         step = chunk_rows
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
+    own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
+    batch_deferred = None
+    if not own_accumulators and deferred is None:
+        deferred = batch_deferred = _DeferredUpdates(acc)
 
     def run(
         task: tuple[int, int],
     ) -> tuple[
-        SampleValues, Accumulator, TemperatureSums | None, list[ClasswisePart | ClasswiseSums]
+        SampleValues,
+        Accumulator | None,
+        int,
+        BootstrapAccumulator | None,
+        TemperatureSums | None,
+        list[ClasswisePart | ClasswiseSums],
     ]:
         workspace = _workspace()
         scaled = None if temperature is None else TemperatureSums(1.0, acc.n_bins)
@@ -250,40 +333,59 @@ def kernel(
                     None if typed.targets is None else typed.targets[a:b],
                 )
         values = concat_values(chunks)
+        replicates = None
+        if boot is not None:
+            replicates = boot.part()
+            replicates.update(values, typed.rows.array(*task), weights)
+        if spec.task != MULTICLASS:
+            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
+            classwise = [] if own is None else [own]
+        if not own_accumulators:  # summed on the calling thread (_DeferredUpdates)
+            return values, None, renormalized, replicates, scaled, classwise
         # The part keeps no fine histogram and no classwise bins (2.6 MB and C × B cells of
         # fresh memory per task cost more than its rows); the accumulator that absorbs it folds
         # those in, in row order, from the values and the sparse classwise sums returned here.
         part = Accumulator(acc.task, acc.n_classes, acc.n_bins, detail=False)
         part.update(values, weights)
         part.renormalized_rows = renormalized
-        if spec.task != MULTICLASS:
-            own = classwise_of_values(spec.task, values, weights, acc.n_bins)
-            classwise = [] if own is None else [own]
         if acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS:
             # Few cells: fold here, on this worker, and hand over C × B sums that add cheaply.
             dense = ClasswiseSums(acc.n_classes, acc.n_bins)
             for piece in classwise:
                 assert isinstance(piece, ClasswisePart)
                 dense.add(piece)
-            return values, part, scaled, [dense]
-        return values, part, scaled, classwise
+            return values, part, renormalized, replicates, scaled, [dense]
+        return values, part, renormalized, replicates, scaled, classwise
 
     serial = len(tasks) == 1 or not parallel or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
     start = 0
-    for (begin, stop), (values, part, scaled, classwise) in zip(tasks, results, strict=True):
-        acc.absorb(part)
+    for (a, stop), (values, part, renormalized, replicates, scaled, classwise) in zip(
+        tasks, results, strict=True
+    ):
+        if replicates is not None:
+            assert boot is not None
+            boot.absorb(replicates)
         for k, piece in enumerate(classwise):  # the task's rows, counted once
-            acc.add_classwise(piece, stop - begin if k == 0 else 0)
+            acc.add_classwise(piece, stop - a if k == 0 else 0)
         if temperature is not None and scaled is not None:
             temperature.absorb(scaled)
-        acc.update_fine(values, None if typed.weights is None else typed.weights[begin:stop])
+        w = None if typed.weights is None else typed.weights[a:stop]
+        if part is not None:
+            acc.absorb(part)
+            acc.update_fine(values, w)
+        else:
+            assert deferred is not None
+            deferred.add(values, w)
+            acc.renormalized_rows += renormalized
         if keep_values:
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+    if batch_deferred is not None:
+        batch_deferred.flush()
 
 
 def _with_squares(
@@ -320,12 +422,12 @@ def _classwise_chunk(
             z = np.asarray(predictions, dtype=np.float64)
             z_true = z[np.arange(len(t)), t]
             lse = values.cross_entropy + z_true
-            # Where logits are huge, lse carries their rounding (an ulp of 1e300 is 1e284), so
-            # z - lse can come out far above 0 and exp overflow: those rows take the softmax.
-            far = ~(values.cross_entropy + np.abs(z_true) <= LSE_EXACT)
             scaled = z - lse[:, None]
-            if far.any():
-                scaled[far] = 0.0
+            # CE + z_t keeps lse's digits only while both are moderate: logits of 1e35 leave an
+            # error of about 1e19 in it, and exp(z - lse) overflowed (exit 3). Those rows get a
+            # softmax of their own.
+            far = (np.abs(z_true) > 2.0**40) | ~(np.abs(values.cross_entropy) <= 2.0**40)
+            scaled[far] = 0.0
             q: np.ndarray = np.exp(scaled, out=scaled)
             if far.any():
                 q[far] = probabilities(z[far], True)

@@ -38,7 +38,14 @@ from ce_cli.engine.local import LocalDriver, numbered
 from ce_cli.engine.plan import Plan
 from ce_cli.errors import CeEvalError, UsageError
 from ce_cli.locate import TextCheck
-from ce_cli.readers import BATCH_ROWS, Source, open_source, reading
+from ce_cli.readers import (
+    Source,
+    _parquet_buffer,
+    _parquet_values_per_row,
+    batch_rows,
+    open_source,
+    reading,
+)
 from ce_cli.remote import input_file
 from ce_cli.settings import Settings
 
@@ -117,9 +124,14 @@ def partition_batches(
     check = TextCheck(part.path)
     file_row, offset = part.file_row, part.row_offset
     with reading(part.path):
-        reader = pq.ParquetFile(input_file(part.path), pre_buffer=False)
-        batches = reader.iter_batches(
-            batch_size=BATCH_ROWS, row_groups=list(part.row_groups), columns=list(columns)
+        metadata = pq.ParquetFile(input_file(part.path), pre_buffer=False).metadata
+        reader = pq.ParquetFile(
+            input_file(part.path), pre_buffer=False, buffer_size=_parquet_buffer(metadata)
+        )
+        batches = reader.iter_batches(  # batches sized as the local reader sizes them
+            batch_size=batch_rows(_parquet_values_per_row(metadata, columns)),
+            row_groups=list(part.row_groups),
+            columns=list(columns),
         )
         for batch in batches:
             if not batch.num_rows:

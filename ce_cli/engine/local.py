@@ -17,7 +17,7 @@ import pyarrow as pa
 from ce_cli.engine.plan import Plan, decide_plan, start_plan
 from ce_cli.prefetch import prefetch
 from ce_cli.readers import Source
-from ce_cli.resolve import window_rows
+from ce_cli.resolve import prediction_width, window_rows
 from ce_cli.settings import Settings
 
 S = TypeVar("S")
@@ -47,7 +47,7 @@ class LocalDriver:
         columns, converter = start_plan(self.source.schema, settings, self.source.name)
         batches = self.source.batches(columns.read_columns, columns.float_columns)
         window, self._stream = first_rows(
-            prefetch(batches, depth=1), window_rows(len(columns.classes) or 1)
+            prefetch(batches, depth=1), lambda first: window_rows(prediction_width(columns, first))
         )
         plan = decide_plan(self.source.name, settings, columns, converter, window)
         window.clear()  # the stream replays these; holding them would pin their buffers all run
@@ -89,14 +89,20 @@ def numbered(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch
 
 
 def first_rows(
-    batches: Iterator[pa.RecordBatch], rows: int
+    batches: Iterator[pa.RecordBatch], rows_for: Callable[[pa.RecordBatch], int]
 ) -> tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
-    """The first batches, up to ``rows`` rows (split so the window is exactly that long), and
-    the whole stream again (the window's batches first, released as they are consumed)."""
+    """The first batches, up to ``rows_for(first batch)`` rows (split so the window is exactly
+    that long), and the whole stream again (the window's batches first, released as they are
+    consumed). Only the window's batches are held: a wide input's window is a few rows."""
     window: list[pa.RecordBatch] = []
     held = 0
+    rows: int | None = None
     rest: list[pa.RecordBatch] = []
     for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if rows is None:
+            rows = rows_for(batch)
         if held + batch.num_rows >= rows:
             take = rows - held
             window.append(batch.slice(0, take))

@@ -24,8 +24,10 @@ from ce_cli.core.temperature import TemperatureFit, fit_beta
 from ce_cli.engine.batch import Sink, count_labels, fold_batch, temperature_batch
 from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.state import State, TemperatureSums
+from ce_cli.errors import UsageError
 from ce_cli.report import Detection, Report, build_report
-from ce_cli.samples_out import PerSampleWriter
+from ce_cli.samples_out import PerSampleWriter, PerSequenceWriter
+from ce_cli.sequences import report_section
 from ce_cli.settings import Settings
 
 S = TypeVar("S")
@@ -62,16 +64,28 @@ def run(
     settings: Settings,
     per_sample_path: str | None = None,
     progress: ProgressCallback | None = None,
+    per_sequence_path: str | None = None,
 ) -> Report:
     """Evaluate the driver's input under ``settings`` into a report."""
     plan = driver.plan(settings)
     if plan.needs_label_counts:
         plan = plan.with_class_weights(balanced_weights(plan, label_counts(driver, plan)))
+    if per_sequence_path and plan.columns.sequence is None:
+        raise UsageError("--per-sequence needs --sequence-col", hint="e.g. --sequence-col doc_id")
     writer: PerSampleWriter | None = None
-    try:  # the writer stages a file as it is made: a signal from then on must remove it
+    sequence_writer: PerSequenceWriter | None = None
+    try:  # a writer stages a file as it is made: a signal from then on must remove it
         if per_sample_path:
             writer = PerSampleWriter(per_sample_path, plan.classes, settings.base_divisor)
-        state = evaluation_pass(driver, plan, None if writer is None else writer.write, progress)
+        if per_sequence_path:
+            sequence_writer = PerSequenceWriter(per_sequence_path, settings.base_divisor)
+        state = evaluation_pass(
+            driver,
+            plan,
+            None if writer is None else writer.write,
+            progress,
+            None if sequence_writer is None else sequence_writer.add,
+        )
         report = finish(plan, state)
         if settings.fit_temperature:
             assert state.temperature is not None
@@ -82,9 +96,13 @@ def run(
     except BaseException:
         if writer is not None:
             writer.abort()
+        if sequence_writer is not None:
+            sequence_writer.abort()
         raise
     if writer is not None:
         writer.commit()
+    if sequence_writer is not None:
+        sequence_writer.commit()
     return report
 
 
@@ -106,7 +124,11 @@ def label_counts(driver: Driver, plan: Plan) -> np.ndarray:
 
 
 def evaluation_pass(
-    driver: Driver, plan: Plan, sink: Sink | None, progress: ProgressCallback | None
+    driver: Driver,
+    plan: Plan,
+    sink: Sink | None,
+    progress: ProgressCallback | None,
+    on_sequence: Callable[[Any], None] | None = None,
 ) -> State:
     step = functools.partial(fold_batch, sink=sink, parallel=driver.parallel)
 
@@ -117,7 +139,7 @@ def evaluation_pass(
 
     return driver.fold(
         plan,
-        functools.partial(State.empty, plan),
+        functools.partial(State.empty, plan, on_sequence),
         step,
         State.merge,
         on_batch=None if progress is None else on_batch,
@@ -226,6 +248,10 @@ def finish(plan: Plan, state: State) -> Report:
         ]
     if settings.top:
         extra["worst"] = state.worst.to_list(settings.base_divisor)
+    if state.sequences is not None:
+        assert columns.sequence is not None
+        summary = state.sequences.finish()
+        extra["sequences"] = report_section(summary, columns.sequence, settings.base_divisor)
     if extra:
         report = dataclasses.replace(report, extra=extra)
     return report

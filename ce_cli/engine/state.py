@@ -11,7 +11,9 @@ numbers of one pass (sums to rounding; counts, extremes and worst rows exactly).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from ce_cli.core.temperature import (
     two_class_logits,
 )
 from ce_cli.engine.plan import Plan
+from ce_cli.sequences import DEFAULT_WORST, SequenceStats
 from ce_cli.slices import GroupAccumulators, WorstRows
 
 
@@ -38,9 +41,12 @@ class State:
     groups: GroupAccumulators | None
     worst: WorstRows
     temperature: TemperatureSums | None
+    sequences: SequenceStats | None = None
 
     @classmethod
-    def empty(cls, plan: Plan) -> State:
+    def empty(cls, plan: Plan, on_sequence: Callable[[Any], None] | None = None) -> State:
+        """A state of no rows; ``on_sequence`` receives each sequence as it closes
+        (per-sequence output)."""
         settings = plan.settings
         task, n_classes, bins = plan.decision.task, plan.n_classes, settings.bins
         return cls(
@@ -53,12 +59,17 @@ class State:
             groups=GroupAccumulators(task, n_classes, bins) if plan.columns.group else None,
             worst=WorstRows(settings.top),
             temperature=TemperatureSums(1.0, bins) if settings.fit_temperature else None,
+            sequences=(
+                SequenceStats(settings.top or DEFAULT_WORST, on_close=on_sequence, open_left=False)
+                if plan.columns.sequence is not None
+                else None
+            ),
         )
 
     @property
     def keeps_values(self) -> bool:
         """Whether a collector needs the per-sample values (not only the sums)."""
-        return self.boot is not None or self.groups is not None or self.worst.k > 0
+        return self.groups is not None or self.sequences is not None or self.worst.k > 0
 
     def absorb(self, other: State) -> None:
         """Add ``other`` (rows that follow this state's) into this one, in place."""
@@ -70,6 +81,8 @@ class State:
         self.worst.absorb(other.worst)
         if self.temperature is not None and other.temperature is not None:
             self.temperature.absorb(other.temperature)
+        if self.sequences is not None and other.sequences is not None:
+            self.sequences.absorb(other.sequences)
 
     def merge(self, other: State) -> State:
         """A new state: this one's rows followed by ``other``'s (both are left as they were)."""

@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from ce_cli.printable import printable
+from ce_cli.registry import BY_NAME
 from ce_cli.render.svg import Series, bars_svg, histogram_svg, reliability_svg
 
 MAX_TABLE_ROWS = 200
@@ -29,32 +30,6 @@ _CALIBRATION = re.compile(
     r"^(ece|mce|rmsce|smece|overconfidence|brier_|temperature|cross_entropy_calibration"
     r"|cross_entropy_refinement)"
 )
-_DESCRIPTIONS = {
-    "loss": "the chosen loss, every modifier applied",
-    "cross_entropy": "plain cross-entropy",
-    "entropy": "mean entropy of the predictions",
-    "label_entropy": "mean entropy of the targets",
-    "kl_divergence": "cross-entropy − label entropy",
-    "perplexity": "exp(cross-entropy in nats)",
-    "accuracy": "the predicted class is right (multi-label: per label, q ≥ 0.5)",
-    "subset_accuracy": "every label of a row right",
-    "loss_per_label": "loss ÷ number of labels",
-    "cross_entropy_per_label": "cross-entropy ÷ number of labels",
-    "brier": "mean squared error of the probabilities",
-    "ece": "expected calibration error, equal-width bins",
-    "mce": "largest gap of any bin",
-    "rmsce": "root-mean-square calibration error",
-    "rmsce_debiased": "RMS calibration error, debiased",
-    "ece_adaptive": "ECE on equal-mass bins",
-    "ece_classwise": "mean ECE of each class's own probability",
-    "smece": "smooth ECE (kernel-smoothed)",
-    "overconfidence": "mean confidence − accuracy (> 0: overconfident)",
-    "brier_reliability": "Brier: reliability (lower is better)",
-    "brier_resolution": "Brier: resolution (higher is better)",
-    "brier_uncertainty": "Brier: uncertainty of the labels",
-    "temperature": "fitted temperature",
-    "ece_after_temperature": "ECE after temperature scaling",
-}
 _PERCENT = re.compile(r"(^|_)accuracy$")
 
 _CSS = """
@@ -167,7 +142,8 @@ def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = 
 
 
 def _note(metric: str) -> str:
-    return f'<span class="note">{escape(_DESCRIPTIONS.get(metric, ""))}</span>'
+    declared = BY_NAME.get(metric)
+    return f'<span class="note">{escape("" if declared is None else declared.doc)}</span>'
 
 
 def _generic_table(rows: list[dict[str, Any]], *, percent: bool = True) -> str:
@@ -291,7 +267,8 @@ def _summary(report: dict[str, Any]) -> str:
             name = f"loss_{key}"
             row = [f"<code>{name}</code>", _num(q[key])]
             if intervals:
-                row.append("")
+                ci = intervals.get(name)
+                row.append("" if ci is None else f"[{_num(ci.get('low'))}, {_num(ci.get('high'))}]")
             row.append('<span class="note">per-sample loss quantile</span>')
             rows.append(row)
     return "<section><h2>Summary</h2>" + _table(header, rows, numeric) + "</section>"

@@ -116,6 +116,32 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
         )
         if len(per_class) > MAX_ROWS:
             out += [f"_{len(per_class) - MAX_ROWS} more classes in the JSON report._", ""]
+    sequences = report.get("sequences")
+    if sequences:
+        ppl = sequences["perplexity"]
+        out += [f"### Per-sequence perplexity ({sequences['n_sequences']:,} sequences)", ""]
+        out += _table(
+            ["mean", "token-weighted", "p50", "p90", "p99", "min", "max"],
+            [
+                [
+                    _num(ppl[k])
+                    for k in ("mean", "token_weighted_mean", "p50", "p90", "p99", "min", "max")
+                ]
+            ],
+        )
+        if sequences["worst"]:
+            out += _table(
+                ["worst sequence", "rows", "tokens", "perplexity"],
+                [
+                    [
+                        str(s["sequence"]),
+                        f"{s['first_row']}–{s['last_row']}",
+                        _num(s["tokens"]),
+                        _num(s["perplexity"]),
+                    ]
+                    for s in sequences["worst"]
+                ],
+            )
     bins = [b for b in report.get("calibration", {}).get("bins", []) if b["count"]]
     if bins or images:
         out += ["### Calibration", ""]
@@ -184,3 +210,23 @@ def render_markdown(report: dict[str, Any], images: Sequence[str] = ()) -> str:
 
 def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.4g}"
+
+
+def render_compare_markdown(result: dict[str, Any]) -> str:
+    """``ce-eval compare`` as Markdown: each metric's values, ``A − B``, interval and verdict."""
+    level = result.get("level")
+    out = [
+        f"## ce-eval compare: A = `{_cell(result['a'])}`, B = `{_cell(result['b'])}`",
+        "",
+        f"{result['n_samples']:,} paired rows (by {result['paired_by']}) · logs in "
+        f"{result['base']} · {_num(None if level is None else 100 * level)} % paired "
+        f"bootstrap intervals ({result['replicates']:,} replicates)",
+        "",
+    ]
+    rows = []
+    for name, m in result["metrics"].items():
+        interval = "–" if m["low"] is None else f"[{m['low']:+.4g}, {m['high']:+.4g}]"
+        difference = "–" if m["difference"] is None else f"{m['difference']:+.4g}"
+        rows.append([name, _num(m["a"]), _num(m["b"]), difference, interval, m["verdict"]])
+    out += _table(["metric", "A", "B", "A − B", "interval", "verdict"], rows)
+    return "\n".join(out)

@@ -18,16 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ce_cli.printable import printable
+from ce_cli.registry import BY_NAME, REPORT_METRICS
 from ce_cli.report import Report
 
 MAX_CLASS_ROWS = 25
-_LOG_NAMES = {
-    "loss": "loss",
-    "cross_entropy": "cross-entropy",
-    "entropy": "entropy (predicted)",
-    "label_entropy": "label entropy",
-    "kl_divergence": "KL divergence",
-}
 
 
 def _data(value: object) -> Text:
@@ -122,7 +116,6 @@ def _summary(report: Report) -> Table:
         level = next(iter(intervals.values()))["level"]
         table.add_column(f"{100 * level:g} % interval", justify="right", no_wrap=True)
     table.add_column("", style="dim")
-    base = report.base
 
     def row(name: Any, key: str, value: Any, note: str) -> None:
         cells = [name, value]
@@ -132,60 +125,97 @@ def _summary(report: Report) -> Table:
             cells.append("" if ci is None else f"[{fmt(ci['low'])}, {fmt(ci['high'])}]")
         table.add_row(*cells, note)
 
-    loss = Text(_num(m["loss"]), style="bold")
-    row(Text("loss", style="bold"), "loss", loss, _loss_name(report))
-    for key in ("cross_entropy", "entropy", "label_entropy", "kl_divergence"):
-        row(_LOG_NAMES[key], key, _num(m[key]), base)
-    if "loss_per_label" in m:
-        row("loss per label", "loss_per_label", _num(m["loss_per_label"]), base)
-    row("perplexity", "perplexity", _num(m["perplexity"]), "exp(cross-entropy in nats)")
-    per_label = "per label" if "subset_accuracy" in m else ""
-    row("accuracy", "accuracy", _pct(m["accuracy"]), per_label)
-    if "subset_accuracy" in m:
-        row("subset accuracy", "subset_accuracy", _pct(m["subset_accuracy"]), "all labels right")
-    row("Brier score", "brier", _num(m["brier"]), "")
-    n_bins = report.calibration["n_bins"]
-    row("ECE", "ece", _num(m["ece"]), f"{n_bins} equal-width bins")
-    row("MCE", "mce", _num(m["mce"]), "")
-    for key, name, note in _CALIBRATION_ROWS:
-        if m.get(key) is not None:
-            if key == "smece":
-                note = f"bandwidth σ* = {report.calibration['smooth']['bandwidth']:.4g}"
-            if key == "overconfidence":
-                note = "mean conf. − accuracy: " + ("over" if m[key] > 0 else "under") + "confident"
-            row(name, key, _num(m[key]), note)
-    temperature = report.extra.get("temperature")
-    if temperature is not None:
-        note = f"fitted in {temperature['passes']} passes over the input"
-        if temperature.get("note"):
-            note += "; " + temperature["note"]
-        elif not temperature.get("converged", True):
-            note += "; the search did not converge"
-        row("temperature T*", "temperature", _num(m["temperature"]), note)
-        for key, name, unit in _TEMPERATURE_ROWS:
-            row(name, key, _num(m[key]), base if unit else "")
+    for key in _layout(m):
+        value = m[key]
+        if value is None and key not in _ALWAYS_SHOWN:
+            continue
+        metric = BY_NAME.get(key)
+        label: Any = key if metric is None else metric.label
+        cell: Any = _pct(value) if key.endswith("accuracy") else _num(value)
+        if key == "loss":
+            label, cell = Text(label, style="bold"), Text(cell, style="bold")
+        row(label, key, cell, _note(report, key))
     q = report.loss_quantiles
     quantiles = f"{_num(q['p50'], 4)} / {_num(q['p90'], 4)} / {_num(q['p99'], 4)}"
     row("loss quantiles", "", quantiles, "p50 / p90 / p99")
     return table
 
 
-_CALIBRATION_ROWS = (
-    ("rmsce", "RMSCE", "root-mean-square gap"),
-    ("rmsce_debiased", "RMSCE, debiased", "Kumar et al. 2019"),
-    ("ece_adaptive", "ECE, equal-mass", "equal-mass bins (fine histogram)"),
-    ("ece_classwise", "ECE, classwise", "mean over classes"),
-    ("smece", "smooth ECE", ""),
-    ("overconfidence", "overconfidence", ""),
-    ("brier_reliability", "Brier reliability", "Murphy: lower is better"),
-    ("brier_resolution", "Brier resolution", "higher is better"),
-    ("brier_uncertainty", "Brier uncertainty", "of the outcomes alone"),
+# The summary's order; a metric of the registry not named here follows, with its doc as note.
+_LAYOUT = (
+    "loss",
+    "cross_entropy",
+    "entropy",
+    "label_entropy",
+    "kl_divergence",
+    "loss_per_label",
+    "cross_entropy_per_label",
+    "perplexity",
+    "accuracy",
+    "subset_accuracy",
+    "brier",
+    "ece",
+    "mce",
+    "rmsce",
+    "rmsce_debiased",
+    "ece_adaptive",
+    "ece_classwise",
+    "smece",
+    "overconfidence",
+    "brier_reliability",
+    "brier_resolution",
+    "brier_uncertainty",
+    "temperature",
+    "cross_entropy_calibration",
+    "cross_entropy_refinement",
+    "ece_after_temperature",
 )
-_TEMPERATURE_ROWS = (
-    ("cross_entropy_calibration", "CE removed by T*", True),
-    ("cross_entropy_refinement", "CE after T*", True),
-    ("ece_after_temperature", "ECE after T*", False),
-)
+_ALWAYS_SHOWN = _LAYOUT[:13]
+_NOTES = {
+    "perplexity": "exp(cross-entropy in nats)",
+    "subset_accuracy": "all labels right",
+    "brier": "",
+    "mce": "",
+    "rmsce": "root-mean-square gap",
+    "rmsce_debiased": "Kumar et al. 2019",
+    "ece_adaptive": "equal-mass bins (fine histogram)",
+    "ece_classwise": "mean over classes",
+    "brier_reliability": "Murphy: lower is better",
+    "brier_resolution": "higher is better",
+    "brier_uncertainty": "of the outcomes alone",
+    "ece_after_temperature": "",
+}
+
+
+def _layout(metrics: dict[str, Any]) -> list[str]:
+    rest = [m.name for m in REPORT_METRICS if m.name not in _LAYOUT]
+    return [key for key in (*_LAYOUT, *rest) if key in metrics]
+
+
+def _note(report: Report, key: str) -> str:
+    m = report.metrics
+    if key == "loss":
+        return _loss_name(report)
+    if key == "accuracy":
+        return "per label" if "subset_accuracy" in m else ""
+    if key == "ece":
+        return f"{report.calibration['n_bins']} equal-width bins"
+    if key == "smece":
+        return f"bandwidth σ* = {report.calibration['smooth']['bandwidth']:.4g}"
+    if key == "overconfidence":
+        return "mean conf. − accuracy: " + ("over" if m[key] > 0 else "under") + "confident"
+    if key == "temperature":
+        temperature = report.extra["temperature"]
+        note = f"fitted in {temperature['passes']} passes over the input"
+        if temperature.get("note"):
+            note += "; " + temperature["note"]
+        elif not temperature.get("converged", True):
+            note += "; the search did not converge"
+        return note
+    metric = BY_NAME.get(key)
+    if metric is not None and metric.log_units:
+        return report.base
+    return _NOTES.get(key, "" if metric is None else metric.doc)
 
 
 def _gates(report: Report) -> Table | None:
@@ -284,6 +314,42 @@ def _worst_lines(report: Report, color: bool) -> list[str]:
     out.append("  " + "  ".join("─" * w for w in widths))
     out += [line(c) for c in cells]
     return out
+
+
+def _sequences(report: Report) -> Table | None:
+    section = report.extra.get("sequences")
+    if not section:
+        return None
+    ppl = section["perplexity"]
+    title = (
+        f"Per-sequence perplexity ({section['n_sequences']:,} sequences of '{section['column']}'"
+    )
+    if section["without_tokens"]:
+        title += f"; {section['without_tokens']:,} without an evaluated token"
+    table = _titled(title + ")")
+    keys = ("mean", "token_weighted_mean", "p50", "p90", "p99", "min", "max")
+    names = ("mean", "token-weighted", "p50", "p90", "p99", "min", "max")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_row(*(_num(ppl[k], 5) for k in keys))
+    worst = section["worst"]
+    if not worst:
+        return table
+    rows = _titled(f"Worst {len(worst)} sequences (highest perplexity)")
+    for column in ("sequence", "rows", "tokens", "cross-entropy", "perplexity"):
+        rows.add_column(column, justify="left" if column == "sequence" else "right")
+    for s in worst:
+        rows.add_row(
+            _data(s["sequence"]),
+            f"{s['first_row']:,}–{s['last_row']:,}",
+            f"{s['tokens']:,}",
+            _num(s["cross_entropy"], 5),
+            _num(s["perplexity"], 5),
+        )
+    grid = Table.grid()
+    grid.add_row(table)
+    grid.add_row(rows)
+    return grid
 
 
 def _per_class(report: Report) -> Table:
@@ -455,6 +521,7 @@ def render_table(report: Report, *, color: bool = False, width: int = 100) -> st
         _baseline(report),
         _per_class(report),
         _groups(report),
+        _sequences(report),
         _calibration(report),
         _diagram(report),
         _equal_mass(report),
