@@ -323,8 +323,10 @@ def test_a_worker_killed_mid_run_is_retried_and_the_result_unchanged(
 def test_what_the_dask_engine_refuses(data: Path, cluster: Any) -> None:
     path = str(data / "binary.csv")
     address = cluster.scheduler_address
-    with pytest.raises(CeEvalError, match="--per-sample is not written by --engine dask"):
+    with pytest.raises(CeEvalError, match="--per-sequence are not written by --engine dask"):
         ce_cli.evaluate(path, engine="dask", scheduler=address, per_sample="x.parquet")
+    with pytest.raises(CeEvalError, match="--sequence-col is summed by the local engine only"):
+        ce_cli.evaluate(path, engine="dask", scheduler=address, sequence_col="id")
     with pytest.raises(CeEvalError, match="not in-memory tables"):
         ce_cli.evaluate(pa.table({"label": [1], "p": [0.5]}), engine="dask", scheduler=address)
     with pytest.raises(CeEvalError, match="needs --engine dask"):
