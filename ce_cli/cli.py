@@ -56,6 +56,11 @@ class FormatChoice(StrEnum):
     html = "html"
 
 
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ce-eval {__version__}")
@@ -360,6 +365,20 @@ def evaluate_command(
             help="Input format when the name does not say (parquet, csv, tsv, arrow, jsonl)."
         ),
     ] = None,
+    engine: Annotated[
+        EngineChoice,
+        typer.Option(
+            help="Where to compute: local (this process, all cores) or dask (a Dask cluster; "
+            "needs ce-eval[dask]).",
+        ),
+    ] = EngineChoice.local,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine dask: the address of a running Dask scheduler (tcp://host:8786); "
+            "without it ce-eval starts a local cluster and stops it afterwards.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr.", rich_help_panel=_OUTPUT)
     ] = False,
@@ -450,6 +469,8 @@ def evaluate_command(
                 settings=settings,
                 per_sample=None if samples is None else samples.temp_path,
                 progress=progress,
+                engine=engine.value,
+                scheduler=scheduler,
                 per_sequence=None if sequence_rows is None else sequence_rows.temp_path,
             )
         finally:

@@ -33,6 +33,7 @@ from ce_cli.errors import (
     NonNumericError,
 )
 from ce_cli.locate import TextCheck, first_ragged_csv_row, locate_json_error
+from ce_cli.remote import input_file, is_url
 
 # Batches are sized by values, not rows: at most BATCH_ROWS rows and, where a row holds more
 # than BATCH_VALUES / BATCH_ROWS values (a 32k-vocabulary list column), about BATCH_VALUES
@@ -83,6 +84,9 @@ class Source:
     _cleanup: Callable[[], None] | None = None
     # Set where the stream is made of other sources' checked batches (datasets, joins).
     text_checked: bool = False
+    # The Parquet files read, in order (a file, or a dataset's parts): engines that split the
+    # input by row group read their metadata.
+    files: tuple[str, ...] = ()
 
     def batches(
         self, columns: Sequence[str] | None = None, float_columns: Sequence[str] = ()
@@ -171,6 +175,8 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     """Open a file, or ``-`` for standard input (spooled to a temporary file, then sniffed)."""
     if path == "-":
         return _open_stdin(input_format)
+    if is_url(path):
+        return _open_url(path, input_format)
     if os.path.isdir(path) or (not os.path.exists(path) and any(c in path for c in "*?[")):
         with reading(path):
             dataset = _open_parquet_files(path)
@@ -203,6 +209,45 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     with reading(path):
         source = _OPENERS[fmt](path, path)
     source.size_bytes = os.path.getsize(path)
+    _check_schema(source)
+    return source
+
+
+def _open_url(url: str, input_format: str | None) -> Source:
+    """A remote file, directory or glob through fsspec (see :mod:`ce_cli.remote`)."""
+    from ce_cli import remote
+
+    files = remote.list_parquet(url)
+    if files is not None:
+        if not files:
+            raise InputFormatError(
+                "no Parquet files there",
+                file=url,
+                hint="a directory of .parquet files, or a glob such as 'parts/*.parquet'",
+            )
+        with reading(url):
+            dataset = _parquet_dataset(url, files)
+        _check_schema(dataset)
+        return dataset
+    if not remote.exists(url):
+        raise InputFormatError("no such file", file=url, hint="check the path")
+    fmt = detect_format(url, input_format)
+    if fmt == "parquet":
+        with reading(url):
+            source = _open_parquet(url, url)
+    else:  # text and Arrow readers want a local file: a copy, removed on close
+        suffix = ".gz" if url.endswith(".gz") else ""
+        handle = tempfile.NamedTemporaryFile(prefix="ce-eval-remote-", suffix=suffix, delete=False)
+        try:
+            with handle, reading(url), input_file(url) as remote_file:
+                shutil.copyfileobj(remote_file, handle, 1 << 20)
+            with reading(url):
+                source = _OPENERS[fmt](handle.name, url)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+        source._cleanup = lambda: os.unlink(handle.name) if os.path.exists(handle.name) else None
+    source.size_bytes = remote.size(url)
     _check_schema(source)
     return source
 
@@ -362,7 +407,7 @@ def _open_parquet(path: str, name: str) -> Source:
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path, pre_buffer=False)
+        pf = pq.ParquetFile(input_file(path), pre_buffer=False)
         schema = pf.schema_arrow
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise InputFormatError(
@@ -373,13 +418,15 @@ def _open_parquet(path: str, name: str) -> Source:
 
     def stream(columns: Sequence[str] | None, _floats: Sequence[str]) -> Iterator[pa.RecordBatch]:
         metadata = pf.metadata
-        reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=_parquet_buffer(metadata))
+        reader = pq.ParquetFile(
+            input_file(path), pre_buffer=False, buffer_size=_parquet_buffer(metadata)
+        )
         yield from reader.iter_batches(
             batch_size=batch_rows(_parquet_values_per_row(metadata, columns)),
             columns=list(columns) if columns is not None else None,
         )
 
-    return Source(name, "parquet", schema, stream, total_rows=pf.metadata.num_rows)
+    return Source(name, "parquet", schema, stream, total_rows=pf.metadata.num_rows, files=(path,))
 
 
 def _open_parquet_files(path: str) -> Source:
@@ -399,6 +446,13 @@ def _open_parquet_files(path: str) -> Source:
             file=path,
             hint="a directory of .parquet files, or a glob such as 'parts/*.parquet'",
         )
+    source = _parquet_dataset(path, files)
+    source.size_bytes = sum(os.path.getsize(f) for f in files)
+    return source
+
+
+def _parquet_dataset(path: str, files: list[str]) -> Source:
+    """Parquet files (paths or URLs) read as one dataset, in the order given."""
     parts = [_open_parquet(f, f) for f in files]
     for part in parts:
         _check_schema(part)
@@ -438,9 +492,8 @@ def _open_parquet_files(path: str) -> Source:
             for batch in part.batches(columns, floats):
                 yield batch if columns is None else batch.select(list(columns))
 
-    source = Source(path, "parquet", schema, stream, text_checked=True)
+    source = Source(path, "parquet", schema, stream, text_checked=True, files=tuple(files))
     source.total_rows = sum(p.total_rows or 0 for p in parts)
-    source.size_bytes = sum(os.path.getsize(f) for f in files)
     return source
 
 

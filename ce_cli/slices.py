@@ -60,6 +60,21 @@ class GroupAccumulators:
             else:
                 acc.update(take_rows(values, rows), None if weights is None else weights[rows])
 
+    def absorb(self, other: GroupAccumulators) -> None:
+        """Add ``other``'s groups into these (in place; ``other`` is left as it was)."""
+        for name, theirs in other.groups.items():
+            mine = self.groups.get(name)
+            if mine is None:
+                if len(self.groups) >= MAX_GROUPS:
+                    raise UsageError(
+                        f"--group-col has more than {MAX_GROUPS:,} distinct values",
+                        hint="group by a column with fewer values",
+                    )
+                mine = self.groups[name] = Accumulator(
+                    self.task, self.n_classes, self.n_bins, detail=False
+                )
+            mine.absorb(theirs)
+
 
 @dataclass
 class WorstRows:
@@ -80,7 +95,7 @@ class WorstRows:
         if self.k == 0 or values.loss.shape[0] == 0:
             return
         n = values.loss.shape[0]
-        pick = np.arange(n) if n <= self.k else np.argpartition(-values.loss, self.k - 1)[: self.k]
+        pick = np.arange(n) if n <= self.k else _largest(values.loss, self.k)
         rows_new = []
         for i in pick:
             item: dict[str, Any] = {"row": int(row_numbers[i]), "loss": float(values.loss[i])}
@@ -93,9 +108,25 @@ class WorstRows:
             if values.true_prob is not None:
                 item["p_true"] = float(values.true_prob[i])
             rows_new.append(item)
-        merged = self.details + rows_new
+        self._keep(rows_new)
+
+    def _keep(self, rows: list[dict[str, Any]]) -> None:
+        merged = self.details + rows
         merged.sort(key=lambda r: (-r["loss"], r["row"]))
         self.details = merged[: self.k]
 
+    def absorb(self, other: WorstRows) -> None:
+        """Keep the ``k`` worst of both (the same rows whatever the split of the input)."""
+        self._keep([dict(r) for r in other.details])
+
     def to_list(self, base_divisor: float) -> list[dict[str, Any]]:
         return [{**r, "loss": r["loss"] / base_divisor} for r in self.details]
+
+
+def _largest(loss: NDArray[np.float64], k: int) -> NDArray[np.intp]:
+    """The indices of the ``k`` largest losses, ties at the k-th taken earliest first (rows
+    are in input order), so that the pick does not depend on where batches begin."""
+    kth = np.partition(loss, loss.shape[0] - k)[loss.shape[0] - k]
+    above = np.flatnonzero(loss > kth)
+    tied = np.flatnonzero(loss == kth)[: k - above.shape[0]]
+    return np.concatenate([above, tied])

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 import ce_cli.api as api
+import ce_cli.engine.batch as batch
 from ce_cli.core.rowwise import SWEEP_COLUMNS, row_argmax
 
 
@@ -59,13 +60,13 @@ def test_one_thread_and_three_give_the_same_report(
 ) -> None:
     table = _tables()[kind]
     # Small chunks and tasks: many of them, so the threads really share the work.
-    monkeypatch.setattr(api, "CHUNK_VALUES", 512)
-    monkeypatch.setattr(api, "TASK_VALUES", 2048)
-    monkeypatch.setattr(api, "MIN_TASK_VALUES", 256)
+    monkeypatch.setattr(batch, "CHUNK_VALUES", 512)
+    monkeypatch.setattr(batch, "TASK_VALUES", 2048)
+    monkeypatch.setattr(batch, "MIN_TASK_VALUES", 256)
     monkeypatch.setenv("CE_EVAL_THREADS", "1")
     serial = _report(table, ci=0.9, bootstrap=20)
     monkeypatch.setenv("CE_EVAL_THREADS", "3")
-    monkeypatch.setattr(api, "_pool", None)
+    monkeypatch.setattr(batch, "_pool", None)
     assert _report(table, ci=0.9, bootstrap=20) == serial
 
 
@@ -75,9 +76,9 @@ def test_another_task_split_changes_only_the_rounding(
 ) -> None:
     table = _tables()[kind]
     default = _numbers(_report(table))
-    monkeypatch.setattr(api, "CHUNK_VALUES", 100)
-    monkeypatch.setattr(api, "TASK_VALUES", 300)
-    monkeypatch.setattr(api, "MIN_TASK_VALUES", 50)
+    monkeypatch.setattr(batch, "CHUNK_VALUES", 100)
+    monkeypatch.setattr(batch, "TASK_VALUES", 300)
+    monkeypatch.setattr(batch, "MIN_TASK_VALUES", 50)
     split = _numbers(_report(table))
     assert default.keys() == split.keys()
     for key, value in default.items():

@@ -17,6 +17,7 @@ import pytest
 
 import ce_cli
 import ce_cli.api
+import ce_cli.engine.batch
 import ce_cli.readers
 import ce_cli.resolve
 from ce_cli.cli import main
@@ -68,13 +69,13 @@ def test_every_reader_cuts_wide_rows_into_batches_of_at_most_the_value_budget(
         assert sum(sizes) == 60
         assert max(sizes) == 10_000 // per_row, name
     seen: list[int] = []
-    real = ce_cli.api._evaluate_batch
+    real = ce_cli.engine.batch.kernel
 
     def spy(typed: Any, *args: Any) -> Any:
         seen.append(len(typed))
         return real(typed, *args)
 
-    with mock.patch.object(ce_cli.api, "_evaluate_batch", spy):
+    with mock.patch.object(ce_cli.engine.batch, "kernel", spy):
         ce_cli.evaluate(table)
     assert sum(seen) == 60 and max(seen) == 9
 
@@ -220,8 +221,8 @@ def test_wide_rows_summed_on_the_calling_thread_give_the_per_task_numbers(
         options["weight_col"] = "w"
     table = pa.table(columns)
     per_task = _numbers(ce_cli.evaluate(table, **options))
-    monkeypatch.setattr(ce_cli.api, "MIN_ACCUMULATOR_ROWS", 10**9)
-    monkeypatch.setattr(ce_cli.api, "DEFERRED_ROWS", 700)
+    monkeypatch.setattr(ce_cli.engine.batch, "MIN_ACCUMULATOR_ROWS", 10**9)
+    monkeypatch.setattr(ce_cli.engine.batch, "DEFERRED_ROWS", 700)
     deferred = ce_cli.evaluate(table, **options)
     _assert_same(per_task, _numbers(deferred))
     assert deferred.metrics["ece_classwise"] == pytest.approx(
