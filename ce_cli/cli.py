@@ -1057,6 +1057,7 @@ def _os_error_message(error: OSError) -> str:
 
 def _run(args: list[str], debug: bool) -> int:
     import contextlib
+    import traceback
 
     from ce_cli.errors import CeEvalError, PipeClosed
 
@@ -1066,6 +1067,9 @@ def _run(args: list[str], debug: bool) -> int:
         command, args, name = typer.main.get_command(compare_app), args[1:], "ce-eval compare"
     else:
         command, name = typer.main.get_command(app), "ce-eval"
+    options = set(args[: args.index("--")] if "--" in args else args)
+    if {"--logits", "--probs"} <= options:  # a bool flag pair: click would let the last one win
+        return _fail(f"--logits and --probs contradict each other; give one (see {name} --help)", 2)
     try:
         defaults = None
         if not any(a in ("-h", "--help", "--version") for a in args):
@@ -1077,16 +1081,16 @@ def _run(args: list[str], debug: bool) -> int:
         if isinstance(code, int):
             return code
     except CeEvalError as error:
-        if debug:
-            raise
+        if debug:  # the traceback, then the exit code the error has without --debug
+            traceback.print_exc()
         return _fail(str(error), error.exit_code)
     except typer.Exit as done:
         return int(done.exit_code or 0)
     except typer.Abort:
         return _fail("interrupted", 130)
     except parse_errors as error:
-        if debug:
-            raise
+        if debug:  # the traceback, then the exit code the error has without --debug
+            traceback.print_exc()
         format_message = getattr(error, "format_message", None)
         message = (format_message() if format_message else str(error)).replace("\n", " ")
         given = _given_value(args, getattr(error, "param", None))
@@ -1104,19 +1108,19 @@ def _run(args: list[str], debug: bool) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return PIPE_CLOSED
     except MemoryError:
-        if debug:
-            raise
+        if debug:  # the traceback, then the exit code the error has without --debug
+            traceback.print_exc()
         return _fail(
             "out of memory; an option may ask for more than fits (see --help for the limits)",
             2,
         )
     except OSError as error:  # the system refused: a full disk, a file-size limit, I/O
-        if debug:
-            raise
+        if debug:  # the traceback, then the exit code the error has without --debug
+            traceback.print_exc()
         return _fail(_os_error_message(error), 2)
     except Exception as error:  # a bug: say so in one line, exit 3
-        if debug:
-            raise
+        if debug:  # the traceback, then the exit code the error has without --debug
+            traceback.print_exc()
         return _fail(
             f"internal error: {type(error).__name__}: {error} "
             "(rerun with --debug for the traceback, and please report it)",

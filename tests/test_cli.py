@@ -687,3 +687,27 @@ def test_report_and_per_sample_cannot_share_a_path(
     assert code == 2 and out == ""
     assert "same file" in err and err.count("\n") == 1
     assert not path.exists()
+
+
+def test_debug_keeps_the_exit_code_of_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --debug adds a traceback; it must not turn bad input (2) into exit 1, a failed gate.
+    path = tmp_path / "bad.csv"
+    path.write_text("label,p\n1,0.3\n0,1.2\n")
+    assert main([str(path), "--probs", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("ce-eval: error: ")
+
+
+def test_logits_and_probs_together_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("label,p\n1,0.3\n0,0.2\n")
+    for flags in (["--probs", "--logits"], ["--logits", "--probs"]):
+        assert main([str(path), *flags]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1 and "contradict" in captured.err
