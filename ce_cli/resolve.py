@@ -772,7 +772,7 @@ class Converter:
             # column named 1 when they are named p_1, p_0); logits z give z_1 - z_0.
             positive = 0 if self.classes == ("1", "0") else 1
         logits, reason = self._decide_logits(
-            predictions, Task.MULTICLASS.value if positive is not None else task
+            predictions, Task.MULTICLASS.value if positive is not None else task, rows
         )
         self.decision = Decision(task, logits, reason, soft and not one_hot, one_hot, positive)
         if not logits and self.plan.columns_reason.startswith("every other"):
@@ -907,7 +907,7 @@ class Converter:
             return Task.BINARY.value
         return Task.MULTICLASS.value
 
-    def _decide_logits(self, predictions: NumberBlock, task: str) -> tuple[bool, str]:
+    def _decide_logits(self, predictions: NumberBlock, task: str, rows: Rows) -> tuple[bool, str]:
         if self.settings.logits:
             self._warn_if_probabilities(predictions, task)
             return True, "--logits given"
@@ -919,7 +919,7 @@ class Converter:
             return True, "columns are named logit*"
         outside = predictions.first_where(lambda x: (x < 0.0) | (x > 1.0))
         if outside is not None:
-            return True, f"values outside [0, 1] (row {outside.row + 1}: {outside.value:g})"
+            return True, f"values outside [0, 1] (row {rows + outside.row}: {outside.value:g})"
         if task != Task.MULTICLASS.value:
             return False, "every value lies in [0, 1]"
         sums = predictions.row_sums()
@@ -937,7 +937,7 @@ class Converter:
             "predictions lie in [0, 1] but rows do not sum to 1, so they could be logits or "
             "unnormalised probabilities",
             file=self.file,
-            row=row + 1,
+            row=rows + row,
             value=float(sums[row]),
             hint=hint,
         )

@@ -711,3 +711,18 @@ def test_logits_and_probs_together_are_a_usage_error(
         captured = capsys.readouterr()
         assert captured.out == ""
         assert captured.err.count("\n") == 1 and "contradict" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("second_row", "flag"),
+    [("1,nan,0.5", ["--on-nan", "drop"]), ("-100,0.5,0.5", ["--ignore-label", "-100"])],
+)
+def test_decision_error_names_the_input_row_after_rows_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second_row: str, flag: list[str]
+) -> None:
+    # Row 2 is left out before the logits/probabilities decision; the row whose sum is off is
+    # still row 4 of the file, not the 3rd row the decision saw.
+    path = tmp_path / "p.csv"
+    path.write_text(f"label,p_a,p_b\n0,0.3,0.7\n{second_row}\n1,0.4,0.6\n0,0.5,0.3\n")
+    assert main([str(path), *flag]) == 2
+    assert ", row 4:" in capsys.readouterr().err
