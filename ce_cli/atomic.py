@@ -47,8 +47,9 @@ def check_destination(path: str, option: str = "the output") -> None:
     exists is written into, so only it must be writable)."""
     if path == "-":
         if stdout_closed():
+            # "-" is also the default of -o, so the option is not named: it may not be given.
             raise OutputError(
-                f"{option}: standard output is closed",
+                "standard output is closed",
                 hint="write the report to a file with -o FILE",
             )
         return

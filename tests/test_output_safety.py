@@ -185,6 +185,7 @@ def test_closed_stdout_is_one_line_and_exit_2(work: Path) -> None:
     code, _, err = _run(["preds.csv"], work, shell=">&-")
     assert code == 2
     _one_line(err, "standard output is closed", "-o")
+    assert not err.startswith("ce-eval: error: -o:"), err  # -o was not given
     assert _snapshot(work) == before
     code, _, err = _run(["preds.csv", "-o", "r.txt", "-q"], work, shell=">&-")
     assert code == 0, err
