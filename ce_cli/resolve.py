@@ -553,7 +553,13 @@ def _infer_predictions(
             if not candidates:
                 others = [n for n in free if _is_numeric(field_type(n))]
                 hint = "pass --prob-cols (comma list or glob)"
-                if others:
+                if others and all(pa.types.is_null(field_type(n)) for n in others):
+                    # A CSV with a header and no rows types its columns as null.
+                    hint = (
+                        f"the other columns ({_list(others)}) hold no values: does the input "
+                        "have any data rows? " + hint
+                    )
+                elif others:
                     hint = (
                         f"the other numeric columns ({_list(others)}) hold integers, "
                         "which are not taken as probabilities or logits; " + hint

@@ -726,3 +726,13 @@ def test_decision_error_names_the_input_row_after_rows_left_out(
     path.write_text(f"label,p_a,p_b\n0,0.3,0.7\n{second_row}\n1,0.4,0.6\n0,0.5,0.3\n")
     assert main([str(path), *flag]) == 2
     assert ", row 4:" in capsys.readouterr().err
+
+
+def test_header_only_csv_is_not_said_to_hold_integers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("label,p\n")
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "hold no values" in err and "integers" not in err
