@@ -253,6 +253,89 @@ class ClasswiseSums:
         self.target_spread += part.target_spread
 
 
+def classwise_threshold(n_bins: int) -> float:
+    """Where the classwise view starts binning one by one: the first edge ``1/B`` itself
+    (:func:`bin_index` puts a probability above the first bin exactly when it is at or above this
+    double, so what is picked needs no second look). One bin has no edge inside: a threshold a
+    little below 1 keeps the old split there."""
+    return float(bin_edges(n_bins)[1]) if n_bins > 1 else 1.0 - 1e-6
+
+
+def sparse_flatnonzero(mask: NDArray[np.bool_]) -> Int:
+    """``np.flatnonzero(mask)`` for a 1-D mask, about twice as fast where few flags are set.
+
+    NumPy's ``nonzero`` tests every flag; here the flags are packed eight to a byte first, the
+    non-zero bytes found, and only their bits unpacked and searched.
+
+    >>> sparse_flatnonzero(np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 1], dtype=bool)).tolist()
+    [2, 9]
+    """
+    packed = np.packbits(mask, bitorder="little")
+    hit = np.flatnonzero(packed != 0)
+    bits = np.unpackbits(packed[hit], bitorder="little").view(np.bool_)  # 0/1 bytes
+    found = np.flatnonzero(bits)
+    return np.asarray(hit[found >> 3] * 8 + (found & 7), dtype=np.intp)
+
+
+class Picks:
+    """The values of an ``(n, C)`` probability matrix at or above a threshold, one entry per
+    value, in memory order (class by class for a column-major matrix, else row by row):
+    each one's class ``cols``, its row ``rows`` and its value ``values`` (float64). ``every``:
+    more than half the values reach the threshold, and every value is listed (a few classes).
+    """
+
+    __slots__ = ("_rows", "by_class", "cols", "every", "index", "n", "threshold", "values", "width")
+
+    def __init__(self, q: NDArray[np.floating], threshold: float) -> None:
+        n, width = q.shape
+        self.n, self.width, self.threshold = n, width, threshold
+        # Columns stacked side by side (column-major): read in place, class by class.
+        self.by_class = bool(q.flags.f_contiguous and not q.flags.c_contiguous)
+        flat = q.T.reshape(-1) if self.by_class else q.reshape(-1)
+        mask = flat >= np.float64(threshold)  # in float64 whatever q's type
+        count = int(np.count_nonzero(mask))
+        self.every = 2 * count > flat.size
+        if self.every:
+            index = np.arange(flat.size)
+        elif 16 * count < flat.size:
+            index = sparse_flatnonzero(mask)
+        else:
+            index = np.flatnonzero(mask)
+        self.index: Int = index
+        self._rows: Int | None = None
+        if self.by_class:
+            # Sorted by class: each class's run starts where its first value would; no division.
+            starts = np.searchsorted(index, np.arange(width + 1) * n)
+            self.cols: Int = np.repeat(np.arange(width), np.diff(starts))
+            self._rows = index - self.cols * n
+        else:
+            self.cols = index % width if width else index
+        self.values: Float = np.asarray(flat[index], dtype=np.float64)
+
+    @property
+    def rows(self) -> Int:
+        """Each value's row (row-major: an integer division, made on first use)."""
+        if self._rows is None:
+            self._rows = np.asarray(self.index // self.width, dtype=np.intp)
+        return self._rows
+
+    def row_argmax(self) -> tuple[Int, Float, NDArray[np.bool_]]:
+        """Each row's first argmax and its maximum, read from the picks alone, and which rows
+        hold no pick (their two entries are meaningless: the caller finds those itself).
+
+        A row's maximum is at or above the threshold whenever any of its values is, so it is
+        among the row's picks; of the picks equal to it, the one of the lowest class is the
+        first argmax, as ``np.argmax`` gives.
+        """
+        rows, cols, values = self.rows, self.cols, self.values
+        top = np.full(self.n, -np.inf)
+        np.maximum.at(top, rows, values)
+        at_top = values == top[rows]
+        first = np.full(self.n, self.width, dtype=np.intp)
+        np.minimum.at(first, rows[at_top], cols[at_top])
+        return first, top, first == self.width
+
+
 class ClasswisePart:
     """One batch's classwise-view sums, kept sparse: the probabilities at or above ``1/B`` as
     (cell ``k·B + b``, weight, weighted confidence[, weighted outcome]) with ``b ≥ 1``; per class
@@ -299,38 +382,52 @@ class ClasswisePart:
 
     def fold(self, weight: Float, confidence: Float, outcome: Float) -> None:
         """Add these sums to dense ``(C, B)`` arrays, in place."""
+        flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
+        sw = self.sel_weight  # None: each pick adds 1 (no array of ones)
         if self.direct:
-            ones = 1.0 if self.sel_weight is None else self.sel_weight
-            np.add.at(weight.reshape(-1), self.sel_cell, ones)
-            np.add.at(confidence.reshape(-1), self.sel_cell, self.sel_confidence)
+            _scatter_add(flat_w, self.sel_cell, sw)
+            _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
             if self.own_cell is not None:
-                own = 1.0 if self.own_weight is None else self.own_weight
-                np.add.at(outcome.reshape(-1), self.own_cell, own)
+                _scatter_add(flat_y, self.own_cell, self.own_weight)
             else:
                 assert self.sel_outcome is not None
-                np.add.at(outcome.reshape(-1), self.sel_cell, self.sel_outcome)
+                _scatter_add(flat_y, self.sel_cell, self.sel_outcome)
             return
         if self.class_confidence is None:
             return
-        n_bins = self.n_bins
-        cls = self.sel_cell // n_bins if self.sel_class is None else self.sel_class
-        flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
-        # Unweighted, each pick adds 1.0: a scalar, the same sums without an array of ones.
-        sw = self.sel_weight
-        np.add.at(flat_w, self.sel_cell, 1.0 if sw is None else sw)
-        np.add.at(flat_s, self.sel_cell, self.sel_confidence)
+        n_classes = weight.shape[0]
+        cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
+        _scatter_add(flat_w, self.sel_cell, sw)
+        _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
         # The first bin: the class totals minus what went to the other bins.
-        weight[:, 0] += self.grand
-        np.add.at(weight[:, 0], cls, -1.0 if sw is None else -sw)
-        confidence[:, 0] += self.class_confidence
-        np.add.at(confidence[:, 0], cls, -self.sel_confidence)
+        weight[:, 0] += self.grand - _class_sums(cls, sw, n_classes)
+        confidence[:, 0] += self.class_confidence - _class_sums(
+            cls, self.sel_confidence, n_classes
+        )
         if self.own_cell is not None:
-            np.add.at(flat_y, self.own_cell, 1.0 if self.own_weight is None else self.own_weight)
+            _scatter_add(flat_y, self.own_cell, self.own_weight)
         else:
             assert self.sel_outcome is not None and self.class_outcome is not None
-            np.add.at(flat_y, self.sel_cell, self.sel_outcome)
-            outcome[:, 0] += self.class_outcome
-            np.add.at(outcome[:, 0], cls, -self.sel_outcome)
+            _scatter_add(flat_y, self.sel_cell, self.sel_outcome)
+            outcome[:, 0] += self.class_outcome - _class_sums(cls, self.sel_outcome, n_classes)
+
+
+def _scatter_add(target: Float, index: Int, values: Float | None) -> None:
+    """``target[index] += values`` with repeated indices summed (1 each where ``values`` is
+    ``None``): one ``bincount`` where the indices are many for the target's size (the classwise
+    bins of a few classes), else ``np.add.at``, which costs nothing per untouched cell (a
+    vocabulary's ``C × B`` cells)."""
+    if 4 * index.size >= target.size:
+        target += np.bincount(index, values, minlength=target.size)
+    else:
+        np.add.at(target, index, 1.0 if values is None else values)
+
+
+def _class_sums(cls: Int, values: Float | None, n_classes: int) -> Float:
+    """Per class, the sum of ``values`` (a count where ``None``) over the picks of that class."""
+    out = np.zeros(n_classes)
+    _scatter_add(out, cls, values)
+    return out
 
 
 def classwise_part(
@@ -341,6 +438,8 @@ def classwise_part(
     labels: NDArray[np.integer] | None = None,
     targets: NDArray[np.floating] | None = None,
     row_squares: Float | None = None,
+    picks: Picks | None = None,
+    true_prob: Float | None = None,
 ) -> ClasswisePart:
     """The classwise-view sums of an ``(n, C)`` matrix of probabilities ``q`` against hard
     ``labels`` (class indices) or ``targets`` (an ``(n, C)`` matrix of soft / multi-hot rows).
@@ -350,7 +449,9 @@ def classwise_part(
     so the cost is one comparison and one column sum over the matrix. With hard labels a row's
     outcome counts only for its own class, so the outcome sums come from the true-class
     probabilities alone. ``row_squares``, where the caller has them, are each row's
-    ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller.
+    ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller. ``picks``
+    (``q``'s values at or above :func:`classwise_threshold`) and ``true_prob`` (each row's
+    ``q`` at its label) may come from the kernel, which needs them too.
     """
     n, n_classes = q.shape
     out = ClasswisePart(n_bins)
@@ -358,28 +459,17 @@ def classwise_part(
         return out
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
     out.grand = float(n if s is None else s.sum())
-    # The first edge itself: bin_index puts a probability in a bin above the first exactly when
-    # it is at or above this double, so what is picked needs no second look.
-    # (One bin has no edge inside: a threshold a little below 1 keeps the old split there.)
-    threshold = bin_edges(n_bins)[1] if n_bins > 1 else 1.0 - 1e-6
-    by_class = q.flags.f_contiguous and not q.flags.c_contiguous  # columns stacked: in place
-    flat = q.T.reshape(-1) if by_class else q.reshape(-1)
-    picked = np.flatnonzero(flat >= threshold)
+    threshold = classwise_threshold(n_bins)
+    if picks is None or picks.threshold != threshold:
+        picks = Picks(q, threshold)
     # Where most probabilities lie above 1/B (few classes), the first bin is the smaller part:
     # bin everything one by one rather than take it as a difference of totals (which would
     # cost it digits, and make them depend on how the rows were batched).
-    out.direct = 2 * picked.size > flat.size
-    if out.direct:
-        picked = np.arange(flat.size)
-    # Rows are needed only to look up weights or targets; an integer division is a slow pass.
+    out.direct = picks.every
+    # Rows are needed only to look up weights or targets (row-major: an integer division).
     need_rows = s is not None or labels is None
-    if by_class:
-        cols = picked // n
-        rows = picked - cols * n if need_rows else picked
-    else:
-        rows = picked // n_classes if need_rows else picked
-        cols = picked - rows * n_classes if need_rows else picked % n_classes
-    c = flat[picked].astype(np.float64, copy=False)
+    rows = picks.rows if need_rows else picks.index
+    cols, c = picks.cols, picks.values
     b = bin_index(c, n_bins)
     if n_bins == 1 and not out.direct:
         keep = b > 0  # nothing: the one bin is the first
@@ -394,7 +484,10 @@ def classwise_part(
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
-        q_true = q[np.arange(n), t].astype(np.float64, copy=False)
+        if true_prob is None:
+            q_true = q[np.arange(n), t].astype(np.float64, copy=False)
+        else:
+            q_true = np.asarray(true_prob, dtype=np.float64)
         out.own_cell = (t * n_bins + bin_index(q_true, n_bins)).astype(np.intp)
         out.own_weight = s
         out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ce_cli.core import information as info
+from ce_cli.core.calibration import Picks
 from ce_cli.core.logprob import (
     CategoricalLogProbs,
     log_bernoulli_probabilities,
@@ -28,7 +29,7 @@ from ce_cli.core.losses import (
     hard_label_loss,
     hard_label_weights,
 )
-from ce_cli.core.rowwise import row_argmax, row_dot, row_sum
+from ce_cli.core.rowwise import SWEEP_COLUMNS, row_argmax, row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 
 Float = NDArray[np.float64]
@@ -112,15 +113,18 @@ def evaluate_rows(
     labels: Int | None = None,
     targets: NDArray[np.floating] | None = None,
     workspace: Workspace | None = None,
+    picks: Picks | None = None,
 ) -> SampleValues:
     """Per-sample values for ``predictions`` (rows × classes; one column, or 1-D, for binary).
 
     Give hard ``labels`` (class indices; 0/1 for binary) or ``targets`` (soft rows, multi-hot
     rows, or soft binary targets in [0, 1]). A ``workspace`` lends the scratch matrices, so a
-    caller evaluating chunk after chunk allocates none of size rows × classes.
+    caller evaluating chunk after chunk allocates none of size rows × classes. ``picks``, the
+    multi-class probabilities at or above some threshold (the classwise calibration view finds
+    them anyway), give each row's argmax without a pass over the matrix.
     """
     if spec.task == MULTICLASS:
-        return _multiclass(np.asarray(predictions), spec, labels, targets, workspace)
+        return _multiclass(np.asarray(predictions), spec, labels, targets, workspace, picks)
     if spec.task == BINARY:
         q = np.asarray(predictions).reshape(-1)
         y = labels if labels is not None else targets
@@ -138,6 +142,7 @@ def _multiclass(
     labels: Int | None,
     targets: NDArray[np.floating] | None,
     workspace: Workspace | None,
+    picks: Picks | None = None,
 ) -> SampleValues:
     plain = spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None
     if labels is not None and predictions.shape[0] and predictions.shape[1]:
@@ -145,7 +150,7 @@ def _multiclass(
         # the loss and nothing else (cross_entropy, entropy, ... keep their bits).
         if spec.logits:
             return _multiclass_logits_hard(predictions, labels, spec, plain, workspace)
-        return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace)
+        return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace, picks)
     lp = log_softmax(predictions) if spec.logits else log_probabilities(predictions, spec.eps)
     n = lp.q.shape[0]
     rows = np.arange(n)
@@ -391,18 +396,26 @@ def _multiclass_probabilities_hard(
     spec: LossSpec,
     plain: bool,
     workspace: Workspace | None,
+    picks: Picks | None = None,
 ) -> SampleValues:
     """Probability rows with hard labels: the general path's numbers with no rows × classes
     allocation (the log and the squares go to the workspace, a cache-sized block at a time).
 
     Brier is ``(1 - q_t)² + Σ_{j≠t} q_j²`` with the true class masked out of the squares, not
     ``Σ q² - 2 q_t + 1``, so a confident row keeps all its digits.
+
+    The argmax of a column-major matrix (Parquet columns stacked) copies it to row-major, the
+    kernel's slowest pass: with ``picks`` it is read from them (see :func:`_argmax_of_picks`).
     """
     n = probabilities.shape[0]
     true_class = labels.astype(np.int64, copy=False)
-    predicted = np.empty(n, dtype=np.int64)
     clipped = np.empty(n, dtype=bool)
-    entropy, confidence, q_true, cross_entropy, rest_squares = (np.empty(n) for _ in range(5))
+    entropy, q_true, cross_entropy, rest_squares = (np.empty(n) for _ in range(4))
+    known = _argmax_of_picks(probabilities, picks)
+    if known is None:
+        predicted, confidence = np.empty(n, dtype=np.int64), np.empty(n)
+    else:
+        predicted, confidence = known
     loss = cross_entropy if plain else np.empty(n)
     for part in _blocks(probabilities):
         q = probabilities[part]
@@ -412,9 +425,10 @@ def _multiclass_probabilities_hard(
         rows = np.arange(q.shape[0])
         clipped[part] = lp.clipped
         entropy[part] = info.categorical_entropy(lp)
-        top = row_argmax(q)
-        predicted[part] = top
-        confidence[part] = q[rows, top]
+        if known is None:
+            top = row_argmax(q)
+            predicted[part] = top
+            confidence[part] = q[rows, top]
         q_true[part] = q[rows, t]
         np.negative(log_q[rows, t], out=cross_entropy[part])
         squares = scratch(workspace, "squares", q)
@@ -435,6 +449,32 @@ def _multiclass_probabilities_hard(
         true_prob=q_true,
         clipped=clipped,
     )
+
+
+def _argmax_of_picks(
+    probabilities: NDArray[np.floating], picks: Picks | None
+) -> tuple[Int, Float] | None:
+    """Each row's first argmax and its probability, from ``picks`` where that is cheaper than
+    ``np.argmax`` (a column-major float64 matrix wider than the sweep, few picks, few rows with
+    none: those rows are searched on their own); else ``None``."""
+    if (
+        picks is None
+        or not picks.by_class
+        or picks.every
+        or probabilities.dtype != np.float64
+        or probabilities.shape[1] <= SWEEP_COLUMNS
+    ):
+        return None
+    predicted, top, missing = picks.row_argmax()
+    lone = np.flatnonzero(missing)
+    if 8 * lone.size > probabilities.shape[0]:
+        return None
+    if lone.size:
+        rest = np.asarray(probabilities[lone], dtype=np.float64)
+        found = row_argmax(rest)
+        predicted[lone] = found
+        top[lone] = rest[np.arange(lone.size), found]
+    return predicted.astype(np.int64, copy=False), top
 
 
 def _blocks(matrix: NDArray[np.floating]) -> Iterator[slice]:

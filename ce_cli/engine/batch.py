@@ -23,7 +23,14 @@ from numpy.typing import NDArray
 
 from ce_cli.accumulator import Accumulator, classwise_of_values
 from ce_cli.bootstrap import BootstrapAccumulator
-from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
+from ce_cli.core.calibration import (
+    ClasswisePart,
+    ClasswiseSums,
+    Picks,
+    classwise_part,
+    classwise_threshold,
+    probabilities,
+)
 from ce_cli.core.persample import (
     MULTICLASS,
     LossSpec,
@@ -301,9 +308,13 @@ def kernel(
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
-            # The classwise bins read the chunk first, while the converter's copy is in cache
-            # (the chunk's buffer is reused by the next one: sum it now).
-            early = spec.task == MULTICLASS and not (spec.logits and typed.labels is not None)
+            # The classwise view's picks (the probabilities at or above 1/B) are found first,
+            # while the converter's copy is in cache, and the kernel reads each row's argmax
+            # from them; logits against soft targets are softmaxed and binned first too.
+            picks = None
+            if spec.task == MULTICLASS and not spec.logits:
+                picks = Picks(predictions, classwise_threshold(acc.n_bins))
+            early = spec.task == MULTICLASS and spec.logits and typed.labels is None
             part_classwise = (
                 _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
                 if early
@@ -316,11 +327,12 @@ def kernel(
                     labels=None if typed.labels is None else typed.labels[a:b],
                     targets=None if typed.targets is None else typed.targets[a:b],
                     workspace=workspace,
+                    picks=picks,
                 )
             )
-            if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
+            if spec.task == MULTICLASS and not early:
                 part_classwise = _classwise_chunk(
-                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks
                 )
             if part_classwise is not None:
                 classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
@@ -408,9 +420,12 @@ def _classwise_chunk(
     b: int,
     n_bins: int,
     values: SampleValues | None,
+    picks: Picks | None = None,
 ) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
     with hard labels ``square`` is left to the caller, who has it from the Brier score.
+    Probabilities come with their ``picks`` and, from the kernel, each row's true-class
+    probability.
 
     From logits with hard labels, ``values`` (the kernel's numbers for these rows) give each
     row's log-sum-exp, ``cross_entropy + z_t`` in nats, so ``q = exp(z − lse)`` costs one
@@ -431,18 +446,23 @@ def _classwise_chunk(
             q: np.ndarray = np.exp(scaled, out=scaled)
             if far.any():
                 q[far] = probabilities(z[far], True)
+            true_prob = None
         else:
             q = probabilities(predictions, spec.logits)
+            true_prob = None if values is None or spec.logits else values.true_prob
         return classwise_part(
             q,
             weights,
             n_bins,
             labels=typed.labels[a:b],
             row_squares=np.zeros(0),
+            picks=picks,
+            true_prob=true_prob,
         )
     return classwise_part(
         probabilities(predictions, spec.logits),
         weights,
         n_bins,
         targets=None if typed.targets is None else typed.targets[a:b],
+        picks=picks,
     )
