@@ -8,7 +8,7 @@ The command line is a thin layer over this function, so a notebook gets the same
 
 Flow: source → record batches → a frozen :class:`~ce_cli.engine.plan.Plan` from the first rows →
 the pure batch function (:func:`~ce_cli.engine.batch.evaluate_batch`) folded into a mergeable
-:class:`~ce_cli.engine.state.State` by a driver (:mod:`ce_cli.engine.local`, or
+:class:`~ce_cli.state.pass_state.State` by a driver (:mod:`ce_cli.engine.local`, or
 :mod:`ce_cli.engine.dask` with ``engine="dask"``) → :func:`~ce_cli.engine.run.finish`.
 """
 
@@ -22,8 +22,8 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.run import run
 from ce_cli.errors import CeEvalError, UsageError
-from ce_cli.readers import Source, open_source, sliced
-from ce_cli.report import Report
+from ce_cli.io.readers import Source, open_source, sliced
+from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -75,7 +75,7 @@ def evaluate(
     settings = options.pop("settings", None) or Settings(**options)
     _check_engine(engine, cluster, source, settings, per_sample or per_sequence)
     if per_sample is not None:
-        from ce_cli.atomic import refuse_inputs_as_outputs
+        from ce_cli.io.atomic import refuse_inputs_as_outputs
 
         inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
         refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
@@ -85,7 +85,7 @@ def evaluate(
         src = _table_source(source, options.get("name", "<table>"))
     try:
         if settings.labels_file:
-            from ce_cli.join import join_labels
+            from ce_cli.io.join import join_labels
 
             labels = open_source(settings.labels_file)
             try:
