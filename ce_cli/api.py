@@ -8,7 +8,7 @@ The command line is a thin layer over this function, so a notebook gets the same
 
 Flow: source → record batches → a frozen :class:`~ce_cli.engine.plan.Plan` from the first rows →
 the pure batch function (:func:`~ce_cli.engine.batch.evaluate_batch`) folded into a mergeable
-:class:`~ce_cli.state.pass_state.State` by a driver (:mod:`ce_cli.engine.local`, or
+:class:`~ce_cli.engine.state.State` by a driver (:mod:`ce_cli.engine.local`, or
 :mod:`ce_cli.engine.dask` with ``engine="dask"``) → :func:`~ce_cli.engine.run.finish`.
 """
 

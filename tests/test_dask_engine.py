@@ -27,10 +27,10 @@ from ce_cli.engine.batch import fold_batch  # noqa: E402
 from ce_cli.engine.dask import DaskDriver  # noqa: E402
 from ce_cli.engine.plan import Plan  # noqa: E402
 from ce_cli.engine.run import finish  # noqa: E402
+from ce_cli.engine.state import State  # noqa: E402
 from ce_cli.errors import CeEvalError  # noqa: E402
 from ce_cli.io.readers import open_source  # noqa: E402
 from ce_cli.settings import Settings  # noqa: E402
-from ce_cli.state.pass_state import State  # noqa: E402
 
 
 def _load_helper() -> Any:

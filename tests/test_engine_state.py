@@ -23,8 +23,8 @@ from ce_cli.engine.batch import evaluate_batch
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.run import finish
+from ce_cli.engine.state import State
 from ce_cli.settings import Settings
-from ce_cli.state.pass_state import State
 
 N = 240
 

@@ -5,7 +5,7 @@
 * :mod:`~ce_cli.engine.batch` — :func:`evaluate_batch` ``(plan, batch, row_offset) -> State``,
   pure; the thread-parallel kernel it runs; the batch functions of the other passes (label
   counts for balanced class weights, temperature sums).
-* :mod:`~ce_cli.state.pass_state` — :class:`State`, every collector of one pass, with ``merge``.
+* :mod:`~ce_cli.engine.state` — :class:`State`, every collector of one pass, with ``merge``.
 * :mod:`~ce_cli.engine.local` — the local driver (one process, threads, read-ahead).
 * :mod:`~ce_cli.engine.dask` — the Dask driver (partitions on a cluster, tree-reduced merges).
 * :mod:`~ce_cli.engine.run` — the passes of one evaluation, the same for every driver.

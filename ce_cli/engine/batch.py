@@ -31,10 +31,10 @@ from ce_cli.core.persample import (
 )
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
+from ce_cli.engine.state import State, TemperatureSums
 from ce_cli.resolve.converter import Converter, TypedBatch
 from ce_cli.state.accumulator import Accumulator, classwise_of_values
 from ce_cli.state.bootstrap import BootstrapAccumulator
-from ce_cli.state.pass_state import State, TemperatureSums
 from ce_cli.state.sequences import BatchSequences
 
 # Rows that must be copied (columns stacked, float32 widened) are copied and checked in chunks of

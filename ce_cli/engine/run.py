@@ -3,7 +3,7 @@
 1. the plan, from the first rows (:meth:`Driver.plan`);
 2. with ``--class-weights balanced``, a pass counting the labels, and a new plan with weights;
 3. the evaluation pass: :func:`~ce_cli.engine.batch.fold_batch` into a
-   :class:`~ce_cli.state.pass_state.State`;
+   :class:`~ce_cli.engine.state.State`;
 4. with ``--fit-temperature``, one pass per Newton step of the fit;
 
 then the report is built from the merged state alone.
@@ -23,11 +23,11 @@ from ce_cli.core.calibration import ece_from_bins
 from ce_cli.core.temperature import TemperatureFit, fit_beta
 from ce_cli.engine.batch import Sink, count_labels, fold_batch, temperature_batch
 from ce_cli.engine.plan import Plan, balanced_weights
+from ce_cli.engine.state import State, TemperatureSums
 from ce_cli.errors import UsageError
 from ce_cli.io.samples_out import PerSampleWriter, PerSequenceWriter
 from ce_cli.report.report import Detection, Report, build_report
 from ce_cli.settings import Settings
-from ce_cli.state.pass_state import State, TemperatureSums
 from ce_cli.state.sequences import report_section
 
 S = TypeVar("S")
