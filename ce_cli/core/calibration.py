@@ -395,19 +395,32 @@ class ClasswisePart:
             return
         if self.class_confidence is None:
             return
-        n_classes = weight.shape[0]
-        cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
-        _scatter_add(flat_w, self.sel_cell, sw)
-        _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
+        n_classes, cells = weight.shape[0], weight.size
+        first_w, first_s = self.grand, self.class_confidence
+        if 4 * self.sel_cell.size >= cells:
+            # Few cells for the picks: one bincount each, and the class totals of what went to
+            # the bins above the first read from those (no second scatter).
+            w_cells = np.bincount(self.sel_cell, sw, minlength=cells).reshape(weight.shape)
+            s_cells = np.bincount(self.sel_cell, self.sel_confidence, minlength=cells)
+            s_cells = s_cells.reshape(weight.shape)
+            weight += w_cells
+            confidence += s_cells
+            first_w = first_w - w_cells.sum(axis=1)
+            first_s = first_s - s_cells.sum(axis=1)
+        else:
+            cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
+            _scatter_add(flat_w, self.sel_cell, sw)
+            _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
+            first_w = first_w - _class_sums(cls, sw, n_classes)
+            first_s = first_s - _class_sums(cls, self.sel_confidence, n_classes)
         # The first bin: the class totals minus what went to the other bins.
-        weight[:, 0] += self.grand - _class_sums(cls, sw, n_classes)
-        confidence[:, 0] += self.class_confidence - _class_sums(
-            cls, self.sel_confidence, n_classes
-        )
+        weight[:, 0] += first_w
+        confidence[:, 0] += first_s
         if self.own_cell is not None:
             _scatter_add(flat_y, self.own_cell, self.own_weight)
         else:
             assert self.sel_outcome is not None and self.class_outcome is not None
+            cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
             _scatter_add(flat_y, self.sel_cell, self.sel_outcome)
             outcome[:, 0] += self.class_outcome - _class_sums(cls, self.sel_outcome, n_classes)
 
