@@ -13,6 +13,9 @@ total weight, summed confidence, summed outcome — so bins from any number of b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -277,6 +280,13 @@ def sparse_flatnonzero(mask: NDArray[np.bool_]) -> Int:
     return np.asarray(hit[found >> 3] * 8 + (found & 7), dtype=np.intp)
 
 
+def _nonzero(mask: NDArray[np.bool_]) -> Int:
+    """``np.flatnonzero`` of a 1-D mask, by :func:`sparse_flatnonzero` where few flags are set."""
+    if 16 * int(np.count_nonzero(mask)) < mask.size:
+        return sparse_flatnonzero(mask)
+    return np.asarray(np.flatnonzero(mask), dtype=np.intp)
+
+
 class Picks:
     """The values of an ``(n, C)`` probability matrix at or above a threshold, one entry per
     value, in memory order (class by class for a column-major matrix, else row by row):
@@ -293,14 +303,8 @@ class Picks:
         self.by_class = bool(q.flags.f_contiguous and not q.flags.c_contiguous)
         flat = q.T.reshape(-1) if self.by_class else q.reshape(-1)
         mask = flat >= np.float64(threshold)  # in float64 whatever q's type
-        count = int(np.count_nonzero(mask))
-        self.every = 2 * count > flat.size
-        if self.every:
-            index = np.arange(flat.size)
-        elif 16 * count < flat.size:
-            index = sparse_flatnonzero(mask)
-        else:
-            index = np.flatnonzero(mask)
+        self.every = 2 * int(np.count_nonzero(mask)) > flat.size
+        index = np.arange(flat.size) if self.every else _nonzero(mask)
         self.index: Int = index
         self._rows: Int | None = None
         if self.by_class:
@@ -311,6 +315,17 @@ class Picks:
         else:
             self.cols = index % width if width else index
         self.values: Float = np.asarray(flat[index], dtype=np.float64)
+
+    @classmethod
+    def of(
+        cls, n: int, width: int, threshold: float, rows: Int, cols: Int, values: Float
+    ) -> Picks:
+        """Picks found by someone else (a kernel holding ``q`` as ``e / s``), in any order."""
+        out = cls.__new__(cls)
+        out.n, out.width, out.threshold = n, width, threshold
+        out.by_class, out.every = False, False
+        out.index, out._rows, out.cols, out.values = rows, rows, cols, values
+        return out
 
     @property
     def rows(self) -> Int:
@@ -334,6 +349,81 @@ class Picks:
         first = np.full(self.n, self.width, dtype=np.intp)
         np.minimum.at(first, rows[at_top], cols[at_top])
         return first, top, first == self.width
+
+
+class ScaledPicks:
+    """The classwise view's inputs, gathered block by block by a kernel that holds each row's
+    probabilities as ``q_ij = e_ij / s_i`` (a softmax's exponentials and their sum, in any
+    shift of the row): the values with ``q ≥ threshold`` and the per-class totals
+    ``Σ_i w_i q_ij``, without forming ``q``. ``q`` is the kernel's own ``e / s``, the number its
+    top-label confidence and true-class probability are.
+    """
+
+    def __init__(self, n: int, width: int, threshold: float, weight: Float | None) -> None:
+        self.n, self.width, self.threshold = n, width, threshold
+        self.weight = weight
+        self.totals = np.zeros(width)
+        self._rows: list[Int] = []
+        self._cols: list[Int] = []
+        self._values: list[Float] = []
+
+    def add(
+        self,
+        start: int,
+        e: Float,
+        total: Float,
+        held: Sequence[tuple[Int, Int, Float]] = (),
+    ) -> None:
+        """Rows ``start : start + len(e)``: ``e`` (rows × classes, any memory order; entries
+        held out of it are 0) and each row's sum ``total`` of all its exponentials; ``held``
+        are entries kept out of ``e``, as (row within the block, class, ``q``)."""
+        n = e.shape[0]
+        with np.errstate(divide="ignore"):
+            inverse = 1.0 / total
+        w = None if self.weight is None else self.weight[start : start + n]
+        # A superset first (e ≥ threshold · s, less a margin far above rounding), then exactly
+        # q = e / s ≥ threshold, so the picks are the values bin_index puts above the first bin.
+        cut = self.threshold * total * (1.0 - 2.0**-40)
+        by_class = bool(e.flags.f_contiguous and not e.flags.c_contiguous)
+        mask = e >= cut[:, None]
+        if by_class:  # class by class, in place; each class's run found without a division
+            index = _nonzero(mask.T.reshape(-1))
+            starts = np.searchsorted(index, np.arange(self.width + 1) * n)
+            cols = np.repeat(np.arange(self.width), np.diff(starts))
+            rows = index - cols * n
+        else:
+            index = _nonzero(mask.reshape(-1))
+            rows = index // max(self.width, 1)
+            cols = index - rows * self.width
+        q = e[rows, cols] / total[rows]
+        keep = q >= self.threshold
+        rows, cols, q = rows[keep], cols[keep], q[keep]
+        scale = inverse if w is None else w * inverse
+        self.totals += np.einsum("i,ij->j", scale, e)
+        for r, c, v in held:
+            self.totals += np.bincount(c, v if w is None else w[r] * v, minlength=self.width)
+            up = v >= self.threshold
+            rows = np.concatenate((rows, r[up]))
+            cols = np.concatenate((cols, c[up]))
+            q = np.concatenate((q, v[up]))
+        self._rows.append(rows + start)
+        self._cols.append(cols)
+        self._values.append(q)
+
+    def picks(self) -> Picks:
+        """What was gathered, as :class:`Picks`."""
+        return Picks.of(
+            self.n,
+            self.width,
+            self.threshold,
+            _joined(self._rows, np.intp),
+            _joined(self._cols, np.intp),
+            _joined(self._values, np.float64),
+        )
+
+
+def _joined(parts: Sequence[NDArray[Any]], dtype: type) -> NDArray[Any]:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
 class ClasswisePart:
@@ -444,7 +534,7 @@ def _class_sums(cls: Int, values: Float | None, n_classes: int) -> Float:
 
 
 def classwise_part(
-    q: NDArray[np.floating],
+    q: NDArray[np.floating] | None,
     weight: Float | None,
     n_bins: int,
     *,
@@ -453,6 +543,7 @@ def classwise_part(
     row_squares: Float | None = None,
     picks: Picks | None = None,
     true_prob: Float | None = None,
+    class_totals: Float | None = None,
 ) -> ClasswisePart:
     """The classwise-view sums of an ``(n, C)`` matrix of probabilities ``q`` against hard
     ``labels`` (class indices) or ``targets`` (an ``(n, C)`` matrix of soft / multi-hot rows).
@@ -464,9 +555,15 @@ def classwise_part(
     probabilities alone. ``row_squares``, where the caller has them, are each row's
     ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller. ``picks``
     (``q``'s values at or above :func:`classwise_threshold`) and ``true_prob`` (each row's
-    ``q`` at its label) may come from the kernel, which needs them too.
+    ``q`` at its label) may come from the kernel, which needs them too; with them,
+    ``class_totals`` (``Σ_i w_i q_ij`` per class) and hard labels, ``q`` itself may be ``None``
+    (:class:`ScaledPicks`).
     """
-    n, n_classes = q.shape
+    if q is None:
+        assert picks is not None and class_totals is not None and true_prob is not None
+        n, n_classes = picks.n, picks.width
+    else:
+        n, n_classes = q.shape
     out = ClasswisePart(n_bins)
     if n == 0:
         return out
@@ -474,6 +571,7 @@ def classwise_part(
     out.grand = float(n if s is None else s.sum())
     threshold = classwise_threshold(n_bins)
     if picks is None or picks.threshold != threshold:
+        assert q is not None
         picks = Picks(q, threshold)
     # Where most probabilities lie above 1/B (few classes), the first bin is the smaller part:
     # bin everything one by one rather than take it as a difference of totals (which would
@@ -493,11 +591,16 @@ def classwise_part(
     out.sel_weight = sw
     out.sel_confidence = c if sw is None else sw * c
     if not out.direct:
-        out.class_confidence = _column_sums(q, s)
+        if class_totals is not None:
+            out.class_confidence = class_totals
+        else:
+            assert q is not None
+            out.class_confidence = _column_sums(q, s)
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
         if true_prob is None:
+            assert q is not None
             q_true = q[np.arange(n), t].astype(np.float64, copy=False)
         else:
             q_true = np.asarray(true_prob, dtype=np.float64)
@@ -505,7 +608,7 @@ def classwise_part(
         out.own_weight = s
         out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))
     else:
-        assert targets is not None
+        assert targets is not None and q is not None
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
         out.sel_outcome = o if sw is None else sw * o
@@ -514,6 +617,7 @@ def classwise_part(
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
+        assert q is not None
         out.square = float(_row_dots(q, q, s))
     elif row_squares.size:
         out.square = float(row_squares.sum() if s is None else np.einsum("i,i->", s, row_squares))

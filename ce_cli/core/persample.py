@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ce_cli.core import information as info
-from ce_cli.core.calibration import Picks
+from ce_cli.core.calibration import Picks, ScaledPicks
 from ce_cli.core.logprob import (
     CategoricalLogProbs,
     log_bernoulli_probabilities,
@@ -114,6 +114,7 @@ def evaluate_rows(
     targets: NDArray[np.floating] | None = None,
     workspace: Workspace | None = None,
     picks: Picks | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     """Per-sample values for ``predictions`` (rows × classes; one column, or 1-D, for binary).
 
@@ -121,10 +122,14 @@ def evaluate_rows(
     rows, or soft binary targets in [0, 1]). A ``workspace`` lends the scratch matrices, so a
     caller evaluating chunk after chunk allocates none of size rows × classes. ``picks``, the
     multi-class probabilities at or above some threshold (the classwise calibration view finds
-    them anyway), give each row's argmax without a pass over the matrix.
+    them anyway), give each row's argmax without a pass over the matrix. ``scaled_picks``
+    (multi-class logits with hard labels) receives the classwise view's inputs from the
+    kernel's exponentials, so that no softmax is taken a second time.
     """
     if spec.task == MULTICLASS:
-        return _multiclass(np.asarray(predictions), spec, labels, targets, workspace, picks)
+        return _multiclass(
+            np.asarray(predictions), spec, labels, targets, workspace, picks, scaled_picks
+        )
     if spec.task == BINARY:
         q = np.asarray(predictions).reshape(-1)
         y = labels if labels is not None else targets
@@ -143,13 +148,16 @@ def _multiclass(
     targets: NDArray[np.floating] | None,
     workspace: Workspace | None,
     picks: Picks | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     plain = spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None
     if labels is not None and predictions.shape[0] and predictions.shape[1]:
         # Hard labels: the fused kernels, with or without modifiers, so that a modifier changes
         # the loss and nothing else (cross_entropy, entropy, ... keep their bits).
         if spec.logits:
-            return _multiclass_logits_hard(predictions, labels, spec, plain, workspace)
+            return _multiclass_logits_hard(
+                predictions, labels, spec, plain, workspace, scaled_picks
+            )
         return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace, picks)
     lp = log_softmax(predictions) if spec.logits else log_probabilities(predictions, spec.eps)
     n = lp.q.shape[0]
@@ -240,6 +248,7 @@ def _multiclass_logits_hard(
     spec: LossSpec,
     plain: bool,
     workspace: Workspace | None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     """Logits with hard labels, in as few passes as possible.
 
@@ -271,7 +280,9 @@ def _multiclass_logits_hard(
     # row sum in the block pass, and no log matrix.
     smooth = spec.smoothing != 0.0 and spec.focal_gamma == 0.0
     for part in _blocks(z):
-        _logit_block_sums(z[part], true_class[part], workspace, sums, part, smooth, spec)
+        _logit_block_sums(
+            z[part], true_class[part], workspace, sums, part, smooth, spec, scaled_picks
+        )
     predicted, top, z_true = sums.predicted, sums.top, sums.z_true
     e_top, e_true, others = sums.e_top, sums.e_true, sums.others
     others_squares, others_z = sums.others_squares, sums.others_z
@@ -347,9 +358,11 @@ def _logit_block_sums(
     part: slice,
     smooth: bool = False,
     spec: LossSpec | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> None:
     """The row sums of :func:`_multiclass_logits_hard` for a block of rows small enough that
-    its scratch matrices stay in cache, written to rows ``part`` of ``out``."""
+    its scratch matrices stay in cache, written to rows ``part`` of ``out``; the block's
+    exponentials go to ``scaled_picks`` too (``q = e / s``, ``s`` summed as the caller does)."""
     rows = np.arange(z.shape[0])
     wide = scratch(workspace, "wide", z)
     if z.dtype != np.float64:
@@ -388,6 +401,20 @@ def _logit_block_sums(
     row_sum(e, out=out.others[part])  # the sums over j ∉ {t, p}
     row_dot(e, e, out=out.others_squares[part])
     row_dot(e, z, out=out.others_z[part])
+    if scaled_picks is not None:
+        e_top, e_true = out.e_top[part], out.e_true[part]
+        wrong = predicted != t
+        # The caller's total, e_true + rest_true, to the bit: q here is its e / s.
+        total = e_true + (out.others[part] + np.where(wrong, e_top, 0.0))
+        scaled_picks.add(
+            part.start or 0,
+            e,
+            total,
+            (
+                (rows, t, e_true / total),
+                (rows[wrong], predicted[wrong], e_top[wrong] / total[wrong]),
+            ),
+        )
 
 
 def _multiclass_probabilities_hard(

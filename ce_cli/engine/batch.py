@@ -25,6 +25,7 @@ from ce_cli.core.calibration import (
     ClasswisePart,
     ClasswiseSums,
     Picks,
+    ScaledPicks,
     classwise_part,
     classwise_threshold,
     probabilities,
@@ -311,9 +312,17 @@ def kernel(
             # The classwise view's picks (the probabilities at or above 1/B) are found first,
             # while the converter's copy is in cache, and the kernel reads each row's argmax
             # from them; logits against soft targets are softmaxed and binned first too.
-            picks = None
+            picks = scaled_picks = None
             if spec.task == MULTICLASS and not spec.logits:
                 picks = Picks(predictions, classwise_threshold(acc.n_bins))
+            elif _scaled_picks_apply(spec, typed, predictions, acc.n_bins):
+                # Logits: the kernel hands its exponentials on (q = e / s), no second softmax.
+                scaled_picks = ScaledPicks(
+                    b - a,
+                    predictions.shape[1],
+                    classwise_threshold(acc.n_bins),
+                    None if typed.weights is None else typed.weights[a:b],
+                )
             early = spec.task == MULTICLASS and spec.logits and typed.labels is None
             part_classwise = (
                 _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
@@ -328,9 +337,22 @@ def kernel(
                     targets=None if typed.targets is None else typed.targets[a:b],
                     workspace=workspace,
                     picks=picks,
+                    scaled_picks=scaled_picks,
                 )
             )
-            if spec.task == MULTICLASS and not early:
+            if scaled_picks is not None:
+                assert typed.labels is not None and chunks[-1].true_prob is not None
+                part_classwise = classwise_part(
+                    None,
+                    None if typed.weights is None else typed.weights[a:b],
+                    acc.n_bins,
+                    labels=typed.labels[a:b],
+                    row_squares=np.zeros(0),
+                    picks=scaled_picks.picks(),
+                    true_prob=chunks[-1].true_prob,
+                    class_totals=scaled_picks.totals,
+                )
+            elif spec.task == MULTICLASS and not early:
                 part_classwise = _classwise_chunk(
                     predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks
                 )
@@ -398,6 +420,22 @@ def kernel(
             parts, start = [], stop
     if batch_deferred is not None:
         batch_deferred.flush()
+
+
+def _scaled_picks_apply(
+    spec: LossSpec, typed: TypedBatch, predictions: np.ndarray, n_bins: int
+) -> bool:
+    """Whether the logits kernel gathers the classwise view's inputs itself: multi-class
+    logits with hard labels, at least ``2B`` classes (a row holds at most ``B`` probabilities
+    of ``1/B`` or more, so the picks are never the larger part, which is binned one by one)."""
+    return (
+        spec.task == MULTICLASS
+        and spec.logits
+        and typed.labels is not None
+        and predictions.ndim == 2
+        and predictions.shape[0] > 0
+        and predictions.shape[1] >= 2 * n_bins
+    )
 
 
 def _with_squares(
