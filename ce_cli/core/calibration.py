@@ -595,7 +595,7 @@ def classwise_part(
             out.class_confidence = class_totals
         else:
             assert q is not None
-            out.class_confidence = _column_sums(q, s)
+            out.class_confidence = column_totals(q, s)
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
@@ -613,7 +613,7 @@ def classwise_part(
         o = p[rows, cols].astype(np.float64)
         out.sel_outcome = o if sw is None else sw * o
         if not out.direct:
-            out.class_outcome = _column_sums(p, s)
+            out.class_outcome = column_totals(p, s)
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
@@ -643,7 +643,8 @@ def classwise_sums(
     return out
 
 
-def _column_sums(matrix: NDArray[np.floating], s: Float | None) -> Float:
+def column_totals(matrix: NDArray[np.floating], s: Float | None) -> Float:
+    """``Σ_i s_i m_ij`` per column ``j`` in float64 (``s`` of ``None``: every weight 1)."""
     if s is None:
         return np.asarray(matrix.sum(axis=0, dtype=np.float64), dtype=np.float64)
     return np.asarray(np.einsum("i,ij->j", s, matrix, dtype=np.float64), dtype=np.float64)

@@ -26,6 +26,7 @@ from ce_cli.core.calibration import (
     ClasswiseSums,
     Picks,
     ScaledPicks,
+    column_totals,
     classwise_part,
     classwise_threshold,
     probabilities,
@@ -312,9 +313,13 @@ def kernel(
             # The classwise view's picks (the probabilities at or above 1/B) are found first,
             # while the converter's copy is in cache, and the kernel reads each row's argmax
             # from them; logits against soft targets are softmaxed and binned first too.
-            picks = scaled_picks = None
+            picks = scaled_picks = totals = None
             if spec.task == MULTICLASS and not spec.logits:
                 picks = Picks(predictions, classwise_threshold(acc.n_bins))
+                if not picks.every:  # the first bins' class totals, while the chunk is hot
+                    totals = column_totals(
+                        predictions, None if typed.weights is None else typed.weights[a:b]
+                    )
             elif _scaled_picks_apply(spec, typed, predictions, acc.n_bins):
                 # Logits: the kernel hands its exponentials on (q = e / s), no second softmax.
                 scaled_picks = ScaledPicks(
@@ -354,7 +359,7 @@ def kernel(
                 )
             elif spec.task == MULTICLASS and not early:
                 part_classwise = _classwise_chunk(
-                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks, totals
                 )
             if part_classwise is not None:
                 classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
@@ -459,6 +464,7 @@ def _classwise_chunk(
     n_bins: int,
     values: SampleValues | None,
     picks: Picks | None = None,
+    totals: NDArray[np.float64] | None = None,
 ) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
     with hard labels ``square`` is left to the caller, who has it from the Brier score.
@@ -496,6 +502,7 @@ def _classwise_chunk(
             row_squares=np.zeros(0),
             picks=picks,
             true_prob=true_prob,
+            class_totals=totals,
         )
     return classwise_part(
         probabilities(predictions, spec.logits),
@@ -503,4 +510,5 @@ def _classwise_chunk(
         n_bins,
         targets=None if typed.targets is None else typed.targets[a:b],
         picks=picks,
+        class_totals=totals,
     )
