@@ -280,9 +280,10 @@ def sparse_flatnonzero(mask: NDArray[np.bool_]) -> Int:
     return np.asarray(hit[found >> 3] * 8 + (found & 7), dtype=np.intp)
 
 
-def _nonzero(mask: NDArray[np.bool_]) -> Int:
-    """``np.flatnonzero`` of a 1-D mask, by :func:`sparse_flatnonzero` where few flags are set."""
-    if 16 * int(np.count_nonzero(mask)) < mask.size:
+def _nonzero(mask: NDArray[np.bool_], count: int | None = None) -> Int:
+    """``np.flatnonzero`` of a 1-D mask (``count`` flags set, where known), by
+    :func:`sparse_flatnonzero` where few flags are set."""
+    if 16 * (int(np.count_nonzero(mask)) if count is None else count) < mask.size:
         return sparse_flatnonzero(mask)
     return np.asarray(np.flatnonzero(mask), dtype=np.intp)
 
@@ -303,8 +304,9 @@ class Picks:
         self.by_class = bool(q.flags.f_contiguous and not q.flags.c_contiguous)
         flat = q.T.reshape(-1) if self.by_class else q.reshape(-1)
         mask = flat >= np.float64(threshold)  # in float64 whatever q's type
-        self.every = 2 * int(np.count_nonzero(mask)) > flat.size
-        index = np.arange(flat.size) if self.every else _nonzero(mask)
+        count = int(np.count_nonzero(mask))
+        self.every = 2 * count > flat.size
+        index = np.arange(flat.size) if self.every else _nonzero(mask, count)
         self.index: Int = index
         self._rows: Int | None = None
         if self.by_class:
@@ -352,16 +354,18 @@ class Picks:
 
 
 class ScaledPicks:
-    """The classwise view's inputs, gathered block by block by a kernel that holds each row's
-    probabilities as ``q_ij = e_ij / s_i`` (a softmax's exponentials and their sum, in any
-    shift of the row): the values with ``q ≥ threshold`` and the per-class totals
-    ``Σ_i w_i q_ij``, without forming ``q``. ``q`` is the kernel's own ``e / s``, the number its
-    top-label confidence and true-class probability are.
+    """The classwise view's inputs for ``n`` rows, gathered block by block: the values with
+    ``q ≥ threshold`` and the per-class totals ``Σ_i w_i q_ij``. From a kernel that holds each
+    row's probabilities as ``q_ij = e_ij / s_i`` (a softmax's exponentials and their sum, in
+    any shift of the row), :meth:`add` finds them without forming ``q`` (which is then the
+    kernel's own ``e / s``, the number its top-label confidence and true-class probability
+    are); :meth:`take` adds those of given probabilities.
     """
 
     def __init__(self, n: int, width: int, threshold: float, weight: Float | None) -> None:
         self.n, self.width, self.threshold = n, width, threshold
         self.weight = weight
+        self.offset = 0  # where the rows handed to add() start, in this object's rows
         self.totals = np.zeros(width)
         self._rows: list[Int] = []
         self._cols: list[Int] = []
@@ -378,6 +382,7 @@ class ScaledPicks:
         held out of it are 0) and each row's sum ``total`` of all its exponentials; ``held``
         are entries kept out of ``e``, as (row within the block, class, ``q``)."""
         n = e.shape[0]
+        start += self.offset
         with np.errstate(divide="ignore"):
             inverse = 1.0 / total
         w = None if self.weight is None else self.weight[start : start + n]
@@ -409,6 +414,16 @@ class ScaledPicks:
         self._rows.append(rows + start)
         self._cols.append(cols)
         self._values.append(q)
+
+    def take(self, picks: Picks, totals: Float | None, offset: int) -> None:
+        """Picks of probabilities given as they are (``Picks`` of rows ``offset`` on) and their
+        rows' class totals ``Σ_i w_i q_ij``. (Picks that list ``every`` value are a superset,
+        which the first bin's subtraction takes as well.)"""
+        assert totals is not None
+        self._rows.append(picks.rows + offset)
+        self._cols.append(picks.cols)
+        self._values.append(picks.values)
+        self.totals += totals
 
     def picks(self) -> Picks:
         """What was gathered, as :class:`Picks`."""

@@ -306,28 +306,32 @@ def kernel(
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         classwise: list[ClasswisePart | ClasswiseSums] = []
+        # Multi-class rows with hard labels and at least 2B classes: the task's picks (the
+        # probabilities at or above 1/B) and class totals are gathered chunk by chunk and binned
+        # once per task (the per-chunk bookkeeping was a good part of their cost).
+        gathered = None
+        if _gather_applies(spec, typed, acc.n_bins):
+            gathered = ScaledPicks(
+                task[1] - task[0], typed.predictions.width, classwise_threshold(acc.n_bins), weights
+            )
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
-            # The classwise view's picks (the probabilities at or above 1/B) are found first,
-            # while the converter's copy is in cache, and the kernel reads each row's argmax
-            # from them; logits against soft targets are softmaxed and binned first too.
-            picks = scaled_picks = totals = None
+            chunk_weights = None if typed.weights is None else typed.weights[a:b]
+            # Probabilities: the picks are found first, while the converter's copy is in cache,
+            # and the kernel reads each row's argmax from them; logits: the kernel hands its
+            # exponentials on (q = e / s), no second softmax; logits against soft targets are
+            # softmaxed and binned first.
+            picks = totals = None
             if spec.task == MULTICLASS and not spec.logits:
                 picks = Picks(predictions, classwise_threshold(acc.n_bins))
-                if not picks.every:  # the first bins' class totals, while the chunk is hot
-                    totals = column_totals(
-                        predictions, None if typed.weights is None else typed.weights[a:b]
-                    )
-            elif _scaled_picks_apply(spec, typed, predictions, acc.n_bins):
-                # Logits: the kernel hands its exponentials on (q = e / s), no second softmax.
-                scaled_picks = ScaledPicks(
-                    b - a,
-                    predictions.shape[1],
-                    classwise_threshold(acc.n_bins),
-                    None if typed.weights is None else typed.weights[a:b],
-                )
+                if not picks.every or gathered is not None:  # while the chunk is hot
+                    totals = column_totals(predictions, chunk_weights)
+                if gathered is not None:
+                    gathered.take(picks, totals, a - task[0])
+            if gathered is not None:
+                gathered.offset = a - task[0]
             early = spec.task == MULTICLASS and spec.logits and typed.labels is None
             part_classwise = (
                 _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
@@ -342,22 +346,10 @@ def kernel(
                     targets=None if typed.targets is None else typed.targets[a:b],
                     workspace=workspace,
                     picks=picks,
-                    scaled_picks=scaled_picks,
+                    scaled_picks=gathered if spec.logits else None,
                 )
             )
-            if scaled_picks is not None:
-                assert typed.labels is not None and chunks[-1].true_prob is not None
-                part_classwise = classwise_part(
-                    None,
-                    None if typed.weights is None else typed.weights[a:b],
-                    acc.n_bins,
-                    labels=typed.labels[a:b],
-                    row_squares=np.zeros(0),
-                    picks=scaled_picks.picks(),
-                    true_prob=chunks[-1].true_prob,
-                    class_totals=scaled_picks.totals,
-                )
-            elif spec.task == MULTICLASS and not early:
+            if spec.task == MULTICLASS and not early and gathered is None:
                 part_classwise = _classwise_chunk(
                     predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks, totals
                 )
@@ -372,6 +364,19 @@ def kernel(
                     None if typed.targets is None else typed.targets[a:b],
                 )
         values = concat_values(chunks)
+        if gathered is not None:
+            assert typed.labels is not None and values.true_prob is not None
+            gathered_part = classwise_part(
+                None,
+                weights,
+                acc.n_bins,
+                labels=typed.labels[task[0] : task[1]],
+                row_squares=np.zeros(0),
+                picks=gathered.picks(),
+                true_prob=values.true_prob,
+                class_totals=gathered.totals,
+            )
+            classwise.append(_with_squares(gathered_part, values, typed, *task))
         replicates = None
         if boot is not None:
             replicates = boot.part()
@@ -427,19 +432,16 @@ def kernel(
         batch_deferred.flush()
 
 
-def _scaled_picks_apply(
-    spec: LossSpec, typed: TypedBatch, predictions: np.ndarray, n_bins: int
-) -> bool:
-    """Whether the logits kernel gathers the classwise view's inputs itself: multi-class
-    logits with hard labels, at least ``2B`` classes (a row holds at most ``B`` probabilities
-    of ``1/B`` or more, so the picks are never the larger part, which is binned one by one)."""
+def _gather_applies(spec: LossSpec, typed: TypedBatch, n_bins: int) -> bool:
+    """Whether a task's classwise picks are gathered chunk by chunk (:class:`ScaledPicks`) and
+    binned once: multi-class rows with hard labels and at least ``2B`` classes. A row holds at
+    most ``B`` probabilities of ``1/B`` or more, so the picks are never the larger part (which
+    is binned one by one, chunk by chunk); from logits the kernel hands its exponentials on."""
     return (
         spec.task == MULTICLASS
-        and spec.logits
         and typed.labels is not None
-        and predictions.ndim == 2
-        and predictions.shape[0] > 0
-        and predictions.shape[1] >= 2 * n_bins
+        and len(typed) > 0
+        and typed.predictions.width >= 2 * n_bins
     )
 
 
