@@ -20,7 +20,7 @@ import ce_cli.api
 import ce_cli.engine.batch
 import ce_cli.io.readers
 import ce_cli.resolve.converter
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.io.readers import batch_rows, open_source
 
 
