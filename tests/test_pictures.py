@@ -186,7 +186,7 @@ def test_table_report_fits_80_columns_without_colour_and_shows_signed_gaps() -> 
     ],
 )
 def test_gap_bar_is_one_block_per_0_05_either_side(gap: float, bar: str) -> None:
-    from ce_cli.render.table import _gap_bar
+    from ce_cli.render.table_calibration import _gap_bar
 
     assert _gap_bar(gap).plain == bar
 
