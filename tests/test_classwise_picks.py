@@ -13,16 +13,13 @@ from hypothesis import strategies as st
 from ce_cli.core.calibration import (
     ClasswisePart,
     ClasswiseSums,
-    Picks,
-    ScaledPicks,
     bin_edges,
     bin_sums,
     classwise_part,
     classwise_sums,
-    classwise_threshold,
-    sparse_flatnonzero,
 )
 from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.picks import Picks, ScaledPicks, classwise_threshold, sparse_flatnonzero
 
 
 @settings(max_examples=60, deadline=None)
@@ -52,6 +49,11 @@ def test_picks_are_every_value_at_or_above_the_threshold(order, width):
     got = sorted(zip(picks.rows.tolist(), picks.cols.tolist(), strict=True))
     assert got == sorted(zip(rows.tolist(), cols.tolist(), strict=True))
     np.testing.assert_array_equal(picks.values, q[picks.rows, picks.cols])
+
+
+def test_the_threshold_is_the_first_bin_edge():
+    for n_bins in (2, 3, 10, 15, 49, 100):
+        assert classwise_threshold(n_bins) == bin_edges(n_bins)[1]
 
 
 def test_picks_compare_in_float64_whatever_the_input_type():

@@ -14,7 +14,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ce_cli.core import information as info
-from ce_cli.core.calibration import Picks, ScaledPicks
 from ce_cli.core.logprob import (
     CategoricalLogProbs,
     log_bernoulli_probabilities,
@@ -29,6 +28,7 @@ from ce_cli.core.losses import (
     hard_label_loss,
     hard_label_weights,
 )
+from ce_cli.core.picks import Picks, ScaledPicks
 from ce_cli.core.rowwise import SWEEP_COLUMNS, row_argmax, row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 

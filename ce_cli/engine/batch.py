@@ -24,11 +24,8 @@ from numpy.typing import NDArray
 from ce_cli.core.calibration import (
     ClasswisePart,
     ClasswiseSums,
-    Picks,
-    ScaledPicks,
-    column_totals,
     classwise_part,
-    classwise_threshold,
+    column_totals,
     probabilities,
 )
 from ce_cli.core.persample import (
@@ -38,6 +35,7 @@ from ce_cli.core.persample import (
     concat_values,
     evaluate_rows,
 )
+from ce_cli.core.picks import Picks, ScaledPicks, classwise_threshold
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
