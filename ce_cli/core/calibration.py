@@ -348,8 +348,8 @@ class ClasswisePart:
 def _scatter_add(target: Float, index: Int, values: Float | None) -> None:
     """``target[index] += values`` with repeated indices summed (1 each where ``values`` is
     ``None``): one ``bincount`` where the indices are many for the target's size (the classwise
-    bins of a few classes), else ``np.add.at``, which costs nothing per untouched cell (a
-    vocabulary's ``C × B`` cells)."""
+    bins of a few classes, a whole batch's fine histogram), else ``np.add.at``, which costs
+    nothing per untouched cell (a vocabulary's ``C × B`` cells, a few rows' histogram)."""
     if 4 * index.size >= target.size:
         target += np.bincount(index, values, minlength=target.size)
     else:
@@ -643,14 +643,10 @@ def fine_histogram_update(
     place: sums per cell, and each cell's smallest and largest confidence."""
     total, conf_sum, hit_sum, low, high = hist
     index = fine_cell_index(confidence)
-    if weight is None:
-        np.add.at(total, index, 1.0)
-        np.add.at(conf_sum, index, confidence)
-        np.add.at(hit_sum, index, outcome)
-    else:
-        np.add.at(total, index, weight)
-        np.add.at(conf_sum, index, weight * confidence)
-        np.add.at(hit_sum, index, weight * outcome)
+    weighted = (confidence, outcome) if weight is None else (weight * confidence, weight * outcome)
+    _scatter_add(total, index, weight)
+    _scatter_add(conf_sum, index, weighted[0])
+    _scatter_add(hit_sum, index, weighted[1])
     np.minimum.at(low, index, confidence)
     np.maximum.at(high, index, confidence)
 

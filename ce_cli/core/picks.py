@@ -155,28 +155,31 @@ class ScaledPicks:
         by_class = bool(e.flags.f_contiguous and not e.flags.c_contiguous)
         mask = e >= cut[:, None]
         if by_class:  # class by class, in place; each class's run found without a division
+            flat = e.T.reshape(-1)
             index = _nonzero(mask.T.reshape(-1))
             starts = np.searchsorted(index, np.arange(self.width + 1) * n)
             cols = np.repeat(np.arange(self.width), np.diff(starts))
             rows = index - cols * n
         else:
+            flat = e.reshape(-1)
             index = _nonzero(mask.reshape(-1))
             rows = index // max(self.width, 1)
             cols = index - rows * self.width
-        q = e[rows, cols] / total[rows]
+        q = flat[index] / total[rows]
         keep = q >= self.threshold
-        rows, cols, q = rows[keep], cols[keep], q[keep]
+        if not keep.all():  # the margin's few
+            rows, cols, q = rows[keep], cols[keep], q[keep]
         scale = inverse if w is None else w * inverse
         self.totals += np.einsum("i,ij->j", scale, e)
-        for r, c, v in held:
-            self.totals += np.bincount(c, v if w is None else w[r] * v, minlength=self.width)
-            up = v >= self.threshold
-            rows = np.concatenate((rows, r[up]))
-            cols = np.concatenate((cols, c[up]))
-            q = np.concatenate((q, v[up]))
         self._rows.append(rows + start)
         self._cols.append(cols)
         self._values.append(q)
+        for r, c, v in held:
+            self.totals += np.bincount(c, v if w is None else w[r] * v, minlength=self.width)
+            up = np.flatnonzero(v >= self.threshold)
+            self._rows.append(r[up] + start)
+            self._cols.append(c[up])
+            self._values.append(v[up])
 
     def take(self, picks: Picks, totals: Float | None, offset: int) -> None:
         """Picks of probabilities given as they are (``Picks`` of rows ``offset`` on) and their

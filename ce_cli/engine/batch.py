@@ -403,6 +403,7 @@ def kernel(
     serial = len(tasks) == 1 or not parallel or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
+    fine: list[tuple[SampleValues, NDArray[np.float64] | None]] = []  # the batch's, at its end
     start = 0
     for (a, stop), (values, part, renormalized, replicates, scaled, classwise) in zip(
         tasks, results, strict=True
@@ -417,7 +418,7 @@ def kernel(
         w = None if typed.weights is None else typed.weights[a:stop]
         if part is not None:
             acc.absorb(part)
-            acc.update_fine(values, w)
+            fine.append((values, w))
         else:
             assert deferred is not None
             deferred.add(values, w)
@@ -427,6 +428,7 @@ def kernel(
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+    acc.update_fine_all(fine)
     if batch_deferred is not None:
         batch_deferred.flush()
 
