@@ -19,7 +19,8 @@ seconds (user + system), the best of ``--repeat`` runs, for:
 * ``--group-col group``;
 * ``--per-sample OUT.parquet`` (one row per input row, written as it goes).
 
-Each report's SHA-256 is printed too, so two builds can be compared to the last digit. The
+Each report's SHA-256 (without its ``source``) is printed too, so the two files and two builds
+can be compared to the last digit. The
 files are deleted at the end unless ``--keep``.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -43,14 +45,16 @@ DRAW = 131_072
 
 
 def write(path: Path, rows: int, classes: int, row_group: int, seed: int) -> None:
-    """The file, one row group at a time; each draw seeded by (seed, its first row), so both
-    files hold the very same rows whatever their row groups."""
+    """The file, one row group at a time. Rows are drawn in blocks of :data:`DRAW` rows on a
+    fixed grid, each seeded by (seed, its index), so both files hold the very same rows
+    whatever their row groups."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def draw(start: int, n: int) -> pa.Table:
-        rng = np.random.default_rng([seed, start])
+    def block(k: int) -> pa.Table:
+        n = min(DRAW, rows - k * DRAW)
+        rng = np.random.default_rng([seed, k])
         labels = rng.integers(0, classes, n)
         z = rng.standard_normal((n, classes), dtype=np.float32) * 2.0
         z[np.arange(n), labels] += 2.0
@@ -60,17 +64,27 @@ def write(path: Path, rows: int, classes: int, row_group: int, seed: int) -> Non
         columns = {"label": labels, **{f"p_{j}": p[:, j] for j in range(classes)}}
         return pa.table({**columns, "group": group})
 
+    cached: dict[int, pa.Table] = {}
+
+    def rows_of(start: int, stop: int) -> pa.Table:
+        pieces = []
+        for k in range(start // DRAW, (stop - 1) // DRAW + 1):
+            if k not in cached:
+                cached.clear()  # a row group ends at most one block past the last one
+                cached[k] = block(k)
+            a = max(start, k * DRAW) - k * DRAW
+            b = min(stop, (k + 1) * DRAW) - k * DRAW
+            pieces.append(cached[k].slice(a, b - a))
+        return pa.concat_tables(pieces).combine_chunks()
+
     partial = path.with_suffix(".partial")
     writer: pq.ParquetWriter | None = None
     try:
         for start in range(0, rows, row_group):
-            stop = min(rows, start + row_group)
-            # Draws of DRAW rows from a fixed grid, so the rows do not depend on row_group.
-            edges = sorted({start, stop, *range(start - start % DRAW + DRAW, stop, DRAW)})
-            table = pa.concat_tables(draw(a, b - a) for a, b in zip(edges, edges[1:], strict=False))
+            table = rows_of(start, min(rows, start + row_group))
             if writer is None:
                 writer = pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table.combine_chunks(), row_group_size=row_group)
+            writer.write_table(table, row_group_size=row_group)
             del table
     finally:
         if writer is not None:
@@ -79,7 +93,8 @@ def write(path: Path, rows: int, classes: int, row_group: int, seed: int) -> Non
 
 
 def run(argv: list[str]) -> tuple[float, float, str]:
-    """Peak RSS (MiB), CPU seconds (user + system) and the SHA-256 of stdout of one process."""
+    """Peak RSS (MiB), CPU seconds (user + system) and the SHA-256 of the JSON report one
+    process printed (its ``source``, the file's name, left out: both files give one report)."""
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
         err = proc.stderr.read() if proc.stderr else b""
@@ -87,7 +102,9 @@ def run(argv: list[str]) -> tuple[float, float, str]:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed: {' '.join(argv)}\n{err.decode(errors='replace')}")
         out.seek(0)
-        digest = hashlib.sha256(out.read()).hexdigest()[:16]
+        report = json.load(out)
+    report.pop("source", None)
+    digest = hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest()[:16]
     return usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, digest
 
 
