@@ -12,7 +12,6 @@ advisory); extension types are refused, and nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -268,7 +267,52 @@ def _open_stdin(input_format: str | None) -> Source:
             file="<stdin>",
             hint="pipe the predictions in (cat preds.csv | ce-eval -), or name a file",
         )
+    _check_stdin_readable(sys.stdin)
     return _open_stream(sys.stdin.buffer, "<stdin>", input_format)
+
+
+def _check_stdin_readable(stdin: Any) -> None:
+    """Standard input that cannot be read says what it is (read, it would fail with a bare
+    "Is a directory" or "Bad file descriptor")."""
+    import fcntl
+    import stat
+
+    try:
+        fd = stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except (OSError, ValueError, AttributeError):
+        return  # not a descriptor of this process (an embedding's stream): read it as it is
+    hint = "pipe the predictions in (cat preds.csv | ce-eval -), or name a file"
+    if stat.S_ISDIR(mode):
+        raise InputFormatError("standard input is a directory", file="<stdin>", hint=hint)
+    if access == os.O_WRONLY:
+        raise InputFormatError(
+            "standard input is open for writing only",
+            file="<stdin>",
+            hint="redirect it for reading (ce-eval - < preds.csv), or name a file",
+        )
+
+
+def _spool(stream: Any, handle: Any, name: str) -> None:
+    """Copy ``stream`` to ``handle``. A non-blocking stream (its caller set O_NONBLOCK) that has
+    nothing yet is waited on, not taken for its end (it was reported as empty input). Errors
+    reading name the input; errors writing are the spool's own (a full disk)."""
+    import select
+
+    while True:
+        try:
+            chunk = stream.read(1 << 20)
+        except BlockingIOError:
+            chunk = None
+        except OSError as exc:
+            raise InputFormatError(f"cannot read it ({exc.strerror})", file=name) from None
+        if chunk is None:  # non-blocking, and nothing to read yet
+            select.select([stream], [], [])
+            continue
+        if not chunk:
+            return
+        handle.write(chunk)
 
 
 def _open_stream(stream: Any, name: str, input_format: str | None) -> Source:
@@ -277,12 +321,7 @@ def _open_stream(stream: Any, name: str, input_format: str | None) -> Source:
     handle = tempfile.NamedTemporaryFile(prefix="ce-eval-stdin-", delete=False)
     try:
         with handle:
-            try:
-                shutil.copyfileobj(stream, handle, 1 << 20)
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise  # the spool's own problem, reported as such
-                raise InputFormatError(f"cannot read it ({exc.strerror})", file=name) from None
+            _spool(stream, handle, name)
         with open(handle.name, "rb") as f:
             head = f.read(65536)
         if not head:
