@@ -34,7 +34,7 @@ def main() -> None:
     for name, value in _ARROW_ALLOCATOR.items():
         os.environ.setdefault(name, value)
     try:
-        from ce_cli.cli.app import entrypoint
+        from ce_cli.cli.main import entrypoint
 
         entrypoint()
     except KeyboardInterrupt:
