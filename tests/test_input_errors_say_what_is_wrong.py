@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 
 CSV = b"label,p_cat,p_dog\ncat,0.4,0.6\ndog,0.3,0.7\n"
 
