@@ -1,27 +1,28 @@
 """Peak memory on large Parquet files, whatever the writer's row-group size. Run by hand:
 
-    .venv/bin/python benchmarks/memory.py                   # 10,000,000 x 100 float32, ~4 GB each
+    .venv/bin/python benchmarks/memory.py                   # 10,000,000 x 100 float32, ~5 GB each
     .venv/bin/python benchmarks/memory.py --rows 2000000    # quicker
     .venv/bin/python benchmarks/memory.py --keep            # keep the files for later runs
+    .venv/bin/python benchmarks/memory.py --ce-eval OTHER   # another build's command, to compare
 
 Writes two seeded Parquet files of ``--rows`` rows x ``--classes`` float32 probability columns
 (``p_0``..), an int64 ``label`` column and a small int8 ``group`` column (ten values, for
 ``--group-col``; the default report does not read it), one with row groups of 500,000 rows and
 one with pyarrow's default of 1,048,576 (``row_group_size`` is a write-time choice of whoever
-made the file). Each is written one row group at a time by a child process, so neither this
+made the file), with pyarrow's other defaults (snappy, 1 MiB pages and dictionaries). Both hold
+the same rows. Each is written one row group at a time by a child process, so neither this
 process nor the one measured ever holds a file. Then, for each file, it runs ``ce-eval`` as a
 whole process, one after the other, and prints its peak resident memory (``ru_maxrss`` of the
-finished child, what ``/usr/bin/time -v`` reports as "Maximum resident set size") and its CPU
-seconds (user + system), the best of ``--repeat`` runs, for:
+finished child, what ``/usr/bin/time -v`` reports as "Maximum resident set size"; the range
+over the runs) and its CPU seconds (user + system, the best run) for:
 
-* the default report, ``ce-eval FILE --format json`` (the bar: under 512 MiB);
-* ``--ci 0.95`` (200 bootstrap replicates);
-* ``--group-col group``;
-* ``--per-sample OUT.parquet`` (one row per input row, written as it goes).
+* the default report, ``ce-eval FILE --format json`` (the bar: under 512 MiB), ``--repeat``
+  runs (3);
+* ``--ci 0.95`` (200 bootstrap replicates), ``--group-col group`` and ``--per-sample
+  OUT.parquet`` (one row per input row, written as it goes), ``--repeat-others`` runs (1).
 
 Each report's SHA-256 (without its ``source``) is printed too, so the two files and two builds
-can be compared to the last digit. The
-files are deleted at the end unless ``--keep``.
+can be compared to the last digit. The files are deleted at the end unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -113,9 +114,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=20261202)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each command (best kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the default report (the best CPU kept)"
+    )
+    parser.add_argument(
+        "--repeat-others", type=int, default=1, help="runs of each other command (--ci is slow)"
+    )
     parser.add_argument("--only-default", action="store_true", help="the default report only")
     parser.add_argument("--keep", action="store_true", help="keep the files in benchmarks/data/")
+    parser.add_argument("--ce-eval", default=CE_EVAL, help="the command to measure")
     parser.add_argument("--write", nargs=2, metavar=("PATH", "ROW_GROUP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write:
@@ -143,21 +150,24 @@ def main() -> None:
             ("--per-sample out.parquet", ["--per-sample", "{out}"]),
         ]
     print(f"{'file':<44} {'command':<26} {'peak MiB':>9} {'CPU s':>7}  report sha256")
+    print(f"{'':<44} {'':<26} {'(range)':>9} {'(best)':>7}")
     try:
         for path in paths:
             size = path.stat().st_size / 1e9
             for label, extra in variants:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = os.path.join(tmp, "out.parquet")
-                    argv = [CE_EVAL, str(path), "--format", "json", "-q"]
+                    argv = [args.ce_eval, str(path), "--format", "json", "-q"]
                     argv += [a.replace("{out}", out) for a in extra]
-                    runs = [run(argv) for _ in range(args.repeat)]
-                peak = min(r[0] for r in runs)
+                    repeat = args.repeat if not extra else args.repeat_others
+                    runs = [run(argv) for _ in range(repeat)]
+                peaks = sorted(r[0] for r in runs)
+                peak = f"{peaks[0]:.0f}" + (f"-{peaks[-1]:.0f}" if len(runs) > 1 else "")
                 cpu = min(r[1] for r in runs)
                 digests = {r[2] for r in runs}
                 digest = digests.pop() if len(digests) == 1 else "DIFFERS BETWEEN RUNS"
                 name = f"{path.name} ({size:.1f} GB)"
-                print(f"{name:<44} {label:<26} {peak:>9.0f} {cpu:>7.1f}  {digest}", flush=True)
+                print(f"{name:<44} {label:<26} {peak:>9} {cpu:>7.1f}  {digest}", flush=True)
     finally:
         if not args.keep:
             for path in paths:
