@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from ce_cli.api import evaluate
 from ce_cli.errors import InputFormatError, LabelError
-from ce_cli.report.registry import REPORT_METRICS, Metric
+from ce_cli.report.metric import Metric
+from ce_cli.report.registry import REPORT_METRICS
 from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 from ce_cli.state.bootstrap import CHUNK_VALUES, poisson_weights
