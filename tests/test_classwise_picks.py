@@ -94,13 +94,28 @@ def test_kernel_values_are_the_same_with_and_without_picks(no_pick_rows):
     q[:no_pick_rows] = _softmax(rng.standard_normal((no_pick_rows, k)) * 0.01)  # flat rows
     q[10, [1, 2]] = 0.4
     q[10] /= q[10].sum()
+    q[11] = 0.0  # one-hot: clipped at 1 - eps (the maximum) and at eps (the zeros)
+    q[11, 5] = 1.0
+    q[12, 0] = 0.9  # a large maximum below 1 - eps
+    q[12, 1:] = 0.1 / (k - 1)
     q = np.asfortranarray(q)
     t = rng.integers(0, k, n)
-    spec = LossSpec("multiclass", logits=False)
-    plain = evaluate_rows(q, spec, labels=t)
-    shared = evaluate_rows(q, spec, labels=t, picks=Picks(q, classwise_threshold(15)))
-    for name in ("predicted", "confidence", "cross_entropy", "entropy", "brier", "true_prob"):
-        np.testing.assert_array_equal(getattr(shared, name), getattr(plain, name), err_msg=name)
+    for eps in (float(np.finfo(np.float64).eps), 1e-7):
+        spec = LossSpec("multiclass", logits=False, eps=eps)
+        plain = evaluate_rows(q, spec, labels=t)
+        shared = evaluate_rows(q, spec, labels=t, picks=Picks(q, classwise_threshold(15)))
+        for name in (
+            "predicted",
+            "confidence",
+            "cross_entropy",
+            "entropy",
+            "brier",
+            "true_prob",
+            "clipped",
+        ):
+            got, want = getattr(shared, name), getattr(plain, name)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        assert plain.clipped[11]
 
 
 def test_scaled_picks_are_exactly_the_values_whose_e_over_s_reaches_the_threshold():
