@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ce_cli.engine.plan import Plan, decide_plan, start_plan
 from ce_cli.engine.prefetch import prefetch
-from ce_cli.io.readers import Source
+from ce_cli.io.source import Source
 from ce_cli.resolve.converter import prediction_width, window_rows
 from ce_cli.settings import Settings
 
