@@ -1,0 +1,517 @@
+"""Two inputs, one engine: the paired collector behind ``ce-eval compare``.
+
+Each input is opened by the same readers and planned from its own first rows under the same
+:class:`~ce_cli.settings.Settings` (a frozen :class:`~ce_cli.engine.plan.Plan` each; both must
+be the same task with the same classes). Its batches go through the evaluate command's batch
+function, :func:`~ce_cli.engine.batch.fold_batch`, into a :class:`~ce_cli.engine.state.State`
+of its own, from which its full, unpaired report is finished; the per-row values that
+``fold_batch`` hands its sink (every registry metric with a ``per_row`` value) are paired row
+with row and folded into :class:`PairedSums`: fixed-size sums (per metric, ``Σ s·d``, ``Σ s·x_A``,
+``Σ s·x_B`` and per Poisson-bootstrap replicate ``Σ b·s·d`` and ``Σ b·s·(x_A − x_B)``) with a
+``merge``. Nothing is written to disk, and each input is read once (with ``--class-weights
+balanced`` an explicit label-count pass of the engine reads each input's labels first).
+
+Pairing by position (no ``--id-col``): both streams are read in lockstep and re-cut to common
+ranges of input rows, whatever the two files' batch or row-group sizes; the rows each side
+evaluated must be the same input rows with the same labels (and the same ids, where both have an
+id-named column), else the first that differs is named. Memory: one range of each input.
+
+Pairing by ``--id-col``: the second input (B) is evaluated first and, for each of its evaluated
+rows, this module holds its id, its input row number, its true class (multi-label: its targets)
+and its per-row values in float64 (five metrics: about 56 bytes a row plus the id, so 10 million
+rows hold about 0.6 GB plus the ids). The first input (A) is then streamed batch by batch, each of
+its ids looked up among B's (an Arrow ``index_in``). An id twice in either input, an id of A
+missing from B, or one of B missing from A, is named with its row.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from ce_cli.bootstrap import CHUNK_VALUES, poisson_weights
+from ce_cli.core.persample import SampleValues
+from ce_cli.engine.batch import fold_batch
+from ce_cli.engine.local import LocalDriver
+from ce_cli.engine.plan import Plan, balanced_weights
+from ce_cli.engine.run import finish, label_counts
+from ce_cli.engine.state import State
+from ce_cli.errors import CeEvalError, InputFormatError, LabelError
+from ce_cli.registry import REPORT_METRICS, Metric
+from ce_cli.report import Report
+from ce_cli.settings import Settings
+
+Float = NDArray[np.float64]
+
+# Rows each side has ready before a common range is cut (a range is at most the smaller count).
+RANGE_ROWS = 1 << 16
+
+PAIRED_METRICS: tuple[Metric, ...] = tuple(m for m in REPORT_METRICS if m.per_row is not None)
+"""The registry's metrics that are a mean of one value per row: compare pairs these row by row.
+``per_row`` names the :class:`~ce_cli.core.persample.SampleValues` field (multi-label
+``correct`` is the row's fraction of labels right)."""
+
+
+@dataclass
+class PairedSums:
+    """Fixed-size paired sums: ``k`` metrics × ``replicates``, whatever the number of rows.
+
+    Per metric ``m`` and row ``i`` (sample weight ``s_i``, share of the denominator ``d_mi``:
+    ``w_{t_i}`` for a class-weighted loss with hard labels, else 1): ``weight = Σ s d``,
+    ``sum_a = Σ s x_A``, ``sum_b = Σ s x_B``; per replicate ``r`` with the Poisson(1) weight
+    ``b_ir`` of the row's input row number (A's), ``boot_weight = Σ b s d`` and
+    ``boot_diff = Σ b s (x_A − x_B)``. ``merge`` is addition.
+    """
+
+    names: tuple[str, ...]
+    replicates: int
+    seed: int
+    rows: int = 0
+    weight: Float = field(init=False)
+    sum_a: Float = field(init=False)
+    sum_b: Float = field(init=False)
+    boot_weight: Float = field(init=False)
+    boot_diff: Float = field(init=False)
+
+    def __post_init__(self) -> None:
+        k = len(self.names)
+        self.weight, self.sum_a, self.sum_b = np.zeros(k), np.zeros(k), np.zeros(k)
+        self.boot_weight = np.zeros((k, self.replicates))
+        self.boot_diff = np.zeros((k, self.replicates))
+
+    def update(self, a: Float, b: Float, d: Float, s: Float, rows: NDArray[np.int64]) -> None:
+        """Add paired rows: ``a``, ``b``, ``d`` are (metrics × rows), ``s`` the sample weights,
+        ``rows`` the 1-based input row numbers that draw the Poisson weights."""
+        self.rows += len(rows)
+        self.weight += d @ s
+        self.sum_a += a @ s
+        self.sum_b += b @ s
+        step = max(1, CHUNK_VALUES // max(self.replicates, 1))  # bounded rows × replicates
+        for i in range(0, len(rows), step):
+            j = i + step
+            w = poisson_weights(rows[i:j], self.replicates, self.seed) * s[i:j, None]
+            self.boot_weight += d[:, i:j] @ w
+            self.boot_diff += (a[:, i:j] - b[:, i:j]) @ w
+
+    def absorb(self, other: PairedSums) -> None:
+        """Add ``other``'s rows (which follow this one's) in place."""
+        self.rows += other.rows
+        self.weight += other.weight
+        self.sum_a += other.sum_a
+        self.sum_b += other.sum_b
+        self.boot_weight += other.boot_weight
+        self.boot_diff += other.boot_diff
+
+    def merge(self, other: PairedSums) -> PairedSums:
+        out = copy.deepcopy(self)
+        out.absorb(other)
+        return out
+
+    def replicate_differences(self, name: str) -> Float:
+        """The finite replicate means of ``A − B`` for one metric (nats where it is a log)."""
+        k = self.names.index(name)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diffs = self.boot_diff[k] / self.boot_weight[k]
+        return np.asarray(diffs[np.isfinite(diffs)])
+
+
+@dataclass
+class PairedState:
+    """The state of a paired pass: each input's own evaluation state and the paired sums."""
+
+    a: State
+    b: State
+    paired: PairedSums
+
+    def absorb(self, other: PairedState) -> None:
+        self.a.absorb(other.a)
+        self.b.absorb(other.b)
+        self.paired.absorb(other.paired)
+
+    def merge(self, other: PairedState) -> PairedState:
+        out = copy.deepcopy(self)
+        out.absorb(other)
+        return out
+
+
+@dataclass
+class Rows:
+    """One side's evaluated rows, as the pairing needs them."""
+
+    rows: NDArray[np.int64]
+    ids: pa.Array | None
+    truth: NDArray[Any] | None  # the true class; multi-label: the targets (rows × labels)
+    x: Float  # metrics × rows, nats
+    d: Float  # metrics × rows: each row's share of the metric's denominator
+    s: Float  # sample weights (1 without --weight-col)
+
+    def take(self, positions: NDArray[np.int64]) -> Rows:
+        return Rows(
+            self.rows[positions],
+            None if self.ids is None else self.ids.take(pa.array(positions)),
+            None if self.truth is None else self.truth[positions],
+            self.x[:, positions],
+            self.d[:, positions],
+            self.s[positions],
+        )
+
+
+def _concat(parts: list[Rows]) -> Rows:
+    if len(parts) == 1:
+        return parts[0]
+    ids = [p.ids for p in parts]
+    truths = [p.truth for p in parts]
+    return Rows(
+        np.concatenate([p.rows for p in parts]),
+        None if ids[0] is None else pa.concat_arrays([i for i in ids if i is not None]),
+        None if truths[0] is None else np.concatenate([t for t in truths if t is not None]),
+        np.concatenate([p.x for p in parts], axis=1),
+        np.concatenate([p.d for p in parts], axis=1),
+        np.concatenate([p.s for p in parts]),
+    )
+
+
+class _Collect:
+    """A :data:`~ce_cli.engine.batch.Sink`: keeps the rows ``fold_batch`` hands it, reduced to
+    the paired metrics' values."""
+
+    def __init__(self, metrics: tuple[Metric, ...]) -> None:
+        self.metrics = metrics
+        self.parts: list[Rows] = []
+
+    def __call__(
+        self,
+        values: SampleValues,
+        row_numbers: NDArray[np.int64],
+        ids: pa.Array | None,
+        weights: Float | None,
+        _sequences: pa.Array | None = None,
+    ) -> None:
+        n = len(row_numbers)
+        x = np.empty((len(self.metrics), n))
+        d = np.ones((len(self.metrics), n))
+        for k, m in enumerate(self.metrics):
+            assert m.per_row is not None
+            x[k] = getattr(values, m.per_row)
+            if m.name == "loss" and values.loss_weight is not None:
+                d[k] = values.loss_weight
+        truth = values.label_y if values.label_y is not None else values.true_class
+        s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.parts.append(
+            Rows(np.asarray(row_numbers, dtype=np.int64), ids, truth, x, d, s)
+        )
+
+    def take(self) -> Rows | None:
+        parts, self.parts = self.parts, []
+        return _concat(parts) if parts else None
+
+
+@dataclass
+class Paired:
+    """What a paired pass returns: both reports, the paired sums, and how it read the inputs."""
+
+    report_a: Report
+    report_b: Report
+    sums: PairedSums
+    metrics: tuple[Metric, ...]
+    passes: int  # reads of each input (2 with balanced class weights: the label counts first)
+
+
+class _Side:
+    """One input: its driver, plan, state and sink; errors raised on it name its file."""
+
+    def __init__(self, driver: LocalDriver, settings: Settings, metrics: tuple[Metric, ...]):
+        self.driver = driver
+        self.name = driver.name
+        self.passes = 1
+        self.plan: Plan = self.guard(lambda: driver.plan(settings))
+        if self.plan.needs_label_counts:
+            counts = self.guard(lambda: label_counts(driver, self.plan))
+            self.plan = self.plan.with_class_weights(balanced_weights(self.plan, counts))
+            self.passes += 1
+        self.state = State.empty(self.plan)
+        self.sink = _Collect(metrics)
+
+    def guard(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except CeEvalError as error:
+            raise error.with_file(self.name) from None
+
+    def fold(self, batch: pa.RecordBatch, row_offset: int) -> None:
+        self.guard(
+            lambda: fold_batch(self.state, self.plan, batch, row_offset, sink=self.sink)
+        )
+
+    def stream(self) -> Iterator[pa.RecordBatch]:
+        batches = self.guard(lambda: self.driver.batches(self.plan))
+        iterator = iter(batches)
+        while True:
+            batch = self.guard(lambda: next(iterator, None))
+            if batch is None:
+                return
+            if batch.num_rows:
+                yield batch
+
+
+def run_paired(
+    driver_a: LocalDriver,
+    driver_b: LocalDriver,
+    settings: Settings,
+    replicates: int,
+    by_id: bool,
+) -> Paired:
+    """Evaluate both inputs under ``settings`` in one pass and pair their rows: ``by_id`` by
+    ``settings.id_col``, else by position (where an id column is given too, the ids must then
+    agree row by row)."""
+    a = _Side(driver_a, settings, PAIRED_METRICS)
+    b = _Side(driver_b, settings, PAIRED_METRICS)
+    check_same_problem(a.plan, b.plan)
+    sums = PairedSums(tuple(m.name for m in PAIRED_METRICS), replicates, settings.seed)
+    if by_id:
+        _pair_by_id(a, b, sums)
+    else:
+        _pair_by_position(a, b, sums)
+    return Paired(
+        finish(a.plan, a.state), finish(b.plan, b.state), sums, PAIRED_METRICS, a.passes
+    )
+
+
+def check_same_problem(plan_a: Plan, plan_b: Plan) -> None:
+    """Both inputs must be the same task with the same classes in the same order; the first
+    difference is named."""
+    da, db = plan_a.decision, plan_b.decision
+    if da.task != db.task:
+        raise InputFormatError(
+            f"the first input is {da.task} but the second is {db.task}",
+            file=plan_b.source,
+            hint="compare needs the same task in both (see --task)",
+        )
+    ca, cb = tuple(plan_a.classes), tuple(plan_b.classes)
+    if ca != cb:
+        i = next(
+            (i for i, (x, y) in enumerate(zip(ca, cb, strict=False)) if x != y), min(len(ca), len(cb))
+        )
+        first = repr(ca[i]) if i < len(ca) else "none"
+        second = repr(cb[i]) if i < len(cb) else "none"
+        raise InputFormatError(
+            f"the classes differ: {len(ca)} in the first input ({_few(ca)}), {len(cb)} in the "
+            f"second ({_few(cb)}); class {i + 1} is {first} in the first, {second} in the second",
+            file=plan_b.source,
+            hint="compare needs the same classes in the same order (see --classes)",
+        )
+
+
+def _few(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+
+
+class _Cutter:
+    """A stream of batches handed out as batches of exactly ``n`` rows, whatever its own sizes,
+    and the 0-based input row where the next one starts."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._batches = batches
+        self._held: list[pa.RecordBatch] = []
+        self.ready = 0  # rows held
+        self.offset = 0  # input rows handed out
+        self.ended = False
+
+    def fill(self, rows: int) -> int:
+        """Hold at least ``rows`` rows (fewer at the end of the stream); the rows held."""
+        while self.ready < rows and not self.ended:
+            batch = next(self._batches, None)
+            if batch is None:
+                self.ended = True
+            else:
+                self._held.append(batch)
+                self.ready += batch.num_rows
+        return self.ready
+
+    def take(self, n: int) -> pa.RecordBatch:
+        out: list[pa.RecordBatch] = []
+        need = n
+        while need:
+            batch = self._held[0]
+            if batch.num_rows <= need:
+                out.append(self._held.pop(0))
+                need -= batch.num_rows
+            else:
+                out.append(batch.slice(0, need))
+                self._held[0] = batch.slice(need)
+                need = 0
+        self.ready -= n
+        self.offset += n
+        return out[0] if len(out) == 1 else pa.concat_batches(out)
+
+    def rows_to_end(self) -> int:
+        """Every input row of the stream (reading what is left, only to count it)."""
+        while not self.ended:
+            self.fill(self.ready + RANGE_ROWS)
+        return self.offset + self.ready
+
+
+def _pair_by_position(a: _Side, b: _Side, sums: PairedSums) -> None:
+    cut_a, cut_b = _Cutter(a.stream()), _Cutter(b.stream())
+    while True:
+        n = min(cut_a.fill(RANGE_ROWS), cut_b.fill(RANGE_ROWS))
+        if n == 0:
+            break
+        offset = cut_a.offset
+        a.fold(cut_a.take(n), offset)
+        b.fold(cut_b.take(n), offset)
+        rows_a, rows_b = a.sink.take(), b.sink.take()
+        if rows_a is None and rows_b is None:
+            continue
+        _check_position_pairs(rows_a, rows_b, a.name, b.name)
+        assert rows_a is not None and rows_b is not None
+        sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
+    if cut_a.ready or cut_b.ready:
+        total_a, total_b = cut_a.rows_to_end(), cut_b.rows_to_end()
+        raise InputFormatError(
+            f"the two inputs have {total_a:,} and {total_b:,} rows",
+            file=b.name,
+            hint="compare needs the same rows in both inputs (pair them with --id-col)",
+        )
+
+
+def _check_position_pairs(
+    rows_a: Rows | None, rows_b: Rows | None, name_a: str, name_b: str
+) -> None:
+    """Paired by position, both sides evaluated the same input rows, with the same labels (and
+    ids, where both have an id column): else the first row that differs is named."""
+    ra = np.zeros(0, np.int64) if rows_a is None else rows_a.rows
+    rb = np.zeros(0, np.int64) if rows_b is None else rows_b.rows
+    if len(ra) != len(rb) or (ra != rb).any():
+        m = min(len(ra), len(rb))
+        i = int(np.argmax(ra[:m] != rb[:m])) if (ra[:m] != rb[:m]).any() else m
+        in_a = i < len(ra) and (i >= len(rb) or ra[i] < rb[i])
+        row = int(ra[i] if in_a else rb[i])
+        kept, left = (name_a, name_b) if in_a else (name_b, name_a)
+        raise LabelError(
+            f"the rows do not pair: input row {row} is evaluated in {kept} but left out of "
+            f"{left} (--on-nan drop or --ignore-label)",
+            hint="compare needs the same rows in both inputs",
+        )
+    assert rows_a is not None and rows_b is not None
+    _check_labels(rows_a, rows_b, name_a, name_b, lambda i: f"row {int(rows_a.rows[i])} of the first")
+    if rows_a.ids is not None and rows_b.ids is not None:
+        differ = pc.fill_null(pc.not_equal(rows_a.ids, rows_b.ids), True)
+        if pc.any(differ).as_py():
+            i = int(np.argmax(np.asarray(differ.to_numpy(zero_copy_only=False))))
+            raise LabelError(
+                f"the rows do not pair: row {int(rows_a.rows[i])} of the first has id "
+                f"{rows_a.ids[i].as_py()!r} in {name_a} but {rows_b.ids[i].as_py()!r} in {name_b}",
+                hint="compare needs the same rows with the same labels in both "
+                "(pair them with --id-col if the order differs)",
+            )
+
+
+def _check_labels(
+    rows_a: Rows, rows_b: Rows, name_a: str, name_b: str, where: Callable[[int], str]
+) -> None:
+    ta, tb = rows_a.truth, rows_b.truth
+    if ta is None or tb is None:
+        return
+    differ = ta != tb
+    if differ.ndim == 2:
+        differ = differ.any(axis=1)
+    if differ.any():
+        i = int(np.argmax(differ))
+        what = "labels" if ta.ndim == 2 else "label"
+        raise LabelError(
+            f"the rows do not pair: {where(i)} has {what} {_shown(ta[i])} in {name_a} but "
+            f"{_shown(tb[i])} in {name_b}",
+            hint="compare needs the same rows with the same labels in both "
+            "(pair them with --id-col if the order differs)",
+        )
+
+
+def _shown(truth: Any) -> str:
+    if isinstance(truth, np.ndarray):
+        return "[" + ", ".join(f"{v:g}" for v in truth) + "]"
+    return repr(int(truth))
+
+
+def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
+    for batch_first in _numbered(b.stream()):
+        b.fold(*batch_first)
+    held = b.sink.take()
+    if held is None:
+        return
+    assert held.ids is not None
+    ids_b = held.ids
+    first_at = np.asarray(pc.index_in(ids_b, value_set=ids_b).to_numpy(zero_copy_only=False))
+    again = first_at != np.arange(len(first_at))
+    if again.any():
+        i = int(np.argmax(again))
+        raise LabelError(
+            f"an id appears twice (rows {int(held.rows[first_at[i]])} and {int(held.rows[i])}), "
+            "so rows cannot be paired by id",
+            file=b.name,
+            value=ids_b[i].as_py(),
+            hint="give each row its own id",
+        )
+    paired_by = np.zeros(len(ids_b), dtype=np.int64)  # A's row paired with each of B's rows
+    for batch, offset in _numbered(a.stream()):
+        a.fold(batch, offset)
+        rows_a = a.sink.take()
+        if rows_a is None:
+            continue
+        assert rows_a.ids is not None
+        found = pc.index_in(rows_a.ids, value_set=ids_b)
+        if found.null_count:
+            i = int(np.argmin(np.asarray(found.is_valid().to_numpy(zero_copy_only=False))))
+            raise LabelError(
+                "this id is not in the second input",
+                file=a.name,
+                row=int(rows_a.rows[i]),
+                value=rows_a.ids[i].as_py(),
+                hint=f"compare pairs each row with the row of the same id in {b.name}",
+            )
+        positions = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+        order = np.argsort(positions, kind="stable")
+        repeated = np.zeros(len(positions), dtype=bool)  # an id met earlier in this batch
+        repeated[order[1:]] = positions[order[1:]] == positions[order[:-1]]
+        taken = repeated | (paired_by[positions] != 0)
+        if taken.any():
+            i = int(np.argmax(taken))
+            before = int(paired_by[positions[i]])
+            if before == 0:
+                before = int(rows_a.rows[int(np.argmax(positions == positions[i]))])
+            raise LabelError(
+                f"an id appears twice (rows {before} and {int(rows_a.rows[i])}), "
+                "so rows cannot be paired by id",
+                file=a.name,
+                value=rows_a.ids[i].as_py(),
+                hint="give each row its own id",
+            )
+        paired_by[positions] = rows_a.rows
+        rows_b = held.take(positions)
+        ids_a = rows_a.ids
+        _check_labels(rows_a, rows_b, a.name, b.name, lambda i: f"id {ids_a[i].as_py()!r}")
+        sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
+    if (paired_by == 0).any():
+        i = int(np.argmax(paired_by == 0))
+        raise LabelError(
+            "this id is not in the first input",
+            file=b.name,
+            row=int(held.rows[i]),
+            value=ids_b[i].as_py(),
+            hint=f"compare pairs each row with the row of the same id in {a.name}",
+        )
+
+
+def _numbered(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Batches with the 0-based input row offset of their first row."""
+    offset = 0
+    for batch in batches:
+        yield batch, offset
+        offset += batch.num_rows
