@@ -73,10 +73,7 @@ class LocalDriver:
                 on_batch(state)
         return state
 
-
-    def batches(
-        self, plan: Plan, columns: Sequence[str] | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    def batches(self, plan: Plan, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """A pass's stream of record batches, read ahead on a thread: the first pass with the
         plan's columns replays the rows :meth:`plan` read (the input is read once); any other
         reads the source again, only ``columns`` if given."""

@@ -204,9 +204,7 @@ class _Collect:
                 d[k] = values.loss_weight
         truth = values.label_y if values.label_y is not None else values.true_class
         s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        self.parts.append(
-            Rows(np.asarray(row_numbers, dtype=np.int64), ids, truth, x, d, s)
-        )
+        self.parts.append(Rows(np.asarray(row_numbers, dtype=np.int64), ids, truth, x, d, s))
 
     def take(self) -> Rows | None:
         parts, self.parts = self.parts, []
@@ -246,9 +244,7 @@ class _Side:
             raise error.with_file(self.name) from None
 
     def fold(self, batch: pa.RecordBatch, row_offset: int) -> None:
-        self.guard(
-            lambda: fold_batch(self.state, self.plan, batch, row_offset, sink=self.sink)
-        )
+        self.guard(lambda: fold_batch(self.state, self.plan, batch, row_offset, sink=self.sink))
 
     def stream(self) -> Iterator[pa.RecordBatch]:
         batches = self.guard(lambda: self.driver.batches(self.plan))
@@ -279,9 +275,7 @@ def run_paired(
         _pair_by_id(a, b, sums)
     else:
         _pair_by_position(a, b, sums)
-    return Paired(
-        finish(a.plan, a.state), finish(b.plan, b.state), sums, PAIRED_METRICS, a.passes
-    )
+    return Paired(finish(a.plan, a.state), finish(b.plan, b.state), sums, PAIRED_METRICS, a.passes)
 
 
 def check_same_problem(plan_a: Plan, plan_b: Plan) -> None:
@@ -297,7 +291,8 @@ def check_same_problem(plan_a: Plan, plan_b: Plan) -> None:
     ca, cb = tuple(plan_a.classes), tuple(plan_b.classes)
     if ca != cb:
         i = next(
-            (i for i, (x, y) in enumerate(zip(ca, cb, strict=False)) if x != y), min(len(ca), len(cb))
+            (i for i, (x, y) in enumerate(zip(ca, cb, strict=False)) if x != y),
+            min(len(ca), len(cb)),
         )
         first = repr(ca[i]) if i < len(ca) else "none"
         second = repr(cb[i]) if i < len(cb) else "none"
@@ -401,7 +396,9 @@ def _check_position_pairs(
             hint="compare needs the same rows in both inputs",
         )
     assert rows_a is not None and rows_b is not None
-    _check_labels(rows_a, rows_b, name_a, name_b, lambda i: f"row {int(rows_a.rows[i])} of the first")
+    _check_labels(
+        rows_a, rows_b, name_a, name_b, lambda i: f"row {int(rows_a.rows[i])} of the first"
+    )
     if rows_a.ids is not None and rows_b.ids is not None:
         differ = pc.fill_null(pc.not_equal(rows_a.ids, rows_b.ids), True)
         if pc.any(differ).as_py():
@@ -495,8 +492,7 @@ def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
             )
         paired_by[positions] = rows_a.rows
         rows_b = held.take(positions)
-        ids_a = rows_a.ids
-        _check_labels(rows_a, rows_b, a.name, b.name, lambda i: f"id {ids_a[i].as_py()!r}")
+        _check_labels(rows_a, rows_b, a.name, b.name, _id_of(rows_a.ids))
         sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if (paired_by == 0).any():
         i = int(np.argmax(paired_by == 0))
@@ -507,6 +503,10 @@ def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
             value=ids_b[i].as_py(),
             hint=f"compare pairs each row with the row of the same id in {a.name}",
         )
+
+
+def _id_of(ids: pa.Array) -> Callable[[int], str]:
+    return lambda i: f"id {ids[i].as_py()!r}"
 
 
 def _numbered(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, int]]:
