@@ -36,7 +36,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ce_cli.bootstrap import CHUNK_VALUES, poisson_weights
 from ce_cli.core.persample import SampleValues
 from ce_cli.engine.batch import fold_batch
 from ce_cli.engine.local import LocalDriver
@@ -44,9 +43,10 @@ from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.run import finish, label_counts
 from ce_cli.engine.state import State
 from ce_cli.errors import CeEvalError, InputFormatError, LabelError
-from ce_cli.registry import REPORT_METRICS, Metric
-from ce_cli.report import Report
+from ce_cli.report.registry import REPORT_METRICS, Metric
+from ce_cli.report.report import Report
 from ce_cli.settings import Settings
+from ce_cli.state.bootstrap import CHUNK_VALUES, poisson_weights
 
 Float = NDArray[np.float64]
 

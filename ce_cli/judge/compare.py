@@ -21,8 +21,8 @@ import numpy as np
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.paired import run_paired
 from ce_cli.errors import CeEvalError
-from ce_cli.readers import Source, open_source
-from ce_cli.registry import REPORT_METRICS, Metric
+from ce_cli.io.readers import Source, open_source
+from ce_cli.report.registry import REPORT_METRICS, Metric
 from ce_cli.settings import Settings
 
 A_BETTER, B_BETTER = "A better", "B better"
@@ -53,7 +53,7 @@ def _open(source: Any, settings: Settings, name: str) -> Source:
 
         src = _table_source(source, name)
     if settings.labels_file:
-        from ce_cli.join import join_labels
+        from ce_cli.io.join import join_labels
 
         try:
             src = join_labels(src, open_source(settings.labels_file), settings.id_col)
