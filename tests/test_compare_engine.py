@@ -359,3 +359,28 @@ def test_compare_does_not_depend_on_how_the_rows_are_cut(
         for key in ("a", "b", "low", "high"):
             want = expected["metrics"][name][key]
             assert m[key] == (want if want is None else pytest.approx(want, rel=1e-12)), name
+
+
+def test_compare_takes_the_row_and_bin_options_of_the_evaluate_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(8)
+    n = 60
+    label = rng.integers(0, 3, n)
+    common = {"label": label}
+    a = {**common, **{f"p_{j}": v for j, v in enumerate(rng.dirichlet(np.ones(3), n).T)}}
+    b = {**common, **{f"p_{j}": v for j, v in enumerate(rng.dirichlet(np.ones(3), n).T)}}
+    for side in (a, b):
+        side["p_1"] = np.where(np.arange(n) == 5, np.nan, side["p_1"])  # row 6 in both
+    path_a, path_b = _pairs(tmp_path, a, b)
+    args = ["--bins", "7", "--ignore-label", "2", "--on-nan", "drop"]
+    code = main(["compare", path_a, path_b, *args, "--format", "json", "--bootstrap", "30"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    options = {"bins": 7, "ignore_label": "2", "on_nan": "drop"}
+    report_a = ce_cli.evaluate(path_a, **options)
+    assert result["n_samples"] == report_a.n_samples == int(np.sum(label != 2) - (label[5] != 2))
+    assert len(result["calibration"]["a"]["bins"]) == 7
+    for name, m in result["metrics"].items():
+        assert m["a"] == report_a.metrics[name], name

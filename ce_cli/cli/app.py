@@ -558,6 +558,24 @@ def compare_command(
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     base: Base = "nats",
+    bins: Annotated[int, typer.Option(help="Calibration bins (1 to 10,000).")] = 15,
+    ignore_label: Annotated[
+        str | None,
+        typer.Option(help="Leave out rows with this label (in both inputs); counted."),
+    ] = None,
+    on_nan: Annotated[
+        str,
+        typer.Option(help="Rows with a missing, NaN or infinite value: 'error' or 'drop'."),
+    ] = "error",
+    renormalize: Annotated[
+        bool, typer.Option(help="Divide probability rows that do not sum to 1 by their sum.")
+    ] = False,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Input format when a name does not say (parquet, csv, tsv, arrow, jsonl)."
+        ),
+    ] = None,
     ci: Annotated[float, typer.Option(help="Interval level.", rich_help_panel=_GATES)] = 0.95,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
@@ -608,6 +626,11 @@ def compare_command(
         smoothing=smoothing,
         class_weights=class_weights,
         base=base,
+        bins=bins,
+        ignore_label=ignore_label,
+        on_nan=on_nan,
+        renormalize=renormalize,
+        input_format=input_format,
         bootstrap=bootstrap,
         seed=seed,
     )
