@@ -149,8 +149,10 @@ class Rows:
     ids: pa.Array | None
     truth: NDArray[Any] | None  # the true class; multi-label: the targets (rows × labels)
     x: Float  # metrics × rows, nats
-    d: Float  # metrics × rows: each row's share of the metric's denominator
-    s: Float  # sample weights (1 without --weight-col)
+    # metrics × rows: each row's share of the metric's denominator, and the sample weights (1
+    # without --weight-col); None where they are not kept (B's rows held for pairing by id)
+    d: Float | None
+    s: Float | None
 
     def take(self, positions: NDArray[np.int64]) -> Rows:
         return Rows(
@@ -158,8 +160,8 @@ class Rows:
             None if self.ids is None else self.ids.take(pa.array(positions)),
             None if self.truth is None else self.truth[positions],
             self.x[:, positions],
-            self.d[:, positions],
-            self.s[positions],
+            None if self.d is None else self.d[:, positions],
+            None if self.s is None else self.s[positions],
         )
 
 
@@ -173,8 +175,8 @@ def _concat(parts: list[Rows]) -> Rows:
         None if ids[0] is None else pa.concat_arrays([i for i in ids if i is not None]),
         None if truths[0] is None else np.concatenate([t for t in truths if t is not None]),
         np.concatenate([p.x for p in parts], axis=1),
-        np.concatenate([p.d for p in parts], axis=1),
-        np.concatenate([p.s for p in parts]),
+        None if parts[0].d is None else np.concatenate([p.d for p in parts if p.d is not None], 1),
+        None if parts[0].s is None else np.concatenate([p.s for p in parts if p.s is not None]),
     )
 
 
@@ -185,6 +187,7 @@ class _Collect:
     def __init__(self, metrics: tuple[Metric, ...]) -> None:
         self.metrics = metrics
         self.parts: list[Rows] = []
+        self.keep_weights = True  # False: no denominators and sample weights (B's, by id)
 
     def __call__(
         self,
@@ -196,14 +199,16 @@ class _Collect:
     ) -> None:
         n = len(row_numbers)
         x = np.empty((len(self.metrics), n))
-        d = np.ones((len(self.metrics), n))
+        d = np.ones((len(self.metrics), n)) if self.keep_weights else None
         for k, m in enumerate(self.metrics):
             assert m.per_row is not None
             x[k] = getattr(values, m.per_row)
-            if m.name == "loss" and values.loss_weight is not None:
+            if d is not None and m.name == "loss" and values.loss_weight is not None:
                 d[k] = values.loss_weight
         truth = values.label_y if values.label_y is not None else values.true_class
-        s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        s = None
+        if self.keep_weights:
+            s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         self.parts.append(Rows(np.asarray(row_numbers, dtype=np.int64), ids, truth, x, d, s))
 
     def take(self) -> Rows | None:
@@ -367,6 +372,7 @@ def _pair_by_position(a: _Side, b: _Side, sums: PairedSums) -> None:
             continue
         _check_position_pairs(rows_a, rows_b, a.name, b.name)
         assert rows_a is not None and rows_b is not None
+        assert rows_a.d is not None and rows_a.s is not None
         sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if cut_a.ready or cut_b.ready:
         total_a, total_b = cut_a.rows_to_end(), cut_b.rows_to_end()
@@ -438,6 +444,7 @@ def _shown(truth: Any) -> str:
 
 
 def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
+    b.sink.keep_weights = False  # A's rows give the weights and denominators
     for batch_first in _numbered(b.stream()):
         b.fold(*batch_first)
     held = b.sink.take()
@@ -493,6 +500,7 @@ def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
         paired_by[positions] = rows_a.rows
         rows_b = held.take(positions)
         _check_labels(rows_a, rows_b, a.name, b.name, _id_of(rows_a.ids))
+        assert rows_a.d is not None and rows_a.s is not None
         sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if (paired_by == 0).any():
         i = int(np.argmax(paired_by == 0))
