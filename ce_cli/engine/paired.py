@@ -18,8 +18,9 @@ id-named column), else the first that differs is named. Memory: one range of eac
 
 Pairing by ``--id-col``: the second input (B) is evaluated first and, for each of its evaluated
 rows, this module holds its id, its input row number, its true class (multi-label: its targets)
-and its per-row values in float64 (five metrics: about 56 bytes a row plus the id, so 10 million
-rows hold about 0.6 GB plus the ids). The first input (A) is then streamed batch by batch, each of
+and its per-row values in float64 (five metrics: with the row's slot in ``paired_by``, 64 bytes a
+row plus the id, so 10 million rows hold 0.64 GB plus the ids; twice that for a moment while B's
+parts are joined). The first input (A) is then streamed batch by batch, each of
 its ids looked up among B's (an Arrow ``index_in``). An id twice in either input, an id of A
 missing from B, or one of B missing from A, is named with its row.
 """
