@@ -384,3 +384,65 @@ def test_compare_takes_the_row_and_bin_options_of_the_evaluate_command(
     assert len(result["calibration"]["a"]["bins"]) == 7
     for name, m in result["metrics"].items():
         assert m["a"] == report_a.metrics[name], name
+
+
+def _plans(table_a: pa.Table, table_b: pa.Table, **options: Any) -> tuple[Any, Any]:
+    from ce_cli.api import _table_source
+    from ce_cli.engine.local import LocalDriver
+
+    settings_ = Settings(**options)
+    return tuple(
+        LocalDriver(_table_source(t, name)).plan(settings_)
+        for t, name in ((table_a, "A"), (table_b, "B"))
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(cuts=st.lists(st.integers(1, 119), max_size=5, unique=True))
+def test_paired_state_merge_of_any_split_is_one_pass(cuts: list[int]) -> None:
+    from ce_cli.engine.paired import PairedState, pair_batch
+    from ce_cli.engine.run import finish
+
+    rng = np.random.default_rng(11)
+    n = 120
+    y = rng.integers(0, 3, n)
+    w = rng.uniform(0.2, 3, n)
+    za, zb = rng.normal(size=(n, 3)) * 2, rng.normal(size=(n, 3))
+    table_a = pa.table({"label": y, "w": w, **{f"logit_{j}": za[:, j] for j in range(3)}})
+    table_b = pa.table({"label": y, "w": w, **{f"logit_{j}": zb[:, j] for j in range(3)}})
+    plan_a, plan_b = _plans(
+        table_a, table_b, weight_col="w", class_weights="1,2,0.5", loss="focal", gamma=1.0
+    )
+    batch_a, batch_b = table_a.to_batches()[0], table_b.to_batches()[0]
+    whole = pair_batch(plan_a, plan_b, batch_a, batch_b, 0, 17)
+    merged = PairedState.empty(plan_a, plan_b, 17)
+    bounds = sorted(cuts)
+    for lo, hi in zip([0, *bounds], [*bounds, n], strict=True):
+        part = pair_batch(
+            plan_a, plan_b, batch_a.slice(lo, hi - lo), batch_b.slice(lo, hi - lo), lo, 17
+        )
+        merged = merged.merge(part)
+    assert merged.paired.rows == whole.paired.rows == n
+    for field in ("weight", "sum_a", "sum_b", "boot_weight", "boot_diff"):
+        np.testing.assert_allclose(
+            getattr(merged.paired, field), getattr(whole.paired, field), rtol=1e-12
+        )
+    for plan, one, many in ((plan_a, whole.a, merged.a), (plan_b, whole.b, merged.b)):
+        expected, got = finish(plan, one).metrics, finish(plan, many).metrics
+        assert set(got) == set(expected)
+        for name, value in expected.items():
+            assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name
+    # The paired sums' means are the reports' own numbers for the per-row metrics.
+    report_a = finish(plan_a, whole.a)
+    for k, name in enumerate(whole.paired.names):
+        mean_a = whole.paired.sum_a[k] / whole.paired.weight[k]
+        assert mean_a == pytest.approx(report_a.metrics[name], rel=1e-12), name
+
+
+def test_the_table_says_when_balanced_weights_read_each_input_twice(tmp_path: Path) -> None:
+    path_a, path_b = _write_case(tmp_path, "multiclass_balanced")
+    result = compare(path_a, path_b, replicates=20, class_weights="balanced")
+    assert result["passes"] == 2
+    assert "each input read 2 times" in render_compare_table(result, width=100)
+    once = compare(path_a, path_b, replicates=20)
+    assert once["passes"] == 1 and "read 2 times" not in render_compare_table(once)

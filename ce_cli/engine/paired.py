@@ -131,6 +131,12 @@ class PairedState:
     b: State
     paired: PairedSums
 
+    @classmethod
+    def empty(cls, plan_a: Plan, plan_b: Plan, replicates: int) -> PairedState:
+        names = tuple(m.name for m in PAIRED_METRICS)
+        seed = plan_a.settings.seed
+        return cls(State.empty(plan_a), State.empty(plan_b), PairedSums(names, replicates, seed))
+
     def absorb(self, other: PairedState) -> None:
         self.a.absorb(other.a)
         self.b.absorb(other.b)
@@ -228,39 +234,83 @@ class Paired:
     passes: int  # reads of each input (2 with balanced class weights: the label counts first)
 
 
-class _Side:
-    """One input: its driver, plan, state and sink; errors raised on it name its file."""
+def _guard(source: str, work: Callable[[], Any]) -> Any:
+    """``work()``, its input errors naming ``source`` where they name no file."""
+    try:
+        return work()
+    except CeEvalError as error:
+        raise error.with_file(source) from None
 
-    def __init__(self, driver: LocalDriver, settings: Settings, metrics: tuple[Metric, ...]):
+
+class _Side:
+    """One input: its driver and plan (after the label-count pass balanced weights need)."""
+
+    def __init__(self, driver: LocalDriver, settings: Settings) -> None:
         self.driver = driver
         self.name = driver.name
         self.passes = 1
-        self.plan: Plan = self.guard(lambda: driver.plan(settings))
+        self.plan: Plan = _guard(self.name, lambda: driver.plan(settings))
         if self.plan.needs_label_counts:
-            counts = self.guard(lambda: label_counts(driver, self.plan))
+            counts = _guard(self.name, lambda: label_counts(driver, self.plan))
             self.plan = self.plan.with_class_weights(balanced_weights(self.plan, counts))
             self.passes += 1
-        self.state = State.empty(self.plan)
-        self.sink = _Collect(metrics)
-
-    def guard(self, work: Callable[[], Any]) -> Any:
-        try:
-            return work()
-        except CeEvalError as error:
-            raise error.with_file(self.name) from None
-
-    def fold(self, batch: pa.RecordBatch, row_offset: int) -> None:
-        self.guard(lambda: fold_batch(self.state, self.plan, batch, row_offset, sink=self.sink))
 
     def stream(self) -> Iterator[pa.RecordBatch]:
-        batches = self.guard(lambda: self.driver.batches(self.plan))
-        iterator = iter(batches)
+        """The evaluation pass's non-empty batches (reading errors name this input)."""
+        iterator = iter(_guard(self.name, lambda: self.driver.batches(self.plan)))
         while True:
-            batch = self.guard(lambda: next(iterator, None))
+            batch = _guard(self.name, lambda: next(iterator, None))
             if batch is None:
                 return
             if batch.num_rows:
                 yield batch
+
+
+def _fold(state: State, plan: Plan, batch: pa.RecordBatch, row_offset: int, sink: _Collect) -> None:
+    """``fold_batch`` with ``sink``; its input errors name the plan's input."""
+    try:
+        fold_batch(state, plan, batch, row_offset, sink=sink)
+    except CeEvalError as error:
+        raise error.with_file(plan.source) from None
+
+
+def fold_pair(
+    state: PairedState,
+    plan_a: Plan,
+    plan_b: Plan,
+    batch_a: pa.RecordBatch,
+    batch_b: pa.RecordBatch,
+    row_offset: int,
+) -> None:
+    """Add the same input rows of both inputs (their first is input row ``row_offset + 1``) to
+    ``state``: each side's evaluation state by :func:`~ce_cli.engine.batch.fold_batch`, and the
+    paired sums of their per-row values. The rows must pair (same rows evaluated, same labels,
+    same ids where both have ids): else the first that does not is named."""
+    sink_a, sink_b = _Collect(PAIRED_METRICS), _Collect(PAIRED_METRICS)
+    _fold(state.a, plan_a, batch_a, row_offset, sink_a)
+    _fold(state.b, plan_b, batch_b, row_offset, sink_b)
+    rows_a, rows_b = sink_a.take(), sink_b.take()
+    if rows_a is None and rows_b is None:
+        return
+    _check_position_pairs(rows_a, rows_b, plan_a.source, plan_b.source)
+    assert rows_a is not None and rows_b is not None
+    assert rows_a.d is not None and rows_a.s is not None
+    state.paired.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
+
+
+def pair_batch(
+    plan_a: Plan,
+    plan_b: Plan,
+    batch_a: pa.RecordBatch,
+    batch_b: pa.RecordBatch,
+    row_offset: int,
+    replicates: int,
+) -> PairedState:
+    """The paired state of the same rows of both inputs (pure: :func:`fold_pair` into an empty
+    state). States of consecutive rows merge into the state of their union."""
+    state = PairedState.empty(plan_a, plan_b, replicates)
+    fold_pair(state, plan_a, plan_b, batch_a, batch_b, row_offset)
+    return state
 
 
 def run_paired(
@@ -273,15 +323,16 @@ def run_paired(
     """Evaluate both inputs under ``settings`` in one pass and pair their rows: ``by_id`` by
     ``settings.id_col``, else by position (where an id column is given too, the ids must then
     agree row by row)."""
-    a = _Side(driver_a, settings, PAIRED_METRICS)
-    b = _Side(driver_b, settings, PAIRED_METRICS)
+    a, b = _Side(driver_a, settings), _Side(driver_b, settings)
     check_same_problem(a.plan, b.plan)
-    sums = PairedSums(tuple(m.name for m in PAIRED_METRICS), replicates, settings.seed)
+    state = PairedState.empty(a.plan, b.plan, replicates)
     if by_id:
-        _pair_by_id(a, b, sums)
+        _pair_by_id(a, b, state)
     else:
-        _pair_by_position(a, b, sums)
-    return Paired(finish(a.plan, a.state), finish(b.plan, b.state), sums, PAIRED_METRICS, a.passes)
+        _pair_by_position(a, b, state)
+    return Paired(
+        finish(a.plan, state.a), finish(b.plan, state.b), state.paired, PAIRED_METRICS, a.passes
+    )
 
 
 def check_same_problem(plan_a: Plan, plan_b: Plan) -> None:
@@ -359,22 +410,14 @@ class _Cutter:
         return self.offset + self.ready
 
 
-def _pair_by_position(a: _Side, b: _Side, sums: PairedSums) -> None:
+def _pair_by_position(a: _Side, b: _Side, state: PairedState) -> None:
     cut_a, cut_b = _Cutter(a.stream()), _Cutter(b.stream())
     while True:
         n = min(cut_a.fill(RANGE_ROWS), cut_b.fill(RANGE_ROWS))
         if n == 0:
             break
         offset = cut_a.offset
-        a.fold(cut_a.take(n), offset)
-        b.fold(cut_b.take(n), offset)
-        rows_a, rows_b = a.sink.take(), b.sink.take()
-        if rows_a is None and rows_b is None:
-            continue
-        _check_position_pairs(rows_a, rows_b, a.name, b.name)
-        assert rows_a is not None and rows_b is not None
-        assert rows_a.d is not None and rows_a.s is not None
-        sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
+        fold_pair(state, a.plan, b.plan, cut_a.take(n), cut_b.take(n), offset)
     if cut_a.ready or cut_b.ready:
         total_a, total_b = cut_a.rows_to_end(), cut_b.rows_to_end()
         raise InputFormatError(
@@ -444,11 +487,12 @@ def _shown(truth: Any) -> str:
     return repr(int(truth))
 
 
-def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
-    b.sink.keep_weights = False  # A's rows give the weights and denominators
-    for batch_first in _numbered(b.stream()):
-        b.fold(*batch_first)
-    held = b.sink.take()
+def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
+    sink_b, sink_a = _Collect(PAIRED_METRICS), _Collect(PAIRED_METRICS)
+    sink_b.keep_weights = False  # A's rows give the weights and denominators
+    for batch, offset in _numbered(b.stream()):
+        _fold(state.b, b.plan, batch, offset, sink_b)
+    held = sink_b.take()
     if held is None:
         return
     assert held.ids is not None
@@ -466,8 +510,8 @@ def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
         )
     paired_by = np.zeros(len(ids_b), dtype=np.int64)  # A's row paired with each of B's rows
     for batch, offset in _numbered(a.stream()):
-        a.fold(batch, offset)
-        rows_a = a.sink.take()
+        _fold(state.a, a.plan, batch, offset, sink_a)
+        rows_a = sink_a.take()
         if rows_a is None:
             continue
         assert rows_a.ids is not None
@@ -502,7 +546,7 @@ def _pair_by_id(a: _Side, b: _Side, sums: PairedSums) -> None:
         rows_b = held.take(positions)
         _check_labels(rows_a, rows_b, a.name, b.name, _id_of(rows_a.ids))
         assert rows_a.d is not None and rows_a.s is not None
-        sums.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
+        state.paired.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if (paired_by == 0).any():
         i = int(np.argmax(paired_by == 0))
         raise LabelError(

@@ -171,6 +171,11 @@ def render_compare_table(result: dict[str, Any], *, color: bool = False, width: 
         f"{result['n_samples']:,} paired rows ({result['paired_by']}), "
         f"{result['level'] * 100:g} % paired bootstrap intervals of A - B"
     )
+    if result.get("passes", 1) > 1:
+        title.append(
+            f"\neach input read {result['passes']} times "
+            "(balanced class weights count the labels first)"
+        )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("metric", "A", "B", "A - B", "interval", "verdict"):
         # The verdict is worded as in the JSON (VERDICTS); on a narrow terminal it wraps at a
