@@ -20,13 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ce_cli
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.engine import paired as paired_module
-from ce_cli.engine.paired import PAIRED_METRICS, PairedSums
+from ce_cli.engine.paired import PAIRED_METRICS
 from ce_cli.judge.compare import VERDICTS, compare, render_compare_table
 from ce_cli.report.registry import BY_NAME
 from ce_cli.settings import Settings
 from ce_cli.state.bootstrap import poisson_weights
+from ce_cli.state.paired import PairedSums
 
 N = 257
 
