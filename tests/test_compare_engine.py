@@ -447,3 +447,16 @@ def test_the_table_says_when_balanced_weights_read_each_input_twice(tmp_path: Pa
     assert "each input read 2 times" in render_compare_table(result, width=100)
     once = compare(path_a, path_b, replicates=20)
     assert once["passes"] == 1 and "read 2 times" not in render_compare_table(once)
+
+
+def test_compare_takes_in_memory_tables_as_evaluate_does(tmp_path: Path) -> None:
+    path_a, path_b = _write_case(tmp_path, "multilabel")
+    options = CASES["multilabel"]["options"]
+    files = compare(path_a, path_b, replicates=30, **options)
+    tables = compare(pq.read_table(path_a), pcsv.read_csv(path_b), replicates=30, **options)
+    assert (tables["a"], tables["b"]) == ("<table A>", "<table B>")
+    for name, m in files["metrics"].items():
+        for key in ("a", "b", "low", "high"):
+            want = m[key]
+            got = tables["metrics"][name][key]
+            assert got == (want if want is None else pytest.approx(want, rel=1e-12)), name
