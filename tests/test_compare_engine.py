@@ -460,3 +460,29 @@ def test_compare_takes_in_memory_tables_as_evaluate_does(tmp_path: Path) -> None
             want = m[key]
             got = tables["metrics"][name][key]
             assert got == (want if want is None else pytest.approx(want, rel=1e-12)), name
+
+
+def test_ids_read_as_numbers_pair_with_the_same_ids_as_text(tmp_path: Path) -> None:
+    ids = list(range(1, 31))
+    a, b = _model([str(i) for i in ids], 1), _model([str(i) for i in ids], 2)
+    pcsv.write_csv(pa.table(a), tmp_path / "a.csv")  # read back as integers
+    order = np.random.default_rng(3).permutation(30)
+    table_b = pa.table(b).take(pa.array(order))
+    table_b = table_b.set_column(0, "id", table_b.column("id").dictionary_encode())
+    pq.write_table(table_b, tmp_path / "b.parquet")  # text, dictionary-encoded
+    result = compare(
+        str(tmp_path / "a.csv"), str(tmp_path / "b.parquet"), replicates=20, id_col="id"
+    )
+    expected = compare(str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), replicates=20, id_col="id")
+    assert result["n_samples"] == 30
+    assert result["metrics"]["loss"]["a"] == expected["metrics"]["loss"]["a"]
+
+
+def test_list_ids_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _model([f"k{i}" for i in range(4)], 1)
+    pcsv.write_csv(pa.table(a), tmp_path / "a.csv")
+    pq.write_table(pa.table({**a, "id": [[i] for i in range(4)]}), tmp_path / "b.parquet")
+    err = _refused(capsys, str(tmp_path / "a.csv"), str(tmp_path / "b.parquet"), "--id-col", "id")
+    assert "b.parquet: the id column holds list<" in err

@@ -387,7 +387,9 @@ def _check_position_pairs(
         rows_a, rows_b, name_a, name_b, lambda i: f"row {int(rows_a.rows[i])} of the first"
     )
     if rows_a.ids is not None and rows_b.ids is not None:
-        differ = pc.fill_null(pc.not_equal(rows_a.ids, rows_b.ids), True)
+        ids_a = _scalar_ids(rows_a.ids, name_a)
+        ids_a, ids_b = comparable_ids(ids_a, _scalar_ids(rows_b.ids, name_b), name_b)
+        differ = pc.fill_null(pc.not_equal(ids_a, ids_b), True)
         if pc.any(differ).as_py():
             i = int(np.argmax(np.asarray(differ.to_numpy(zero_copy_only=False))))
             raise LabelError(
@@ -396,6 +398,39 @@ def _check_position_pairs(
                 hint="compare needs the same rows with the same labels in both "
                 "(pair them with --id-col if the order differs)",
             )
+
+
+def comparable_ids(ids_a: pa.Array, ids_b: pa.Array, name_b: str) -> tuple[pa.Array, pa.Array]:
+    """The two inputs' ids as one type: as they are where their types agree, else both as text
+    (an id read as a number from CSV pairs with the same id stored as text in Parquet)."""
+    if ids_a.type.equals(ids_b.type):
+        return ids_a, ids_b
+    try:
+        return _as_text(ids_a), _as_text(ids_b)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputFormatError(
+            f"the id columns cannot be compared: {ids_a.type} in the first input, "
+            f"{ids_b.type} in the second",
+            file=name_b,
+            hint="give both inputs ids of one type (numbers or text)",
+        ) from None
+
+
+def _scalar_ids(ids: pa.Array, name: str) -> pa.Array:
+    """Ids that can be looked up: one number or text each (a dictionary column decoded)."""
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    if pa.types.is_nested(ids.type):
+        raise InputFormatError(
+            f"the id column holds {ids.type} values, which cannot pair rows",
+            file=name,
+            hint="give each row one number or text as its id",
+        )
+    return ids
+
+
+def _as_text(ids: pa.Array) -> pa.Array:
+    return ids if ids.type.equals(pa.string()) else pc.cast(ids, pa.string())
 
 
 def _check_labels(
@@ -433,7 +468,7 @@ def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
     if held is None:
         return
     assert held.ids is not None
-    ids_b = held.ids
+    ids_b = _scalar_ids(held.ids, b.name)
     first_at = np.asarray(pc.index_in(ids_b, value_set=ids_b).to_numpy(zero_copy_only=False))
     again = first_at != np.arange(len(first_at))
     if again.any():
@@ -452,7 +487,8 @@ def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
         if rows_a is None:
             continue
         assert rows_a.ids is not None
-        found = pc.index_in(rows_a.ids, value_set=ids_b)
+        batch_ids, ids_b = comparable_ids(_scalar_ids(rows_a.ids, a.name), ids_b, b.name)
+        found = pc.index_in(batch_ids, value_set=ids_b)
         if found.null_count:
             i = int(np.argmin(np.asarray(found.is_valid().to_numpy(zero_copy_only=False))))
             raise LabelError(
