@@ -486,3 +486,43 @@ def test_list_ids_are_refused_in_one_line(
     pq.write_table(pa.table({**a, "id": [[i] for i in range(4)]}), tmp_path / "b.parquet")
     err = _refused(capsys, str(tmp_path / "a.csv"), str(tmp_path / "b.parquet"), "--id-col", "id")
     assert "b.parquet: the id column holds list<" in err
+
+
+# Intervals recorded from ce-eval at commit 0d11947, the pipeline through two per-sample Parquet
+# files that this pass replaced: ``compare(a, b, level=LEVEL, replicates=150, **options)`` on the
+# files ``_write_case`` writes (pinned seeds), for the case's options in CASES.
+RECORDED = {
+    "multiclass_id_col": {
+        "loss": (-0.5883058551921551, -0.33962519970038485),
+        "entropy": (-0.2973843124764612, -0.2308866052924072),
+        "accuracy": (0.16272142869521566, 0.2918466991626326),
+        "brier": (-0.29233724053804744, -0.17881276978381344),
+    },
+    "multilabel": {
+        "loss": (-0.7004971356765597, -0.46210096655437416),
+        "entropy": (-0.3674420037239407, -0.2785781004185421),
+        "accuracy": (0.09956716577984535, 0.1804129580653861),
+        "brier": (-0.2866486614112677, -0.18702880904287675),
+    },
+    "binary_logits_bits_class_weights": {
+        "loss": (-0.3454690697511388, -0.1424478331010052),
+        "cross_entropy": (-0.3650385165993942, -0.17343432590624666),
+        "entropy": (-0.2057769251847797, -0.12501134819153845),
+        "accuracy": (0.04865761444019839, 0.1876492162221594),
+        "brier": (-0.09936047994085113, -0.0474997413518814),
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECORDED))
+def test_compare_intervals_are_those_of_the_per_sample_file_pipeline(
+    tmp_path: Path, case: str
+) -> None:
+    spec = CASES[case]
+    path_a, path_b = _write_case(tmp_path, case)
+    result = compare(
+        path_a, path_b, level=spec.get("level", 0.95), replicates=150, **spec["options"]
+    )
+    for name, (low, high) in RECORDED[case].items():
+        m = result["metrics"][name]
+        assert (m["low"], m["high"]) == pytest.approx((low, high), rel=1e-12), name
