@@ -54,7 +54,8 @@ from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.run import finish, label_counts
 from ce_cli.engine.state import State
 from ce_cli.errors import CeEvalError, InputFormatError, LabelError
-from ce_cli.report.registry import REPORT_METRICS, Metric
+from ce_cli.report.metric import Metric
+from ce_cli.report.registry import REPORT_METRICS
 from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 from ce_cli.state.paired import PairedSums

@@ -12,7 +12,6 @@ advisory); extension types are refused, and nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -41,11 +40,14 @@ from ce_cli.io.remote import input_file, is_url
 # of float32). The size is a function of the data alone (its width), never of the machine.
 BATCH_ROWS = 65_536
 BATCH_VALUES = 1 << 22
-# Parquet column chunks larger than this are read through a buffer of PARQUET_BUFFER_BYTES:
-# unbuffered, pyarrow reads a whole column chunk at once (1 GB for a row group of 1,000 rows of
-# a 256k vocabulary, whatever the batch size).
-PARQUET_LARGE_CHUNK_BYTES = 32 << 20
-PARQUET_BUFFER_BYTES = 8 << 20
+# Every Parquet column chunk is read through a buffer of this size. Unbuffered, pyarrow reads a
+# whole column chunk at once, and a row group's chunks of every selected column stay in memory
+# until the row group is done: memory then follows the writer's row-group size (100 float32
+# columns in row groups of 1,048,576 rows: 400 MB of chunks), not ours. Buffered, a column holds
+# its current page and dictionary (about 2 MB a column for pyarrow's default 1 MiB pages), and a
+# page larger than the buffer is read in one call, so the buffer only serves the small reads
+# (page headers): 8 KiB to 1 MiB read a 4 GB file in the same CPU time.
+PARQUET_BUFFER_BYTES = 64 << 10
 # CSV is parsed in pyarrow's default 1 MiB blocks: more blocks to share among the cores, each in
 # cache (an 84 MB file read whole: 94 ms against 135 ms in 8 MiB blocks; a 421 MB file streamed,
 # the whole report: about 1.0 s and 220 MiB peak against 1.26 s and 497 MiB).
@@ -265,7 +267,52 @@ def _open_stdin(input_format: str | None) -> Source:
             file="<stdin>",
             hint="pipe the predictions in (cat preds.csv | ce-eval -), or name a file",
         )
+    _check_stdin_readable(sys.stdin)
     return _open_stream(sys.stdin.buffer, "<stdin>", input_format)
+
+
+def _check_stdin_readable(stdin: Any) -> None:
+    """Standard input that cannot be read says what it is (read, it would fail with a bare
+    "Is a directory" or "Bad file descriptor")."""
+    import fcntl
+    import stat
+
+    try:
+        fd = stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except (OSError, ValueError, AttributeError):
+        return  # not a descriptor of this process (an embedding's stream): read it as it is
+    hint = "pipe the predictions in (cat preds.csv | ce-eval -), or name a file"
+    if stat.S_ISDIR(mode):
+        raise InputFormatError("standard input is a directory", file="<stdin>", hint=hint)
+    if access == os.O_WRONLY:
+        raise InputFormatError(
+            "standard input is open for writing only",
+            file="<stdin>",
+            hint="redirect it for reading (ce-eval - < preds.csv), or name a file",
+        )
+
+
+def _spool(stream: Any, handle: Any, name: str) -> None:
+    """Copy ``stream`` to ``handle``. A non-blocking stream (its caller set O_NONBLOCK) that has
+    nothing yet is waited on, not taken for its end (it was reported as empty input). Errors
+    reading name the input; errors writing are the spool's own (a full disk)."""
+    import select
+
+    while True:
+        try:
+            chunk = stream.read(1 << 20)
+        except BlockingIOError:
+            chunk = None
+        except OSError as exc:
+            raise InputFormatError(f"cannot read it ({exc.strerror})", file=name) from None
+        if chunk is None:  # non-blocking, and nothing to read yet
+            select.select([stream], [], [])
+            continue
+        if not chunk:
+            return
+        handle.write(chunk)
 
 
 def _open_stream(stream: Any, name: str, input_format: str | None) -> Source:
@@ -274,12 +321,7 @@ def _open_stream(stream: Any, name: str, input_format: str | None) -> Source:
     handle = tempfile.NamedTemporaryFile(prefix="ce-eval-stdin-", delete=False)
     try:
         with handle:
-            try:
-                shutil.copyfileobj(stream, handle, 1 << 20)
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise  # the spool's own problem, reported as such
-                raise InputFormatError(f"cannot read it ({exc.strerror})", file=name) from None
+            _spool(stream, handle, name)
         with open(handle.name, "rb") as f:
             head = f.read(65536)
         if not head:
@@ -382,13 +424,14 @@ def _parquet_values_per_row(metadata: Any, columns: Sequence[str] | None) -> flo
 
 
 def _parquet_buffer(metadata: Any) -> int:
-    """A read buffer where a column chunk is large (0: pyarrow reads each chunk at once)."""
-    largest = 0
+    """The read buffer of every column chunk: :data:`PARQUET_BUFFER_BYTES`, or the largest
+    chunk where every chunk is smaller (never 0, which would read each chunk whole)."""
+    largest = 1
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         for j in range(group.num_columns):
             largest = max(largest, group.column(j).total_compressed_size)
-    return PARQUET_BUFFER_BYTES if largest > PARQUET_LARGE_CHUNK_BYTES else 0
+    return min(PARQUET_BUFFER_BYTES, largest)
 
 
 def sliced(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
