@@ -94,13 +94,28 @@ def test_kernel_values_are_the_same_with_and_without_picks(no_pick_rows):
     q[:no_pick_rows] = _softmax(rng.standard_normal((no_pick_rows, k)) * 0.01)  # flat rows
     q[10, [1, 2]] = 0.4
     q[10] /= q[10].sum()
+    q[11] = 0.0  # one-hot: clipped at 1 - eps (the maximum) and at eps (the zeros)
+    q[11, 5] = 1.0
+    q[12, 0] = 0.9  # a large maximum below 1 - eps
+    q[12, 1:] = 0.1 / (k - 1)
     q = np.asfortranarray(q)
     t = rng.integers(0, k, n)
-    spec = LossSpec("multiclass", logits=False)
-    plain = evaluate_rows(q, spec, labels=t)
-    shared = evaluate_rows(q, spec, labels=t, picks=Picks(q, classwise_threshold(15)))
-    for name in ("predicted", "confidence", "cross_entropy", "entropy", "brier", "true_prob"):
-        np.testing.assert_array_equal(getattr(shared, name), getattr(plain, name), err_msg=name)
+    for eps in (float(np.finfo(np.float64).eps), 1e-7):
+        spec = LossSpec("multiclass", logits=False, eps=eps)
+        plain = evaluate_rows(q, spec, labels=t)
+        shared = evaluate_rows(q, spec, labels=t, picks=Picks(q, classwise_threshold(15)))
+        for name in (
+            "predicted",
+            "confidence",
+            "cross_entropy",
+            "entropy",
+            "brier",
+            "true_prob",
+            "clipped",
+        ):
+            got, want = getattr(shared, name), getattr(plain, name)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        assert plain.clipped[11]
 
 
 def test_scaled_picks_are_exactly_the_values_whose_e_over_s_reaches_the_threshold():
@@ -126,8 +141,9 @@ def test_scaled_picks_are_exactly_the_values_whose_e_over_s_reaches_the_threshol
     np.testing.assert_allclose(scaled.totals, (w[:, None] * q).sum(axis=0), rtol=1e-13)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_logits_classwise_state_from_the_kernels_exponentials_equals_the_softmax(weighted):
+def test_logits_classwise_state_from_the_kernels_exponentials_equals_the_softmax(weighted, order):
     rng = np.random.default_rng(11)
     n, k, bins = 500, 45, 15
     z = rng.standard_normal((n, k)) * 3
@@ -135,7 +151,7 @@ def test_logits_classwise_state_from_the_kernels_exponentials_equals_the_softmax
     t = rng.integers(0, k, n)
     s = rng.uniform(0.5, 2.0, n) if weighted else None
     spec = LossSpec("multiclass", logits=True)
-    zf = np.asfortranarray(z)
+    zf = np.array(z, order=order)
     scaled = ScaledPicks(n, k, classwise_threshold(bins), s)
     values = evaluate_rows(zf, spec, labels=t, scaled_picks=scaled)
     part = classwise_part(
@@ -189,3 +205,46 @@ def test_classwise_sums_of_column_and_row_major_matrices_agree():
     b = classwise_sums(np.asfortranarray(q), None, 15, labels=t)
     for name in ("weight", "confidence", "outcome"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-12)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_report_of_many_classes_equals_the_array_functions(tmp_path, logits):
+    """40 classes (the gathered path: picks binned once per task), several chunks and tasks,
+    weights, float32 columns stacked from Parquet, against the definitions on the softmax."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import ce_cli
+    from ce_cli.core.calibration import ece_from_bins, rms_calibration_error
+
+    rng = np.random.default_rng(31)
+    n, k = 20_000, 40
+    z = (rng.standard_normal((n, k)) * 2).astype(np.float32)
+    t = rng.integers(0, k, n)
+    z[np.arange(n), t] += 2
+    s = rng.uniform(0.2, 2, n)
+    given = z if logits else _softmax(z.astype(np.float64)).astype(np.float32)
+    q = _softmax(z.astype(np.float64)) if logits else given.astype(np.float64)
+    cols = {f"x_{j}": given[:, j] for j in range(k)}
+    cols.update({"label": t, "weight": s})
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table(cols), path)
+    report = ce_cli.evaluate(
+        str(path), weight_col="weight", label_col="label", prob_cols=("x_*",), logits=logits
+    ).to_dict()
+    m = report["metrics"]
+    conf, correct = q.max(axis=1), (q.argmax(axis=1) == t) * 1.0
+    assert m["rmsce"] == pytest.approx(rms_calibration_error(conf, correct, 15, s), abs=1e-9)
+    eces = [ece_from_bins(*bin_sums(q[:, j], (t == j) * 1.0, s, 15)) for j in range(k)]
+    assert m["ece_classwise"] == pytest.approx(np.mean(eces), abs=1e-9)
+    assert [r["ece"] for r in report["per_class"]] == pytest.approx(eces, abs=1e-9)
+    parts = report["calibration"]["brier_decomposition"]
+    total = (
+        m["brier_reliability"]
+        - m["brier_resolution"]
+        + m["brier_uncertainty"]
+        + parts["within_bin_variance"]
+        + parts["within_bin_covariance"]
+        + parts["target_variance"]
+    )
+    assert total == pytest.approx(m["brier"], abs=1e-9)

@@ -447,7 +447,12 @@ def _multiclass_probabilities_hard(
     for part in _blocks(probabilities):
         q = probabilities[part]
         t = true_class[part]
-        lp = log_probabilities(q, spec.eps, out=scratch(workspace, "log_q", q))
+        lp = log_probabilities(
+            q,
+            spec.eps,
+            out=scratch(workspace, "log_q", q),
+            row_max=None if known is None else confidence[part],
+        )
         q, log_q = lp.q, lp.log_q
         rows = np.arange(q.shape[0])
         clipped[part] = lp.clipped

@@ -3,7 +3,7 @@
 
 Most probabilities of a many-class row lie in the first bin, so the classwise bins take that bin
 as a class total minus the rest and bin only the picks one by one. Finding them is a comparison
-and a ``nonzero`` over the matrix: :func:`sparse_flatnonzero` does the latter about twice as
+and a ``nonzero`` over the matrix: :func:`sparse_flatnonzero` does the latter about 1.7 times as
 fast where few values reach the edge, :meth:`Picks.row_argmax` gives the kernel each row's
 argmax from them (a column-major ``np.argmax`` copies the matrix), and :class:`ScaledPicks`
 takes them from a softmax kernel's exponentials, so that no second softmax is taken.
@@ -30,7 +30,7 @@ def classwise_threshold(n_bins: int) -> float:
 
 
 def sparse_flatnonzero(mask: NDArray[np.bool_]) -> Int:
-    """``np.flatnonzero(mask)`` for a 1-D mask, about twice as fast where few flags are set.
+    """``np.flatnonzero(mask)`` for a 1-D mask, about 1.7 times as fast where 3 % are set.
 
     NumPy's ``nonzero`` tests every flag; here the flags are packed eight to a byte first, the
     non-zero bytes found, and only their bits unpacked and searched.
