@@ -560,6 +560,17 @@ def _bernoulli(predictions: NDArray[np.floating], spec: LossSpec):  # type: igno
     return log_bernoulli_probabilities(predictions, spec.eps)
 
 
+def true_positive(y: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Whether a binary or multi-label target counts as the positive outcome: ``y ≥ 1/2`` (a
+    hard 1; a soft target of at least one half). The true class of a binary row, and what a
+    label's prediction is right against.
+
+    >>> true_positive(np.array([0.0, 0.49, 0.5, 1.0])).tolist()
+    [False, False, True, True]
+    """
+    return np.asarray(y >= 0.5)
+
+
 def _predicted_positive(predictions: NDArray[np.floating], spec: LossSpec) -> NDArray[np.bool_]:
     # σ(z) >= 0.5 exactly when z >= 0; comparing the logit avoids rounding in σ.
     return np.asarray(predictions >= (0.0 if spec.logits else 0.5))
@@ -591,7 +602,7 @@ def _binary(
         )
     positive = _predicted_positive(predictions, spec)
     predicted = positive.astype(np.int64)
-    true_class = (y >= 0.5).astype(np.int64)
+    true_class = true_positive(y).astype(np.int64)
     loss_weight = None
     if hard and spec.class_weights is not None:
         loss_weight = np.where(true_class == 1, w_pos, w_neg)
@@ -639,7 +650,7 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
     hard = bool(np.all((y == 0.0) | (y == 1.0)))
     cross_entropy = label_ce.sum(axis=1)
     positive = _predicted_positive(predictions, spec)
-    label_correct = (positive == (y >= 0.5)).astype(np.float64)
+    label_correct = (positive == true_positive(y)).astype(np.float64)
     correct = label_correct.mean(axis=1)
     label_entropy = None if hard else info.bernoulli_label_entropy(y).sum(axis=1)
     kl = cross_entropy if hard else info.bernoulli_kl(y, lp).sum(axis=1)

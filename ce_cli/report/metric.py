@@ -44,8 +44,9 @@ class Metric:
     fraction: float | None = None
     """``loss_histogram`` metrics: the quantile (0 the smallest loss, 1 the largest)."""
     per_row: str | None = None
-    """The per-sample output's column holding each row's value (its mean is the metric), for
-    the paired differences of ``compare``; multi-label ``accuracy`` rows are ``accuracy``."""
+    """The :class:`~ce_cli.core.persample.SampleValues` field holding each row's value (its mean
+    is the metric), which ``compare`` pairs row by row; the per-sample output's column of the same
+    name (multi-label ``correct``, the fraction of labels right, is its column ``accuracy``)."""
 
     @property
     def has_interval(self) -> bool:

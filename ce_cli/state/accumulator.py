@@ -37,7 +37,7 @@ from ce_cli.core.calibration import (
     indexed_sum,
     weighted_bin_sums,
 )
-from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues
+from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues, true_positive
 
 Float = NDArray[np.float64]
 
@@ -229,7 +229,7 @@ class Accumulator:
         y = values.label_y
         if s is None:
             s = np.ones(values.loss.shape[0])
-        self.class_rows += (y >= 0.5).sum(axis=0)
+        self.class_rows += true_positive(y).sum(axis=0)  # the core's rule for a true label
         self.class_weight += _dot(s, y)
         self.class_loss += _dot(s, values.label_loss)
         self.class_loss_denominator += float(s.sum())
