@@ -23,7 +23,9 @@ import ce_cli
 from ce_cli.cli.main import main
 from ce_cli.engine import paired as paired_module
 from ce_cli.engine.paired import PAIRED_METRICS
-from ce_cli.judge.compare import VERDICTS, compare, render_compare_table
+from ce_cli.judge.compare import compare
+from ce_cli.judge.verdicts import VERDICTS
+from ce_cli.render.compare_table import render_compare_table
 from ce_cli.report.registry import BY_NAME
 from ce_cli.settings import Settings
 from ce_cli.state.bootstrap import poisson_weights

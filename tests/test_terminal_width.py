@@ -16,7 +16,8 @@ import pytest
 
 from ce_cli.api import evaluate
 from ce_cli.cli.main import main
-from ce_cli.judge.compare import compare, render_compare_table
+from ce_cli.judge.compare import compare
+from ce_cli.render.compare_table import render_compare_table
 from ce_cli.render.table import render_table
 
 CE_EVAL = Path(sys.executable).with_name("ce-eval")

@@ -434,7 +434,8 @@ def compare_command(
 ) -> None:
     from ce_cli.errors import UsageError
     from ce_cli.io.atomic import check_destination, write_text_atomically
-    from ce_cli.judge.compare import compare, render_compare_table
+    from ce_cli.judge.compare import compare
+    from ce_cli.render.compare_table import render_compare_table
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)

@@ -23,15 +23,10 @@ from ce_cli.engine.paired import run_paired
 from ce_cli.errors import CeEvalError
 from ce_cli.io.readers import open_source
 from ce_cli.io.source import Source
+from ce_cli.judge.verdicts import A_BETTER, B_BETTER, DESCRIPTIVE, NO_DIFFERENCE, NO_INTERVAL
 from ce_cli.report.metric import Metric
 from ce_cli.report.registry import REPORT_METRICS
 from ce_cli.settings import Settings
-
-A_BETTER, B_BETTER = "A better", "B better"
-NO_DIFFERENCE = "no significant difference"
-DESCRIPTIVE, NO_INTERVAL = "descriptive", "no interval"
-VERDICTS = (A_BETTER, B_BETTER, NO_DIFFERENCE, DESCRIPTIVE, NO_INTERVAL)
-"""Every verdict, worded once: the JSON and every renderer show these strings as they are."""
 
 _ID_NAMES = ("id", "ids", "row_id", "sample_id", "example_id", "uid", "uuid", "key")
 
@@ -149,57 +144,3 @@ def _verdict(metric: Metric, low: float, high: float) -> str:
         a_better = (high < 0) == (metric.direction == "lower")
         return A_BETTER if a_better else B_BETTER
     return NO_DIFFERENCE
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
-
-def render_compare_table(result: dict[str, Any], *, color: bool = False, width: int = 100) -> str:
-    """The comparison as a text table that fits 80 columns (file names are shown as they are,
-    never read as markup; no trailing spaces)."""
-    import io
-
-    from rich import box
-    from rich.console import Console, Group
-    from rich.table import Table
-    from rich.text import Text
-
-    from ce_cli.printable import printable
-
-    title = Text()
-    title.append(f"A = {printable(result['a'])}\nB = {printable(result['b'])}\n")
-    title.append(
-        f"{result['n_samples']:,} paired rows ({result['paired_by']}), "
-        f"{result['level'] * 100:g} % paired bootstrap intervals of A - B"
-    )
-    if result.get("passes", 1) > 1:
-        title.append(
-            f"\neach input read {result['passes']} times "
-            "(balanced class weights count the labels first)"
-        )
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in ("metric", "A", "B", "A - B", "interval", "verdict"):
-        # The verdict is worded as in the JSON (VERDICTS); on a narrow terminal it wraps at a
-        # space rather than being cut.
-        table.add_column(
-            column,
-            justify="left" if column in ("metric", "verdict") else "right",
-            no_wrap=column != "verdict",
-        )
-    for name, m in result["metrics"].items():
-        verdict = m["verdict"]
-        style = "green" if verdict == A_BETTER else "red" if verdict == B_BETTER else ""
-        interval = "–" if m["low"] is None else f"[{m['low']:+.3g}, {m['high']:+.3g}]"
-        table.add_row(
-            name,
-            _fmt(m["a"], ".5g"),
-            _fmt(m["b"], ".5g"),
-            _fmt(m["difference"], "+.3g"),
-            interval,
-            Text(verdict, style=style),
-        )
-    buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width)
-    console.print(Group(title, table))
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).rstrip() + "\n"
