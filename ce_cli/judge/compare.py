@@ -21,7 +21,8 @@ import numpy as np
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.paired import run_paired
 from ce_cli.errors import CeEvalError
-from ce_cli.io.readers import Source, open_source
+from ce_cli.io.readers import open_source
+from ce_cli.io.source import Source
 from ce_cli.report.metric import Metric
 from ce_cli.report.registry import REPORT_METRICS
 from ce_cli.settings import Settings
