@@ -10,19 +10,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.errors import (
-    LabelError,
-)
-from ce_cli.resolve.arrow import (
-    _first_null,
-    _is_numeric,
-    _is_one_hot,
-)
-from ce_cli.resolve.columns import (
-    _class_names,
-    _list,
-    _named_after,
-)
+from ce_cli.errors import LabelError
+from ce_cli.resolve.arrow import _first_null, _is_numeric, _is_one_hot
+from ce_cli.resolve.columns import _class_names, _list, _named_after
 from ce_cli.resolve.numbers import NumberReader
 from ce_cli.resolve.typed import Float, Rows
 from ce_cli.settings import Task
