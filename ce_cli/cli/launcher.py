@@ -20,10 +20,10 @@ _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # pyarrow's allocator (mimalloc) keeps freed pages for a second and commits its arena eagerly:
 # a Parquet read holds a page and a dictionary per column (about 2 MB a column), made anew for
 # every row group, and the pages freed from the last ones stayed resident on top. Freed pages go
-# back at once, and the arena is committed as it is used: 2,000,000 x 100 float32 in
-# 500,000-row groups peaked at 538 MiB before, 426 MiB after (medians of 5; CPU seconds paired
-# 0.99-1.08x, median 1.00x). mimalloc reads these once, when pyarrow loads; a value the user
-# set is kept.
+# back at once, and the arena is committed as it is used: 10,000,000 x 100 float32 peaked at
+# 550 MiB, now 427-441 MiB, for some system time (pages faulted in again: CPU 1.05-1.09x in
+# paired medians). See the README's "Memory on large Parquet files". mimalloc reads these once,
+# when pyarrow loads; a value the user set is kept.
 _ARROW_ALLOCATOR = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 
