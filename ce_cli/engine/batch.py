@@ -26,6 +26,7 @@ from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
 from ce_cli.core.persample import (
     MULTICLASS,
+    MULTILABEL,
     LossSpec,
     SampleValues,
     concat_values,
@@ -54,6 +55,9 @@ GROUP_ROWS = 1 << 17
 # a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
 # into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
 MIN_ACCUMULATOR_ROWS = 64
+# Multi-label chunks: every value is an event of several per-label passes and bins, so a chunk's
+# arrays are kept small enough to stay in the core's cache between those passes.
+LABEL_CHUNK_VALUES = 1 << 16
 DEFERRED_ROWS = 1024
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
 # worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
@@ -270,6 +274,8 @@ def kernel(
     # the thread count, so neither do the sums.
     n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
     task_rows = max(1, -(-n // n_tasks))
+    if spec.task == MULTILABEL:
+        chunk_rows = max(1, LABEL_CHUNK_VALUES // width)
     if converter.rows_in_place(typed):
         step = task_rows
     else:  # whole chunks, the last one of the batch excepted
@@ -277,6 +283,17 @@ def kernel(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
     own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
+    # Multi-label tasks of many events fold each chunk into a full part on the worker, while it
+    # is in cache: bins, classwise bins and fine histogram from one bin index per event (fresh
+    # fine and classwise cells per task cost little against these events).
+    fused = (
+        spec.task == MULTILABEL
+        and own_accumulators
+        and task_rows * width >= MIN_TASK_VALUES
+        and acc.detail
+        and acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS
+    )
+    need_values = keep_values or boot is not None
     batch_deferred = None
     if not own_accumulators and deferred is None:
         deferred = batch_deferred = _DeferredUpdates(acc)
@@ -284,7 +301,7 @@ def kernel(
     def run(
         task: tuple[int, int],
     ) -> tuple[
-        SampleValues,
+        SampleValues | None,
         Accumulator | None,
         int,
         BootstrapAccumulator | None,
@@ -297,6 +314,7 @@ def kernel(
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         classwise: list[ClasswisePart | ClasswiseSums] = []
+        fused_part = Accumulator(acc.task, acc.n_classes, acc.n_bins) if fused else None
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
@@ -309,15 +327,19 @@ def kernel(
                 if early
                 else None
             )
-            chunks.append(
-                evaluate_rows(
-                    predictions,
-                    spec,
-                    labels=None if typed.labels is None else typed.labels[a:b],
-                    targets=None if typed.targets is None else typed.targets[a:b],
-                    workspace=workspace,
-                )
+            chunk_values = evaluate_rows(
+                predictions,
+                spec,
+                labels=None if typed.labels is None else typed.labels[a:b],
+                targets=None if typed.targets is None else typed.targets[a:b],
+                workspace=workspace,
             )
+            if fused_part is not None:
+                fused_part.update(
+                    chunk_values, None if typed.weights is None else typed.weights[a:b]
+                )
+            if fused_part is None or need_values:
+                chunks.append(chunk_values)
             if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
                 part_classwise = _classwise_chunk(
                     predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
@@ -332,6 +354,15 @@ def kernel(
                     None if typed.labels is None else typed.labels[a:b],
                     None if typed.targets is None else typed.targets[a:b],
                 )
+        if fused_part is not None:
+            fused_part.renormalized_rows = renormalized
+            values_or_none = concat_values(chunks) if need_values else None
+            replicates = None
+            if boot is not None:
+                assert values_or_none is not None
+                replicates = boot.part()
+                replicates.update(values_or_none, typed.rows.array(*task), weights)
+            return values_or_none, fused_part, renormalized, replicates, scaled, []
         values = concat_values(chunks)
         replicates = None
         if boot is not None:
@@ -374,12 +405,15 @@ def kernel(
         w = None if typed.weights is None else typed.weights[a:stop]
         if part is not None:
             acc.absorb(part)
-            acc.update_fine(values, w)
+            if not part.detail:  # a fused part brings its fine histogram along
+                assert values is not None
+                acc.update_fine(values, w)
         else:
-            assert deferred is not None
+            assert deferred is not None and values is not None
             deferred.add(values, w)
             acc.renormalized_rows += renormalized
         if keep_values:
+            assert values is not None
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
