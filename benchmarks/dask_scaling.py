@@ -53,7 +53,7 @@ def make_dataset(rows: int) -> Path:
 def count_partitions(path: str, partition_rows: int) -> int:
     """How many partitions the Dask engine cuts the dataset into (never across files)."""
     from ce_cli.engine.dask import partitions
-    from ce_cli.readers import open_source
+    from ce_cli.io.readers import open_source
 
     source = open_source(path)
     try:

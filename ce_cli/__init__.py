@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 from ce_cli._version import __version__
 
 if TYPE_CHECKING:
-    from ce_cli.accumulator import Accumulator
     from ce_cli.api import evaluate
     from ce_cli.arrays import evaluate_arrays
     from ce_cli.errors import CeEvalError
-    from ce_cli.report import Report
+    from ce_cli.report.report import Report
+    from ce_cli.state.accumulator import Accumulator
 
 __all__ = ["Accumulator", "CeEvalError", "Report", "__version__", "evaluate", "evaluate_arrays"]
 
 _LAZY = {
     "evaluate": "ce_cli.api",
     "evaluate_arrays": "ce_cli.arrays",
-    "Report": "ce_cli.report",
-    "Accumulator": "ce_cli.accumulator",
+    "Report": "ce_cli.report.report",
+    "Accumulator": "ce_cli.state.accumulator",
     "CeEvalError": "ce_cli.errors",
 }
 

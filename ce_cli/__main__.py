@@ -1,5 +1,5 @@
 """``python -m ce_cli``: the same as the ``ce-eval`` command."""
 
-from ce_cli.launcher import main
+from ce_cli.cli.launcher import main
 
 main()

@@ -22,8 +22,8 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.run import run
 from ce_cli.errors import CeEvalError, UsageError
-from ce_cli.readers import Source, open_source, sliced
-from ce_cli.report import Report
+from ce_cli.io.readers import Source, open_source, sliced
+from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -75,7 +75,7 @@ def evaluate(
     settings = options.pop("settings", None) or Settings(**options)
     _check_engine(engine, cluster, source, settings, per_sample or per_sequence)
     if per_sample is not None:
-        from ce_cli.atomic import refuse_inputs_as_outputs
+        from ce_cli.io.atomic import refuse_inputs_as_outputs
 
         inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
         refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
@@ -85,7 +85,7 @@ def evaluate(
         src = _table_source(source, options.get("name", "<table>"))
     try:
         if settings.labels_file:
-            from ce_cli.join import join_labels
+            from ce_cli.io.join import join_labels
 
             labels = open_source(settings.labels_file)
             try:

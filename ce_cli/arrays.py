@@ -13,7 +13,7 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from ce_cli.errors import LabelError, UsageError
-from ce_cli.report import Report
+from ce_cli.report.report import Report
 
 
 def _string_labels(

@@ -1,7 +1,7 @@
 """What the user asked for: the choices (as Enums) and one frozen, validated :class:`Settings`.
 
 Argument checks run here, once, before any data is read (the data checks run per batch in
-:mod:`ce_cli.resolve`). Both the command line and the Python API build a ``Settings``.
+:mod:`ce_cli.resolve.converter`). Both the command line and the Python API build a ``Settings``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ce_cli.allocator import keep_freed_memory_for_reuse
+from ce_cli.cli.allocator import keep_freed_memory_for_reuse
 
 
 @pytest.mark.skipif(
@@ -20,5 +20,5 @@ def test_glibc_accepts_the_thresholds() -> None:
 
 
 def test_importing_the_api_leaves_the_allocator_alone() -> None:
-    code = "import ce_cli.api, sys; sys.exit('ce_cli.allocator' in sys.modules)"
+    code = "import ce_cli.api, sys; sys.exit('ce_cli.cli.allocator' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import ce_cli
-from ce_cli.bootstrap import BootstrapAccumulator, poisson_weights
 from ce_cli.core.persample import LossSpec, evaluate_rows, take_rows
+from ce_cli.state.bootstrap import BootstrapAccumulator, poisson_weights
 
 
 def test_poisson_weights_have_mean_and_variance_one() -> None:
@@ -94,8 +94,8 @@ def test_each_replicate_is_the_report_of_its_reweighted_rows(task: str) -> None:
     """Replicate r of every metric with an interval equals the report of the same rows with
     sample weights ``s_i · b_ir`` (min and max: over the rows the replicate holds). Chunks of a
     few hundred rows make the update split the rows as it does on large inputs."""
-    from ce_cli import bootstrap
-    from ce_cli.registry import METRICS
+    from ce_cli.report.registry import METRICS
+    from ce_cli.state import bootstrap
 
     rng = np.random.default_rng(5)
     n, replicates = 700, 6

@@ -14,7 +14,6 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
 import ce_cli
-from ce_cli.accumulator import Accumulator
 from ce_cli.core.calibration import (
     FINE_SIZE,
     adaptive_bins,
@@ -34,6 +33,7 @@ from ce_cli.core.calibration import (
 )
 from ce_cli.core.persample import LossSpec, evaluate_rows
 from ce_cli.core.smooth import smooth_calibration_error, smooth_ece_bandwidth
+from ce_cli.state.accumulator import Accumulator
 
 relplot = pytest.importorskip("relplot")
 uc = pytest.importorskip("calibration")
@@ -364,7 +364,7 @@ def test_binary_temperature_from_probabilities_uses_the_clipped_logit(tmp_path):
 
 
 def _cli(*args: str) -> int:
-    from ce_cli.cli import main
+    from ce_cli.cli.app import main
 
     return main([*args])
 

@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ce_cli._version import __version__
-from ce_cli.cli import app, main
+from ce_cli.cli.app import app, main
 
 CE_EVAL = Path(sys.executable).with_name("ce-eval")
 SPEC_METRICS = (
@@ -650,7 +650,7 @@ def test_a_failing_per_sample_file_leaves_nothing_on_stdout(
 ) -> None:
     """Files are put in place before the report goes to stdout, so an output that fails at
     the last moment leaves stdout empty and exits 2."""
-    import ce_cli.atomic
+    import ce_cli.io.atomic
 
     real_replace = os.replace
 
@@ -659,7 +659,7 @@ def test_a_failing_per_sample_file_leaves_nothing_on_stdout(
             raise OSError(18, "Invalid cross-device link")
         real_replace(src, dst)
 
-    monkeypatch.setattr(ce_cli.atomic.os, "replace", refuse_samples)
+    monkeypatch.setattr(ce_cli.io.atomic.os, "replace", refuse_samples)
     code, out, err = run([binary_csv, "--per-sample", tmp_path / "samples.csv"], capsys)
     assert code == 2 and out == ""
     assert err.startswith("ce-eval: error: ") and "samples.csv" in err

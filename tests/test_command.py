@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from ce_cli.cli import app, main
+from ce_cli.cli.app import app, main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SCHEMA = json.loads(files("ce_cli").joinpath("report.schema.json").read_text())
@@ -345,13 +345,13 @@ def test_a_signal_stops_the_command_in_one_line_and_leaves_no_file(
 def test_an_interrupt_while_the_command_loads_is_one_line_too(
     monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    import ce_cli.cli
-    from ce_cli import launcher
+    import ce_cli.cli.app
+    from ce_cli.cli import launcher
 
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ce_cli.cli, "entrypoint", interrupted)
+    monkeypatch.setattr(ce_cli.cli.app, "entrypoint", interrupted)
     with pytest.raises(SystemExit) as stop:
         launcher.main()
     assert stop.value.code == 130
@@ -398,7 +398,7 @@ def test_sigterm_mid_run_leaves_neither_output_nor_temporary_file(tmp_path: Path
 
 
 def test_config_files_found_read_or_passed_over(tmp_path: Path) -> None:
-    from ce_cli.config import find_config
+    from ce_cli.cli.config import find_config
     from ce_cli.errors import UsageError
 
     assert find_config(None, str(tmp_path)) is None
@@ -418,7 +418,7 @@ def test_an_interrupt_while_the_per_sample_file_is_finished_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ce_cli
-    from ce_cli.samples_out import PerSampleWriter
+    from ce_cli.io.samples_out import PerSampleWriter
 
     close = PerSampleWriter._close
 

@@ -22,14 +22,14 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import ce_cli  # noqa: E402
-from ce_cli.cli import main  # noqa: E402
+from ce_cli.cli.app import main  # noqa: E402
 from ce_cli.engine.batch import fold_batch  # noqa: E402
 from ce_cli.engine.dask import DaskDriver  # noqa: E402
 from ce_cli.engine.plan import Plan  # noqa: E402
 from ce_cli.engine.run import finish  # noqa: E402
 from ce_cli.engine.state import State  # noqa: E402
 from ce_cli.errors import CeEvalError  # noqa: E402
-from ce_cli.readers import open_source  # noqa: E402
+from ce_cli.io.readers import open_source  # noqa: E402
 from ce_cli.settings import Settings  # noqa: E402
 
 

@@ -26,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 from ce_cli.arrays import evaluate_arrays
 from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
 from ce_cli.core.workspace import Workspace
-from ce_cli.report import LOG_DBL_MAX, perplexity
+from ce_cli.report.report import LOG_DBL_MAX, perplexity
 
 RTOL = 1e-12
 ATOL = 1e-300
@@ -718,7 +718,7 @@ def test_the_command_writes_exact_per_sample_values_and_means(
     import csv
     import json
 
-    from ce_cli.cli import main
+    from ce_cli.cli.app import main
 
     rows = [([40.0, 0.0, 0.0], 0), ([37.0, 0.0, -3.0], 1), ([1e4, -1e4, 0.0], 2),
             ([5.0, 5.0, 0.0], 1), ([0.5, -0.25, 0.125], 0), ([700.0, -1.0, 3.0], 0)]  # fmt: skip

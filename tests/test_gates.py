@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import ce_cli
-from ce_cli.cli import main
+from ce_cli.cli.app import main
 from ce_cli.errors import CeEvalError, InputFormatError, UsageError
-from ce_cli.gates import (
+from ce_cli.judge.gates import (
     Gate,
     compare_to_baseline,
     evaluate_gates,

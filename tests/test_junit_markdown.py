@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ce_cli
-from ce_cli.gates import compare_to_baseline, evaluate_gates, gates_to_dict, parse_gate
+from ce_cli.judge.gates import compare_to_baseline, evaluate_gates, gates_to_dict, parse_gate
 from ce_cli.render.json import clean
 from ce_cli.render.junit import render_junit
 from ce_cli.render.markdown import render_markdown

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ce_cli.accumulator import Accumulator
 from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
 from ce_cli.core.workspace import Workspace
+from ce_cli.state.accumulator import Accumulator
 
 F32_EPS = float(np.finfo(np.float32).eps)
 

@@ -1,6 +1,6 @@
 """Every metric of the registry, through every invariant (as scikit-learn's test_common does).
 
-One loop over :data:`ce_cli.registry.METRICS`: a new metric declared there is checked for its
+One loop over :data:`ce_cli.report.registry.METRICS`: a new metric declared there is checked for its
 direction, its units under ``--base``, its presence in the JSON report, the table, Markdown,
 HTML, JUnit and the JSON Schema, its gates (point and, where declared, interval) and its
 baseline direction, without a line added here.
@@ -19,13 +19,20 @@ import pytest
 
 import ce_cli
 from ce_cli.errors import UsageError
-from ce_cli.gates import Gate, compare_to_baseline, evaluate_gates, metric_values
-from ce_cli.registry import BY_GATE_NAME, BY_NAME, METRICS, REPORT_METRICS, Metric, schema_sections
+from ce_cli.judge.gates import Gate, compare_to_baseline, evaluate_gates, metric_values
 from ce_cli.render.html import render_html
 from ce_cli.render.junit import render_junit
 from ce_cli.render.markdown import render_markdown
 from ce_cli.render.table import render_table
-from ce_cli.report import Report
+from ce_cli.report.registry import (
+    BY_GATE_NAME,
+    BY_NAME,
+    METRICS,
+    REPORT_METRICS,
+    Metric,
+    schema_sections,
+)
+from ce_cli.report.report import Report
 
 SCHEMA = json.loads(files("ce_cli").joinpath("report.schema.json").read_text(encoding="utf-8"))
 LN2 = math.log(2.0)
@@ -206,7 +213,7 @@ def test_baseline_judges_by_its_direction(metric: Metric) -> None:
 
 
 def test_schema_sections_are_the_registrys() -> None:
-    """After declaring a metric: ``python -m ce_cli.registry`` prints the sections to paste."""
+    """After declaring a metric, ``python -m ce_cli.report.registry`` prints the sections."""
     for key, section in schema_sections().items():
         assert SCHEMA["properties"][key] == section, key
 

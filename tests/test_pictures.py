@@ -25,16 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ce_cli.accumulator import LOSS_BINS_PER_DECADE
 from ce_cli.api import evaluate
-from ce_cli.cli import main
+from ce_cli.cli.app import main
 from ce_cli.printable import printable
 from ce_cli.render.diagram import HEIGHT, WIDTH, reliability_text
 from ce_cli.render.html import render_html
 from ce_cli.render.json import clean
 from ce_cli.render.markdown import render_markdown
 from ce_cli.render.table import render_table
-from ce_cli.report import LOSS_HISTOGRAM_BINS_PER_DECADE
+from ce_cli.report.report import LOSS_HISTOGRAM_BINS_PER_DECADE
+from ce_cli.state.accumulator import LOSS_BINS_PER_DECADE
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -592,7 +592,7 @@ def test_markdown_links_a_plot_written_beside_the_report(tmp_path: Path, capsys)
 def test_markdown_images_are_the_png_and_svg_plots_in_the_reports_directory(
     tmp_path: Path,
 ) -> None:
-    from ce_cli.cli import _images_beside
+    from ce_cli.cli.app import _images_beside
 
     out = str(tmp_path / "r" / "summary.md")
     plots = [

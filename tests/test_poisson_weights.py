@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ce_cli.bootstrap import _POISSON1_CDF, _splitmix64, poisson_weights
+from ce_cli.state.bootstrap import _POISSON1_CDF, _splitmix64, poisson_weights
 
 
 def _float_inverse_cdf(rows: np.ndarray, replicates: int, seed: int) -> np.ndarray:
@@ -31,7 +31,7 @@ def test_integer_thresholds_draw_the_float_inverse_cdf_exactly(seed: int) -> Non
 
 def test_a_uniform_on_a_threshold_counts_as_reaching_it() -> None:
     """m / 2^53 == CDF_j exactly: searchsorted(side='right') counts CDF_j, and so must we."""
-    from ce_cli import bootstrap
+    from ce_cli.state import bootstrap
 
     m = bootstrap._POISSON1_THRESHOLDS[:6]
     assert np.all(m.astype(np.float64) / 2.0**53 >= _POISSON1_CDF[:6])

@@ -25,11 +25,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.special import expit, softmax
 
-import ce_cli.readers
-from ce_cli.accumulator import Accumulator
+import ce_cli.io.readers
 from ce_cli.api import evaluate
 from ce_cli.arrays import evaluate_arrays
 from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
+from ce_cli.state.accumulator import Accumulator
 
 FAST = settings(max_examples=50, deadline=None)
 EPS64 = float(np.finfo(np.float64).eps)
@@ -307,7 +307,7 @@ def test_binary_logits_and_their_sigmoid_agree(d: dict[str, np.ndarray], bound: 
 
 def _report_numbers(path: Path, batch_rows: int, **options: object) -> tuple[dict, int]:
     calls = []
-    with mock.patch.object(ce_cli.readers, "BATCH_ROWS", batch_rows):
+    with mock.patch.object(ce_cli.io.readers, "BATCH_ROWS", batch_rows):
         report = evaluate(str(path), progress=lambda done, total: calls.append(done), **options)
     out = json.loads(json.dumps(report.to_dict()))
     return {k: out[k] for k in ("n_samples", "metrics", "per_class", "calibration")}, len(calls)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import ce_cli
-from ce_cli.accumulator import Accumulator
 from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.state.accumulator import Accumulator
 
 
 @pytest.mark.parametrize("scale", [0.1, 2.0, 8.0])

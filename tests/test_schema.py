@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 
 import ce_cli
-from ce_cli.gates import compare_to_baseline, evaluate_gates, gates_to_dict, parse_gate
+from ce_cli.judge.gates import compare_to_baseline, evaluate_gates, gates_to_dict, parse_gate
 from ce_cli.render.json import render_json
-from ce_cli.report import Report
+from ce_cli.report.report import Report
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ce_cli.api import evaluate
-from ce_cli.cli import main
-from ce_cli.compare import compare, render_compare_table
+from ce_cli.cli.app import main
+from ce_cli.judge.compare import compare, render_compare_table
 from ce_cli.render.table import render_table
 
 CE_EVAL = Path(sys.executable).with_name("ce-eval")

@@ -21,8 +21,6 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.accumulator import Accumulator, classwise_of_values
-from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
 from ce_cli.core.persample import (
     MULTICLASS,
@@ -35,8 +33,10 @@ from ce_cli.core.persample import (
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
-from ce_cli.resolve import Converter, TypedBatch
-from ce_cli.sequences import BatchSequences
+from ce_cli.resolve.converter import Converter, TypedBatch
+from ce_cli.state.accumulator import Accumulator, classwise_of_values
+from ce_cli.state.bootstrap import BootstrapAccumulator
+from ce_cli.state.sequences import BatchSequences
 
 # Rows that must be copied (columns stacked, float32 widened) are copied and checked in chunks of
 # about this many values, small enough that the copy stays in cache for the kernel.

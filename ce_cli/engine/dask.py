@@ -37,8 +37,8 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver, numbered
 from ce_cli.engine.plan import Plan
 from ce_cli.errors import CeEvalError, UsageError
-from ce_cli.locate import TextCheck
-from ce_cli.readers import (
+from ce_cli.io.locate import TextCheck
+from ce_cli.io.readers import (
     Source,
     _parquet_buffer,
     _parquet_values_per_row,
@@ -46,7 +46,7 @@ from ce_cli.readers import (
     open_source,
     reading,
 )
-from ce_cli.remote import input_file
+from ce_cli.io.remote import input_file
 from ce_cli.settings import Settings
 
 S = TypeVar("S")
@@ -314,7 +314,7 @@ def _distributed() -> Any:
 
 
 def _allow_pandas() -> list[Any]:
-    """Lift the command's import block on pandas (see ``ce_cli.cli._keep_pandas_out``) while
+    """Lift the command's import block on pandas (see ``ce_cli.cli.app._keep_pandas_out``) while
     Dask runs: Dask imports pandas where it is installed. The finders are put back after."""
     hidden = [f for f in sys.meta_path if type(f).__name__ == "_NoPandas"]
     for finder in hidden:

@@ -15,9 +15,9 @@ from typing import TypeVar
 import pyarrow as pa
 
 from ce_cli.engine.plan import Plan, decide_plan, start_plan
-from ce_cli.prefetch import prefetch
-from ce_cli.readers import Source
-from ce_cli.resolve import prediction_width, window_rows
+from ce_cli.engine.prefetch import prefetch
+from ce_cli.io.readers import Source
+from ce_cli.resolve.converter import prediction_width, window_rows
 from ce_cli.settings import Settings
 
 S = TypeVar("S")
@@ -25,7 +25,7 @@ Step = Callable[[S, Plan, pa.RecordBatch, int], None]
 
 
 class LocalDriver:
-    """Runs passes over one opened :class:`~ce_cli.readers.Source` in this process."""
+    """Runs passes over one opened :class:`~ce_cli.io.readers.Source` in this process."""
 
     # Batches are split over this process's thread pool (see ce_cli.engine.batch.kernel).
     parallel = True

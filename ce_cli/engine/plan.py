@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from ce_cli.core.logprob import machine_eps
 from ce_cli.core.persample import LossSpec
 from ce_cli.errors import EmptyInputError, UsageError
-from ce_cli.resolve import ColumnPlan, Converter, Decision, plan_columns
+from ce_cli.resolve.converter import ColumnPlan, Converter, Decision, plan_columns
 from ce_cli.settings import Settings
 
 Float = NDArray[np.float64]
@@ -29,7 +29,7 @@ Float = NDArray[np.float64]
 @dataclass(frozen=True)
 class Plan:
     """Everything decided about one input; immutable (the converter is only read after
-    :meth:`~ce_cli.resolve.Converter.decide`)."""
+    :meth:`~ce_cli.resolve.converter.Converter.decide`)."""
 
     source: str  # the input's name, as errors and the report give it
     settings: Settings

@@ -25,10 +25,10 @@ from ce_cli.engine.batch import Sink, count_labels, fold_batch, temperature_batc
 from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.state import State, TemperatureSums
 from ce_cli.errors import UsageError
-from ce_cli.report import Detection, Report, build_report
-from ce_cli.samples_out import PerSampleWriter, PerSequenceWriter
-from ce_cli.sequences import report_section
+from ce_cli.io.samples_out import PerSampleWriter, PerSequenceWriter
+from ce_cli.report.report import Detection, Report, build_report
 from ce_cli.settings import Settings
+from ce_cli.state.sequences import report_section
 
 S = TypeVar("S")
 ProgressCallback = Callable[[int, int | None], None]

@@ -1,7 +1,7 @@
 """The state of one pass: every collector, each with its ``merge``.
 
 A :class:`State` holds what the evaluation pass collects — the fixed-size sums
-(:class:`~ce_cli.accumulator.Accumulator`: totals, per class, calibration bins, fine and loss
+(:class:`~ce_cli.state.accumulator.Accumulator`: totals, per class, calibration bins, fine and loss
 histograms), the bootstrap replicates, the per-group sums, the worst rows and the temperature
 sums at β = 1 — and ``a.merge(b)`` is the state of ``a``'s rows followed by ``b``'s. So any
 split of the input into batches, threads or Dask partitions, merged in row order, gives the
@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli.accumulator import Accumulator
-from ce_cli.bootstrap import BootstrapAccumulator
 from ce_cli.core.calibration import bin_sums
 from ce_cli.core.persample import MULTICLASS, MULTILABEL, LossSpec
 from ce_cli.core.temperature import (
@@ -28,8 +26,10 @@ from ce_cli.core.temperature import (
     two_class_logits,
 )
 from ce_cli.engine.plan import Plan
-from ce_cli.sequences import DEFAULT_WORST, SequenceStats
-from ce_cli.slices import GroupAccumulators, WorstRows
+from ce_cli.state.accumulator import Accumulator
+from ce_cli.state.bootstrap import BootstrapAccumulator
+from ce_cli.state.sequences import DEFAULT_WORST, SequenceStats
+from ce_cli.state.slices import GroupAccumulators, WorstRows
 
 
 @dataclass

@@ -280,8 +280,8 @@ def _save(fig: Any, fmt: str) -> bytes:
 
 
 def figure(data: Any, *, comparison: bool = False) -> Any:
-    """The :class:`matplotlib.figure.Figure` for a :class:`~ce_cli.report.Report`, a report dict
-    or (``comparison``) a ``compare`` result; for a notebook, like scikit-learn's displays.
+    """The :class:`matplotlib.figure.Figure` for a :class:`~ce_cli.report.report.Report`, a report
+    dict or (``comparison``) a ``compare`` result; for a notebook, like scikit-learn's displays.
 
     >>> import ce_cli
     >>> from ce_cli.plot import figure
@@ -305,7 +305,7 @@ def figure_bytes(data: Any, fmt: str, *, comparison: bool = False) -> bytes:
 
 def write_plots(paths: Sequence[str], data: dict[str, Any], *, comparison: bool = False) -> None:
     """Write the figure to each path (format by extension), each file atomically."""
-    from ce_cli.atomic import AtomicOutput
+    from ce_cli.io.atomic import AtomicOutput
 
     for path in paths:
         content = figure_bytes(data, plot_format(path), comparison=comparison)

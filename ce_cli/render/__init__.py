@@ -1,4 +1,4 @@
-"""Renderers: a :class:`~ce_cli.report.Report` in, text out. They compute nothing."""
+"""Renderers: a :class:`~ce_cli.report.report.Report` in, text out. They compute nothing."""
 
 from __future__ import annotations
 

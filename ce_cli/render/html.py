@@ -19,8 +19,8 @@ from html import escape
 from typing import Any
 
 from ce_cli.printable import printable
-from ce_cli.registry import BY_NAME
 from ce_cli.render.svg import Series, bars_svg, histogram_svg, reliability_svg
+from ce_cli.report.registry import BY_NAME
 
 MAX_TABLE_ROWS = 200
 MAX_BARS = 30
@@ -574,7 +574,7 @@ def render_compare_html(result: dict[str, Any]) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """The page for a report dict (as :meth:`~ce_cli.report.Report.to_dict` gives, cleaned of
+    """The page for a report dict (as :meth:`~ce_cli.report.report.Report.to_dict` gives, cleaned of
     non-finite numbers)."""
     title = f"ce-eval: {printable(report.get('source', ''))}"
     body = "".join(

@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from ce_cli.report import Report
+from ce_cli.report.report import Report
 
 _INDENT = "  "
 

@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ce_cli.printable import printable
-from ce_cli.registry import BY_NAME, REPORT_METRICS
-from ce_cli.report import Report
+from ce_cli.report.registry import BY_NAME, REPORT_METRICS
+from ce_cli.report.report import Report
 
 MAX_CLASS_ROWS = 25
 

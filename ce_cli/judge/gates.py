@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from ce_cli.errors import InputFormatError, UsageError, did_you_mean
-from ce_cli.registry import BY_GATE_NAME, METRICS, WHEN_TEXT
+from ce_cli.report.registry import BY_GATE_NAME, METRICS, WHEN_TEXT
 
 # Which way is better, from the registry (``descriptive`` metrics are shown, never judged).
 LOWER_IS_BETTER = tuple(m.gate_name for m in METRICS if m.direction == "lower")
@@ -187,7 +187,7 @@ def check_baseline(data: Any, source: str = "baseline") -> dict[str, Any]:
         raise InputFormatError(
             "the baseline is not a ce-eval JSON report", file=source, hint=_SAVE_HINT
         )
-    from ce_cli.report import SCHEMA_VERSION
+    from ce_cli.report.report import SCHEMA_VERSION
 
     if version != SCHEMA_VERSION:
         newer = version > SCHEMA_VERSION

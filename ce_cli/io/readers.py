@@ -32,8 +32,8 @@ from ce_cli.errors import (
     MissingColumnError,
     NonNumericError,
 )
-from ce_cli.locate import TextCheck, first_ragged_csv_row, locate_json_error
-from ce_cli.remote import input_file, is_url
+from ce_cli.io.locate import TextCheck, first_ragged_csv_row, locate_json_error
+from ce_cli.io.remote import input_file, is_url
 
 # Batches are sized by values, not rows: at most BATCH_ROWS rows and, where a row holds more
 # than BATCH_VALUES / BATCH_ROWS values (a 32k-vocabulary list column), about BATCH_VALUES
@@ -214,8 +214,8 @@ def open_source(path: str, input_format: str | None = None) -> Source:
 
 
 def _open_url(url: str, input_format: str | None) -> Source:
-    """A remote file, directory or glob through fsspec (see :mod:`ce_cli.remote`)."""
-    from ce_cli import remote
+    """A remote file, directory or glob through fsspec (see :mod:`ce_cli.io.remote`)."""
+    from ce_cli.io import remote
 
     files = remote.list_parquet(url)
     if files is not None:

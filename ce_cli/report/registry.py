@@ -473,7 +473,7 @@ def finish_bins(weight: Any, confidence: Any, outcome: Any) -> dict[str, float]:
 def schema_sections() -> dict[str, Any]:
     """The sections of ``report.schema.json`` the registry decides (``metrics``,
     ``loss_quantiles``, ``confidence_intervals``); a test holds the file to them.
-    ``python -m ce_cli.registry`` prints them, to paste after adding a metric."""
+    ``python -m ce_cli.report.registry`` prints them, to paste after adding a metric."""
     quantiles = [m for m in METRICS if m.section == "loss_quantiles"]
     number = {"$ref": "#/$defs/number"}
     return {

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.atomic import AtomicOutput
 from ce_cli.core.persample import SampleValues
 from ce_cli.errors import UsageError
+from ce_cli.io.atomic import AtomicOutput
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -173,7 +173,7 @@ class PerSampleWriter:
 
 
 class PerSequenceWriter:
-    """``--per-sequence``: one row per sequence, in input order (see :mod:`ce_cli.sequences`):
+    """``--per-sequence``: one row per sequence, in input order (see :mod:`ce_cli.state.sequences`):
     ``sequence``, ``first_row``, ``last_row``, ``rows``, ``tokens`` (rows evaluated),
     ``weight``, ``cross_entropy`` (the mean over its tokens, in the report's base) and
     ``perplexity``; the last two are empty for a sequence with no evaluated token."""
@@ -187,7 +187,7 @@ class PerSequenceWriter:
         self._id_type: pa.DataType | None = None
 
     def add(self, sequence: Any) -> None:
-        from ce_cli.sequences import sequence_record
+        from ce_cli.state.sequences import sequence_record
 
         self._pending.append(sequence_record(sequence, self.base_divisor))
         if len(self._pending) >= self.FLUSH_ROWS:

@@ -1,7 +1,7 @@
 """Per-group slices (``--group-col``) and the K worst rows (``--top K``), both mergeable.
 
-Groups each get their own :class:`~ce_cli.accumulator.Accumulator`; the worst rows are a bounded
-selection (the K largest losses seen so far), so neither grows with the number of rows.
+Groups each get their own :class:`~ce_cli.state.accumulator.Accumulator`; the worst rows are a
+bounded selection (the K largest losses seen so far), so neither grows with the number of rows.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.accumulator import Accumulator
 from ce_cli.core.persample import SampleValues, take_rows
 from ce_cli.errors import UsageError
+from ce_cli.state.accumulator import Accumulator
 
 MAX_GROUPS = 10_000
 

@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ce_cli.api import evaluate
-from ce_cli.bootstrap import CHUNK_VALUES, poisson_weights
 from ce_cli.errors import InputFormatError, LabelError
-from ce_cli.registry import REPORT_METRICS, Metric
-from ce_cli.report import Report
+from ce_cli.report.registry import REPORT_METRICS, Metric
+from ce_cli.report.report import Report
 from ce_cli.settings import Settings
+from ce_cli.state.bootstrap import CHUNK_VALUES, poisson_weights
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _shared_id_column(source_a: str, source_b: str, settings: Settings) -> str |
     """A column named like an id in both inputs (files only: standard input is read once)."""
     if not all(os.path.isfile(s) or os.path.isdir(s) for s in (source_a, source_b)):
         return None  # standard input and FIFOs are read once, by the evaluation
-    from ce_cli.readers import open_source
+    from ce_cli.io.readers import open_source
 
     names = []
     for source in (source_a, source_b):

@@ -14,12 +14,6 @@ from typing import Any
 import numpy as np
 
 from ce_cli._version import __version__
-from ce_cli.accumulator import (
-    LOSS_BINS_PER_DECADE,
-    LOSS_LOG10_MIN,
-    SCALAR_METRICS,
-    Accumulator,
-)
 from ce_cli.core.calibration import (
     FINE_CELLS,
     ClasswiseSums,
@@ -35,13 +29,19 @@ from ce_cli.core.calibration import (
 from ce_cli.core.persample import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
-from ce_cli.registry import (
+from ce_cli.report.registry import (
     LOG_DBL_MAX,
     METRICS,
     finish_bins,
     finish_sums,
     order,
     perplexity,
+)
+from ce_cli.state.accumulator import (
+    LOSS_BINS_PER_DECADE,
+    LOSS_LOG10_MIN,
+    SCALAR_METRICS,
+    Accumulator,
 )
 
 __all__ = ["LOG_DBL_MAX", "Detection", "Report", "build_report", "perplexity"]

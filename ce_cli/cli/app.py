@@ -387,9 +387,9 @@ def evaluate_command(
     version: Version = None,
 ) -> None:
     from ce_cli.api import evaluate
-    from ce_cli.atomic import check_destination
+    from ce_cli.cli.progress import ProgressReporter
     from ce_cli.errors import UsageError
-    from ce_cli.progress import ProgressReporter
+    from ce_cli.io.atomic import check_destination
 
     settings = _settings(
         label_col=label_col,
@@ -445,7 +445,7 @@ def evaluate_command(
         raise UsageError("--gate-on-interval needs --ci", hint="e.g. --ci 0.95")
     gates = _parse_gates(max_gate, min_gate)
     if gates:  # before reading the input: unknown names, and metrics without an interval
-        from ce_cli.gates import check_gate_names, check_interval_gates
+        from ce_cli.judge.gates import check_gate_names, check_interval_gates
 
         check_gate_names(gates)
         if gate_on_interval:
@@ -453,7 +453,7 @@ def evaluate_command(
     allowed = _parse_regressions(allow_regression)
     baseline_report = None
     if baseline is not None:
-        from ce_cli.gates import load_baseline
+        from ce_cli.judge.gates import load_baseline
 
         baseline_report = load_baseline(baseline)
     if output is not None or per_sample != "-":
@@ -498,8 +498,8 @@ def _stage_per_sample(path: str | None, option: str = "--per-sample") -> Any:
     untouched."""
     if path is None:
         return None
-    from ce_cli.atomic import AtomicOutput
-    from ce_cli.samples_out import format_for
+    from ce_cli.io.atomic import AtomicOutput
+    from ce_cli.io.samples_out import format_for
 
     format_for(path, option)  # an unknown extension fails now, before the input is read
     return AtomicOutput(path, option, suffix=".csv")
@@ -574,9 +574,9 @@ def compare_command(
     config: Config = None,
     debug: Debug = False,
 ) -> None:
-    from ce_cli.atomic import check_destination, write_text_atomically
-    from ce_cli.compare import compare, render_compare_table
     from ce_cli.errors import UsageError
+    from ce_cli.io.atomic import check_destination, write_text_atomically
+    from ce_cli.judge.compare import compare, render_compare_table
 
     if not (0.0 < ci < 1.0):
         raise UsageError("--ci must lie strictly between 0 and 1", value=ci)
@@ -666,8 +666,8 @@ def _refuse_inputs_as_outputs(
     file; the files of a directory or glob): checked before anything is read."""
     import glob
 
-    from ce_cli.atomic import refuse_inputs_as_outputs, refuse_stdout_as_input
-    from ce_cli.config import find_config
+    from ce_cli.cli.config import find_config
+    from ce_cli.io.atomic import refuse_inputs_as_outputs, refuse_stdout_as_input
 
     files: list[str] = []
     for path in inputs:
@@ -696,8 +696,8 @@ def _check_plots(paths: list[str] | None, *others: str | None) -> None:
     no other output's file, and matplotlib is installed (else one line on how to install it)."""
     if not paths:
         return
-    from ce_cli.atomic import check_destination
     from ce_cli.errors import UsageError
+    from ce_cli.io.atomic import check_destination
     from ce_cli.plot import plot_format, require_matplotlib
 
     taken = {os.path.realpath(p) for p in others if p not in (None, "-")}
@@ -738,7 +738,7 @@ def _images_beside(output: str | None, plots: list[str] | None) -> list[str]:
 def _parse_gates(max_gate: list[str] | None, min_gate: list[str] | None) -> list[Any]:
     if not max_gate and not min_gate:
         return []
-    from ce_cli.gates import parse_gate
+    from ce_cli.judge.gates import parse_gate
 
     gates = [parse_gate(text, "max") for text in max_gate or []]
     return gates + [parse_gate(text, "min") for text in min_gate or []]
@@ -775,7 +775,7 @@ def _judge(
     failed: list[str] = []
     data = report.to_dict()
     if gates:
-        from ce_cli.gates import evaluate_gates, gates_to_dict
+        from ce_cli.judge.gates import evaluate_gates, gates_to_dict
 
         results = gates_to_dict(evaluate_gates(data, gates, use_interval=use_interval))
         extra["gates"] = results
@@ -785,7 +785,7 @@ def _judge(
                 value = "missing" if r["value"] is None else f"{r['value']:.6g}"
                 failed.append(f"gate failed: {r['metric']} = {value} {sign} {r['threshold']:g}")
     if baseline is not None:
-        from ce_cli.gates import compare_to_baseline
+        from ce_cli.judge.gates import compare_to_baseline
 
         rows = compare_to_baseline(data, baseline, allowed)
         extra["baseline"] = rows
@@ -809,7 +809,7 @@ def _annotate(failed: list[str]) -> None:
 
 
 def _stream_is_terminal(stream: Any) -> bool:
-    from ce_cli.atomic import stdout_closed
+    from ce_cli.io.atomic import stdout_closed
 
     if stream is None or (stream is sys.stdout and stdout_closed()):
         return False
@@ -866,7 +866,7 @@ def _render(
 def _emit(text: str, output: str | None, samples: Any = None, sequences: Any = None) -> None:
     """Write the report text and put the staged --per-sample (and --per-sequence) file in
     place: files first, stdout last, so an output that fails leaves nothing on stdout."""
-    from ce_cli.atomic import AtomicOutput, write_stream, write_text_atomically
+    from ce_cli.io.atomic import AtomicOutput, write_stream, write_text_atomically
 
     report_path = output or "-"
     to_stderr = report_path == "-" and samples is not None and samples.path == "-"
@@ -922,7 +922,7 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
             explicit = args[i + 1]
         elif arg.startswith("--config="):
             explicit = arg.split("=", 1)[1]
-    from ce_cli.config import find_config, to_default_map
+    from ce_cli.cli.config import find_config, to_default_map
 
     found = find_config(explicit)
     if found is None:
@@ -1190,7 +1190,7 @@ def entrypoint() -> None:
     if not any(a in ("-h", "--help", "--version") for a in sys.argv[1:]):
         import signal
 
-        from ce_cli.allocator import keep_freed_memory_for_reuse
+        from ce_cli.cli.allocator import keep_freed_memory_for_reuse
 
         keep_freed_memory_for_reuse()
         _stop_on_sigterm()

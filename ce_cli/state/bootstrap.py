@@ -6,8 +6,8 @@ bootstrap of Hanley & MacGibbon, 2006, used for online bagging). The weight is a
 CDF — so the replicates do not depend on how the input was batched, and two accumulators over
 disjoint row ranges merge by addition. State is fixed-size: per replicate, the weighted sums of
 the per-sample metrics and the calibration bins. Every metric of the registry
-(:mod:`ce_cli.registry`) finished from those sums or bins gets an interval, by the same finishing
-function as the report; the others say in the registry why not (``no_interval``), and
+(:mod:`ce_cli.report.registry`) finished from those sums or bins gets an interval, by the same
+finishing function as the report; the others say in the registry why not (``no_interval``), and
 ``--gate-on-interval`` refuses them.
 
 Intervals are percentile intervals of the replicate metrics.
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.accumulator import LOSS_BINS, histogram_quantiles, loss_bin_index
 from ce_cli.core.calibration import bin_index
 from ce_cli.core.persample import SampleValues
-from ce_cli.registry import BY_NAME, METRICS, finish_bins, finish_sums
+from ce_cli.report.registry import BY_NAME, METRICS, finish_bins, finish_sums
+from ce_cli.state.accumulator import LOSS_BINS, histogram_quantiles, loss_bin_index
 
 Float = NDArray[np.float64]
 

@@ -1,0 +1,2 @@
+"""Sources and sinks: input readers (files, URLs, stdin), the labels join, error locations,
+files written atomically."""

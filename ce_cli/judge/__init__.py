@@ -1,0 +1,1 @@
+"""Decisions on reports: quality gates, baselines, and ``compare`` of two models."""

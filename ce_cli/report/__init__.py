@@ -1,0 +1,1 @@
+"""The report: the metric registry, and the frozen Report finished from the collected state."""

@@ -1,0 +1,1 @@
+"""What a pass collects (sums, bootstrap replicates, groups, worst rows, sequences), mergeable."""
