@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ce_cli.engine.batch as batch_module
-from ce_cli.accumulator import Accumulator
 from ce_cli.api import evaluate
 from ce_cli.core.calibration import (
     bin_index,
@@ -24,6 +23,7 @@ from ce_cli.core.calibration import (
     label_events,
     weighted_bin_sums,
 )
+from ce_cli.state.accumulator import Accumulator
 from tests.reports_close import assert_reports_close
 
 
@@ -87,7 +87,7 @@ def test_label_bins_equal_the_separate_views(
 
 def test_label_events_flatten_stacked_columns_without_a_copy() -> None:
     q = np.asfortranarray(np.arange(12, dtype=np.float64).reshape(4, 3) / 12)
-    conf, hit, w, by_label = label_events(q, q, np.arange(4.0))
+    conf, _, w, by_label = label_events(q, q, np.arange(4.0))
     assert by_label and np.shares_memory(conf, q)
     assert conf.tolist() == q.T.reshape(-1).tolist()  # label 0's rows, then label 1's, ...
     assert w is not None and w.tolist() == [0.0, 1.0, 2.0, 3.0] * 3
