@@ -273,9 +273,12 @@ def kernel(
     # so that the cores share a small batch too. The split depends on the data alone, never on
     # the thread count, so neither do the sums.
     n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
-    task_rows = max(1, -(-n // n_tasks))
     if spec.task == MULTILABEL:
+        # An even number of tasks: a multi-label batch of 2.1 million values made three, and
+        # two cores then waited a third of each batch for its last task.
+        n_tasks += n_tasks % 2 if n_tasks > 1 else 0
         chunk_rows = max(1, LABEL_CHUNK_VALUES // width)
+    task_rows = max(1, -(-n // n_tasks))
     if converter.rows_in_place(typed):
         step = task_rows
     else:  # whole chunks, the last one of the batch excepted
