@@ -27,7 +27,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 
 CE_EVAL = Path(sys.executable).with_name("ce-eval")
 OLD_REPORT = "OLD"

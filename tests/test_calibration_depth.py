@@ -364,7 +364,7 @@ def test_binary_temperature_from_probabilities_uses_the_clipped_logit(tmp_path):
 
 
 def _cli(*args: str) -> int:
-    from ce_cli.cli.app import main
+    from ce_cli.cli.main import main
 
     return main([*args])
 

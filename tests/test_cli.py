@@ -27,7 +27,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ce_cli._version import __version__
-from ce_cli.cli.app import app, main
+from ce_cli.cli.app import app
+from ce_cli.cli.main import main
 
 CE_EVAL = Path(sys.executable).with_name("ce-eval")
 SPEC_METRICS = (

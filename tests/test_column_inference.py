@@ -14,8 +14,8 @@ import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
 from ce_cli import evaluate_arrays
-from ce_cli.cli.app import main
-from ce_cli.resolve.converter import is_index_column
+from ce_cli.cli.main import main
+from ce_cli.resolve.columns import is_index_column
 
 N = 120
 RNG = np.random.default_rng(13)

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from ce_cli.cli.app import app, main
+from ce_cli.cli.app import app
+from ce_cli.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SCHEMA = json.loads(files("ce_cli").joinpath("report.schema.json").read_text())
@@ -345,13 +346,13 @@ def test_a_signal_stops_the_command_in_one_line_and_leaves_no_file(
 def test_an_interrupt_while_the_command_loads_is_one_line_too(
     monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    import ce_cli.cli.app
+    import ce_cli.cli.main
     from ce_cli.cli import launcher
 
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ce_cli.cli.app, "entrypoint", interrupted)
+    monkeypatch.setattr(ce_cli.cli.main, "entrypoint", interrupted)
     with pytest.raises(SystemExit) as stop:
         launcher.main()
     assert stop.value.code == 130

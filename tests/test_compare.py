@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ce_cli
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.judge.compare import compare
 from ce_cli.report.registry import BY_NAME
 from ce_cli.state.bootstrap import poisson_weights

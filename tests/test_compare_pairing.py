@@ -12,7 +12,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 
 N = 300
 RNG = np.random.default_rng(21)

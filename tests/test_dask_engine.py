@@ -22,7 +22,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import ce_cli  # noqa: E402
-from ce_cli.cli.app import main  # noqa: E402
+from ce_cli.cli.main import main  # noqa: E402
 from ce_cli.engine.batch import fold_batch  # noqa: E402
 from ce_cli.engine.dask import DaskDriver  # noqa: E402
 from ce_cli.engine.plan import Plan  # noqa: E402

@@ -718,7 +718,7 @@ def test_the_command_writes_exact_per_sample_values_and_means(
     import csv
     import json
 
-    from ce_cli.cli.app import main
+    from ce_cli.cli.main import main
 
     rows = [([40.0, 0.0, 0.0], 0), ([37.0, 0.0, -3.0], 1), ([1e4, -1e4, 0.0], 2),
             ([5.0, 5.0, 0.0], 1), ([0.5, -0.25, 0.125], 0), ([700.0, -1.0, 3.0], 0)]  # fmt: skip

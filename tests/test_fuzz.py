@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 
 NAMES = ["label", "y", "p_a", "p_b", "p_c", "logit_a", "logit_b", "w", "id", "x"]
 VALUES = st.one_of(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ce_cli
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.errors import CeEvalError, InputFormatError, UsageError
 from ce_cli.judge.gates import (
     Gate,

@@ -16,13 +16,8 @@ from hypothesis import strategies as st
 
 import ce_cli.engine.batch as batch_module
 from ce_cli.api import evaluate
-from ce_cli.core.calibration import (
-    bin_index,
-    classwise_sums,
-    label_bin_sums,
-    label_events,
-    weighted_bin_sums,
-)
+from ce_cli.core.calibration import bin_index, classwise_sums, weighted_bin_sums
+from ce_cli.core.label_bins import label_bin_sums, label_events
 from ce_cli.state.accumulator import Accumulator
 from tests.reports_close import assert_reports_close
 

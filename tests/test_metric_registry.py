@@ -24,15 +24,9 @@ from ce_cli.render.html import render_html
 from ce_cli.render.junit import render_junit
 from ce_cli.render.markdown import render_markdown
 from ce_cli.render.table import render_table
-from ce_cli.report.registry import (
-    BY_GATE_NAME,
-    BY_NAME,
-    METRICS,
-    REPORT_METRICS,
-    Metric,
-    schema_sections,
-)
+from ce_cli.report.registry import BY_GATE_NAME, BY_NAME, METRICS, REPORT_METRICS, Metric
 from ce_cli.report.report import Report
+from ce_cli.report.schema import schema_sections
 
 SCHEMA = json.loads(files("ce_cli").joinpath("report.schema.json").read_text(encoding="utf-8"))
 LN2 = math.log(2.0)
@@ -213,7 +207,7 @@ def test_baseline_judges_by_its_direction(metric: Metric) -> None:
 
 
 def test_schema_sections_are_the_registrys() -> None:
-    """After declaring a metric, ``python -m ce_cli.report.registry`` prints the sections."""
+    """After declaring a metric, ``python -m ce_cli.report.schema`` prints the sections."""
     for key, section in schema_sections().items():
         assert SCHEMA["properties"][key] == section, key
 

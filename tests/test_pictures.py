@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ce_cli.api import evaluate
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.printable import printable
 from ce_cli.render.diagram import HEIGHT, WIDTH, reliability_text
 from ce_cli.render.html import render_html
@@ -186,7 +186,7 @@ def test_table_report_fits_80_columns_without_colour_and_shows_signed_gaps() -> 
     ],
 )
 def test_gap_bar_is_one_block_per_0_05_either_side(gap: float, bar: str) -> None:
-    from ce_cli.render.table import _gap_bar
+    from ce_cli.render.table_calibration import _gap_bar
 
     assert _gap_bar(gap).plain == bar
 
@@ -592,7 +592,7 @@ def test_markdown_links_a_plot_written_beside_the_report(tmp_path: Path, capsys)
 def test_markdown_images_are_the_png_and_svg_plots_in_the_reports_directory(
     tmp_path: Path,
 ) -> None:
-    from ce_cli.cli.app import _images_beside
+    from ce_cli.cli.output import _images_beside
 
     out = str(tmp_path / "r" / "summary.md")
     plots = [

@@ -21,7 +21,7 @@ import pytest
 fsspec = pytest.importorskip("fsspec")
 
 import ce_cli  # noqa: E402
-from ce_cli.cli.app import main  # noqa: E402
+from ce_cli.cli.main import main  # noqa: E402
 from ce_cli.errors import CeEvalError  # noqa: E402
 
 OPTIONS: dict[str, Any] = {"label_col": "label", "weight_col": "w", "ci": 0.9, "bootstrap": 20}

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import ce_cli
 import ce_cli.io.readers
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.errors import InputFormatError
 from ce_cli.state.sequences import BIN_NATS, BatchSequences, Sequence, SequenceStats, report_section
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ce_cli.api import evaluate
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.judge.compare import compare, render_compare_table
 from ce_cli.render.table import render_table
 

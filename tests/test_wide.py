@@ -20,7 +20,7 @@ import ce_cli.api
 import ce_cli.engine.batch
 import ce_cli.io.readers
 import ce_cli.resolve.converter
-from ce_cli.cli.app import main
+from ce_cli.cli.main import main
 from ce_cli.io.readers import batch_rows, open_source
 
 
@@ -174,7 +174,7 @@ def test_a_128k_vocabulary_export_works_end_to_end(
 def test_rows_left_out_of_a_list_column_are_taken_as_pyarrow_takes_them(kind: str) -> None:
     """The NumPy copy of kept list rows equals pyarrow's take, sliced arrays included; ragged
     rows and nulls go to pyarrow."""
-    from ce_cli.resolve.converter import _take_list_rows, _take_rows
+    from ce_cli.resolve.arrow import _take_list_rows, _take_rows
 
     values = pa.array(np.arange(60, dtype=np.float32))
     if kind == "fixed_size_list":

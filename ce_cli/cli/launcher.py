@@ -24,7 +24,7 @@ def main() -> None:
     for name in _BLAS_THREADS:
         os.environ.setdefault(name, "1")
     try:
-        from ce_cli.cli.app import entrypoint
+        from ce_cli.cli.main import entrypoint
 
         entrypoint()
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ from ce_cli.core.persample import (
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
-from ce_cli.resolve.converter import Converter, TypedBatch
+from ce_cli.resolve.converter import Converter
+from ce_cli.resolve.typed import TypedBatch
 from ce_cli.state.accumulator import Accumulator, classwise_of_values
 from ce_cli.state.bootstrap import BootstrapAccumulator
 from ce_cli.state.sequences import BatchSequences

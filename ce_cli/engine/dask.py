@@ -314,7 +314,7 @@ def _distributed() -> Any:
 
 
 def _allow_pandas() -> list[Any]:
-    """Lift the command's import block on pandas (see ``ce_cli.cli.app._keep_pandas_out``) while
+    """Lift the command's import block on pandas (see ``ce_cli.cli.main._keep_pandas_out``) while
     Dask runs: Dask imports pandas where it is installed. The finders are put back after."""
     hidden = [f for f in sys.meta_path if type(f).__name__ == "_NoPandas"]
     for finder in hidden:

@@ -20,7 +20,9 @@ from numpy.typing import NDArray
 from ce_cli.core.logprob import machine_eps
 from ce_cli.core.persample import LossSpec
 from ce_cli.errors import EmptyInputError, UsageError
-from ce_cli.resolve.converter import ColumnPlan, Converter, Decision, plan_columns
+from ce_cli.resolve.columns import ColumnPlan, plan_columns
+from ce_cli.resolve.converter import Converter
+from ce_cli.resolve.typed import Decision
 from ce_cli.settings import Settings
 
 Float = NDArray[np.float64]

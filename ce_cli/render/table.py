@@ -1,15 +1,14 @@
 """The Rich table report: what was detected, the summary, per-class rows and calibration bins.
 
 Returns text (with ANSI styles only when ``color`` is true); the caller decides where it goes.
-Text that comes from the data (file, class and group names, ids) goes in as :func:`_data`:
-never parsed as Rich markup, control characters escaped, so a file cannot style the report
-or send escape sequences to the terminal.
+Text that comes from the data (file, class and group names, ids) goes in as
+:func:`~ce_cli.render.table_cells._data`: never parsed as Rich markup, control characters
+escaped, so a file cannot style the report or send escape sequences to the terminal.
 """
 
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 from rich import box
@@ -18,29 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ce_cli.printable import printable
+from ce_cli.render.table_calibration import _calibration, _diagram, _equal_mass, _murphy
+from ce_cli.render.table_cells import _data, _num, _pct, _titled
 from ce_cli.report.registry import BY_NAME, REPORT_METRICS
 from ce_cli.report.report import Report
 
 MAX_CLASS_ROWS = 25
-
-
-def _data(value: object) -> Text:
-    """A cell from the data: plain text (no markup), control characters escaped."""
-    return Text(printable(value))
-
-
-def _num(value: float | None, digits: int = 6) -> str:
-    if value is None:
-        return "–"
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e6 or abs(value) < 1e-4:
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f} %"
 
 
 def _loss_name(report: Report) -> str:
@@ -100,10 +82,6 @@ def row_notes(counts: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     if clipped:
         notes.append(f"{clipped:,} clipped to [eps, 1-eps] for the log")
     return notes
-
-
-def _titled(title: str) -> Table:
-    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
 
 
 def _summary(report: Report) -> Table:
@@ -382,105 +360,6 @@ def _per_class(report: Report) -> Table:
             *extra,
         )
     return table
-
-
-GAP_PER_BLOCK = 0.05  # the bar's scale: one block per 0.05 of |conf − acc|, at most 6
-
-
-def _gap_bar(signed: float) -> Text:
-    """``conf − acc`` as a bar either side of ``│``: right overconfident, left underconfident;
-    a gap beyond the six blocks ends in an arrow."""
-    half = 6
-    blocks = math.ceil(abs(signed) / GAP_PER_BLOCK - 1e-9) if signed else 0
-    bar_text = "█" * min(blocks, half)
-    if blocks > half:
-        bar_text = bar_text[:-1] + ("▶" if signed > 0 else "◀")
-    if signed > 0:
-        bar = Text(" " * half + "│")
-        bar.append(bar_text + " " * (half - len(bar_text)), style="red")
-        return bar
-    bar = Text(" " * (half - len(bar_text)))
-    bar.append(bar_text[::-1], style="blue")
-    return bar.append("│" + " " * half)
-
-
-def _calibration(report: Report) -> Table:
-    cal = report.calibration
-    table = Table(
-        title=f"Calibration ({cal['n_bins']} bins; conf − acc > 0: overconfident; "
-        f"█ = {GAP_PER_BLOCK:g})",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        title_style="bold",
-    )
-    table.add_column("confidence bin", no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
-    table.add_column("mean conf.", justify="right", no_wrap=True)
-    table.add_column("accuracy", justify="right", no_wrap=True)
-    table.add_column("conf − acc", justify="right", no_wrap=True)
-    table.add_column("under│over", no_wrap=True, overflow="ignore")
-    filled = [b for b in cal["bins"] if b["count"] and b["confidence"] is not None]
-    signed = [(b["confidence"] or 0.0) - (b["accuracy"] or 0.0) for b in filled]
-    for b, gap in zip(filled, signed, strict=True):
-        table.add_row(
-            f"[{b['lower']:.3f}, {b['upper']:.3f}{']' if b['upper'] == 1.0 else ')'}",
-            f"{b['count']:,}",
-            _num(b["confidence"], 4),
-            _num(b["accuracy"], 4),
-            f"{gap:+.3f}",
-            _gap_bar(gap),
-        )
-    return table
-
-
-def _murphy(report: Report) -> Table | None:
-    parts = report.calibration.get("brier_decomposition")
-    if not parts:
-        return None
-    table = _titled(f"Brier score, decomposed ({parts['view']})")
-    table.add_column("part")
-    table.add_column("value", justify="right")
-    table.add_column("", style="dim")
-    sign = (
-        ("reliability", "+", "REL: miscalibration (Murphy 1973)"),
-        ("resolution", "−", "RES: how far bins' outcomes spread from the base rate"),
-        ("uncertainty", "+", "UNC: ȳ(1 − ȳ), the outcomes alone"),
-        ("within_bin_variance", "+", "WBV (Stephenson et al. 2008)"),
-        ("within_bin_covariance", "+", "WBC (Stephenson et al. 2008)"),
-        ("target_variance", "+", "−Σ o(1 − o)/W: soft targets' own spread"),
-    )
-    for key, op, note in sign:
-        table.add_row(f"{op} {key.replace('_', ' ')}", _num(parts[key], 6), note)
-    table.add_row("= Brier score", _num(report.metrics["brier"], 6), "")
-    return table
-
-
-def _equal_mass(report: Report) -> Table | None:
-    bins = report.calibration.get("equal_mass_bins")
-    if not bins:
-        return None
-    table = _titled(f"Equal-mass bins ({len(bins)})")
-    for column in ("confidence range", "weight", "mean conf.", "accuracy", "conf. − acc."):
-        table.add_column(column, justify="left" if column == "confidence range" else "right")
-    for b in bins:
-        if not b["weight"]:
-            continue
-        table.add_row(
-            f"[{b['lower']:.4f}, {b['upper']:.4f}]",
-            f"{b['weight']:,.6g}",
-            _num(b["confidence"], 4),
-            _num(b["accuracy"], 4),
-            f"{b['signed_gap']:+.4f}",
-        )
-    return table
-
-
-def _diagram(report: Report) -> Group:
-    from ce_cli.render.diagram import reliability_text
-
-    title = Text("Reliability diagram", style="bold")
-    title.append(": accuracy (up) against mean confidence (across), per bin", style="")
-    return Group(title, reliability_text(report.calibration), Text(""))
 
 
 def _keep_numbers_whole(table: Table, console: Console) -> None:

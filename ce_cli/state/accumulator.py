@@ -35,10 +35,9 @@ from ce_cli.core.calibration import (
     classwise_part,
     fine_histogram_update,
     indexed_sum,
-    label_bin_sums,
-    label_events,
     weighted_bin_sums,
 )
+from ce_cli.core.label_bins import label_bin_sums, label_events
 from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues
 
 Float = NDArray[np.float64]
