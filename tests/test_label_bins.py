@@ -137,3 +137,26 @@ def test_fused_multilabel_kernel_gives_the_general_path_numbers(
     general = _report(fused=False, chunk=1 << 16, **options)
     fused = _report(fused=True, chunk=chunk, **options)
     assert_reports_close(fused, general, rel=1e-12, absolute=1e-14)
+
+
+def test_many_labels_and_bins_fall_back_to_sparse_classwise_sums() -> None:
+    """Where labels × bins outnumber an update's events, the accumulator sums the classwise view
+    sparse (no dense cells per update): the same sums as the dense binning."""
+    from ce_cli.core.persample import MULTILABEL, LossSpec, evaluate_rows
+
+    rng = np.random.default_rng(3)
+    q, y = _events(rng, 4, 6000, soft=False)  # 24,000 events, 90,000 cells
+    s = rng.uniform(0.5, 2.0, 4)
+    values = evaluate_rows(q, LossSpec(MULTILABEL, logits=False), targets=y)
+    acc = Accumulator(MULTILABEL, 6000, 15)
+    acc.update(values, s)
+    (w, conf, hit, events), dense = label_bin_sums(q, y, s, 15, classwise=True)
+    assert dense is not None
+    np.testing.assert_allclose(acc.bin_confidence, conf, rtol=1e-12)
+    np.testing.assert_allclose(acc.bin_outcome, hit, rtol=1e-12)
+    np.testing.assert_allclose(acc.classwise_weight, dense.weight, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(acc.classwise_confidence, dense.confidence, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(acc.classwise_outcome, dense.outcome, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(acc.bin_weight, w, rtol=1e-12)
+    np.testing.assert_array_equal(acc.bin_rows, events)
+    assert acc.classwise_rows == 4
