@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ce_cli.api import evaluate
 from ce_cli.arrays import evaluate_arrays
-from ce_cli.render.json import _encode, clean, render_json
+from ce_cli.render.json import clean, render_json
 from ce_cli.report.per_class import PerClassRows, per_class_rows
 
 
@@ -99,10 +99,27 @@ def test_columns_give_the_rows_and_bytes_of_one_class_at_a_time(
         assert repr(table[-1]) == repr(reference[-1]) and repr(table[1:3]) == repr(reference[1:3])
 
 
+def _reference_encode(value: Any, depth: int, out: list[str]) -> None:
+    """The JSON writer as it was: every list element through ``json.dumps`` on its own line."""
+    pad = "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        out.append("{\n")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(f"{pad}{json.dumps(str(key))}: ")
+            _reference_encode(item, depth + 1, out)
+            out.append(",\n" if i < len(value) - 1 else "\n")
+        out.append("  " * depth + "}")
+    elif isinstance(value, list | tuple) and value:
+        lines = (pad + json.dumps(clean(item), allow_nan=False) for item in value)
+        out.append("[\n" + ",\n".join(lines) + "\n" + "  " * depth + "]")
+    else:
+        out.append(json.dumps(clean(value), allow_nan=False))
+
+
 def _generic_json(report: Any) -> str:
-    """The JSON report through the per-element encoder (the per-class rows as dicts)."""
+    """The JSON report through the element-by-element writer (the per-class rows as dicts)."""
     out: list[str] = []
-    _encode(report.to_dict(), 0, out)
+    _reference_encode(report.to_dict(), 0, out)
     return "".join(out) + "\n"
 
 

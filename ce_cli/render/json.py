@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from ce_cli.report.per_class import PerClassRows
@@ -44,7 +45,12 @@ def _encode(value: Any, depth: int, out: list[str]) -> None:
         text = value.json_text(pad)
         out.append("[\n" + text + "\n" + _INDENT * depth + "]" if text else "[]")
     elif isinstance(value, list | tuple) and value:
-        lines = (pad + json.dumps(clean(item), allow_nan=False) for item in value)
+        items: Iterable[str]
+        if all(type(item) is str for item in value):  # class names: the C encoder, one map
+            items = map(json.encoder.encode_basestring_ascii, value)  # json.dumps(str) is that
+        else:
+            items = (json.dumps(clean(item), allow_nan=False) for item in value)
+        lines = (pad + item for item in items)
         out.append("[\n" + ",\n".join(lines) + "\n" + _INDENT * depth + "]")
     else:
         out.append(json.dumps(clean(value), allow_nan=False))
