@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench samples clean
+.PHONY: run test lint bench samples clean bytecode
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m compileall -q ce_cli
 	touch $(STAMP)
 
-run: $(STAMP)
+# Modules added or changed since the install get their bytecode too (only those are compiled).
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q ce_cli
+
+run: bytecode
 	$(BIN)/ce-eval sample_data/multiclass.parquet --weight-col weight --id-col id
 	$(BIN)/ce-eval sample_data/binary.csv --loss focal --gamma 2 --alpha 0.25 --base bits
 	$(BIN)/ce-eval sample_data/multilabel.parquet --target-cols 'y_*' --task multilabel --format json
@@ -28,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ce_cli tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: bytecode
 	$(BIN)/python benchmarks/bench.py
 
 samples: $(STAMP)

@@ -22,7 +22,9 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.run import run
 from ce_cli.errors import CeEvalError, UsageError
-from ce_cli.io.readers import Source, open_source, sliced
+from ce_cli.io.batching import sliced
+from ce_cli.io.readers import open_source
+from ce_cli.io.source import Source
 from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 

@@ -24,7 +24,8 @@ from ce_cli.render.html import render_html
 from ce_cli.render.junit import render_junit
 from ce_cli.render.markdown import render_markdown
 from ce_cli.render.table import render_table
-from ce_cli.report.registry import BY_GATE_NAME, BY_NAME, METRICS, REPORT_METRICS, Metric
+from ce_cli.report.metric import Metric
+from ce_cli.report.registry import BY_GATE_NAME, BY_NAME, METRICS, REPORT_METRICS
 from ce_cli.report.report import Report
 from ce_cli.report.schema import schema_sections
 

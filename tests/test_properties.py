@@ -25,6 +25,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.special import expit, softmax
 
+import ce_cli.io.batching
 import ce_cli.io.readers
 from ce_cli.api import evaluate
 from ce_cli.arrays import evaluate_arrays
@@ -307,7 +308,7 @@ def test_binary_logits_and_their_sigmoid_agree(d: dict[str, np.ndarray], bound: 
 
 def _report_numbers(path: Path, batch_rows: int, **options: object) -> tuple[dict, int]:
     calls = []
-    with mock.patch.object(ce_cli.io.readers, "BATCH_ROWS", batch_rows):
+    with mock.patch.object(ce_cli.io.batching, "BATCH_ROWS", batch_rows):
         report = evaluate(str(path), progress=lambda done, total: calls.append(done), **options)
     out = json.loads(json.dumps(report.to_dict()))
     return {k: out[k] for k in ("n_samples", "metrics", "per_class", "calibration")}, len(calls)

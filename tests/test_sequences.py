@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ce_cli
+import ce_cli.io.batching
 import ce_cli.io.readers
 from ce_cli.cli.main import main
 from ce_cli.errors import InputFormatError
@@ -146,7 +147,7 @@ def test_a_sequence_seen_again_later_is_an_error_naming_the_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
 ) -> None:
     """Within a batch and across batches (7 values a batch: one row of 6 logits a batch)."""
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_VALUES", budget)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_VALUES", budget)
     ids = ["a"] * 4 + ["b"] * 3 + ["a"] * 2 + ["c"]
     path = tmp_path / "tokens.parquet"
     _export(path, ids)
@@ -198,7 +199,7 @@ def test_the_sequences_section_does_not_depend_on_the_batch_size(
     path = tmp_path / "tokens.parquet"
     _export(path, [int(i) for i in ids], seed=4, width=5, weights=True)
     whole = _sections(path, weight_col="w", top=5)
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_VALUES", budget)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_VALUES", budget)
     split = _sections(path, weight_col="w", top=5)
     assert [w["sequence"] for w in split["worst"]] == [w["sequence"] for w in whole["worst"]]
     assert split["n_sequences"] == whole["n_sequences"]

@@ -19,7 +19,9 @@ import pytest
 
 import ce_cli
 import ce_cli.errors
+import ce_cli.io.batching
 import ce_cli.io.readers
+import ce_cli.io.text
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -193,9 +195,9 @@ def test_large_file_readers_match_the_whole_file_read(
     """Past CSV_WHOLE_FILE_BYTES (and gzip'd at any size) a CSV is streamed block by block;
     small blocks here make a 900-row file take that path, in many batches joined again."""
     whole = metrics(data[layout])
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 4096)
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_ROWS", 100)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_ROWS", 100)
     assert_same(whole, metrics(data[layout]))
 
 
@@ -206,8 +208,8 @@ def test_block_parse_error_names_its_row_in_the_whole_file(
     rows[1500] = "1,0.25,oops"  # data row 1500: line 1501 of the file
     path = tmp_path / "late_error.csv"
     path.write_text("\n".join(rows) + "\n")
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 4096)
     with pytest.raises(ce_cli.errors.CeEvalError) as caught:
         ce_cli.evaluate(str(path))
     message = str(caught.value)
@@ -301,8 +303,8 @@ def test_a_line_longer_than_a_block_is_parsed_whole(
     path = tmp_path / "wide.csv"
     path.write_text("\n".join([header, *lines]) + "\n")
     whole = metrics(path)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 1024)
     assert_same(whole, metrics(path))
 
 
@@ -328,9 +330,9 @@ def test_quoted_line_breaks_survive_small_blocks(
     streamed."""
     path = _quoted_ids_csv(tmp_path / "quoted.csv", 3000, 3, 0, "second line", seed=4)
     expected = metrics(path, id_col="id")
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 2048)
     if streamed:
-        monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
+        monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
     report = ce_cli.evaluate(str(path), id_col="id")
     assert report.n_samples == 3000
     assert_same(expected, metrics(path, id_col="id"))
@@ -342,9 +344,9 @@ def test_a_block_cut_right_after_a_quoted_line_break_is_no_extra_row(
     """The text after a quoted line break here reads like a row of its own: a fast chunker
     cutting a block there would count it silently. Every offset of the cut comes up."""
     path = _quoted_ids_csv(tmp_path / "tricky.csv", 1500, 7, 3, "1,0.5,0.5,x", seed=6)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 997)  # cuts fall everywhere
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 997)  # cuts fall everywhere
     whole = ce_cli.evaluate(str(path), id_col="id")
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
     streamed = ce_cli.evaluate(str(path), id_col="id")
     assert whole.n_samples == streamed.n_samples == 1500
     assert whole.to_dict()["metrics"] == streamed.to_dict()["metrics"]
@@ -360,7 +362,7 @@ def test_carriage_return_line_ends_read_as_newlines(tmp_path: Path, newline: str
     plain, other = tmp_path / "lf.csv", tmp_path / "other.csv"
     plain.write_text("\n".join(lines) + "\n")
     other.write_bytes((newline.join(lines) + newline).encode())
-    assert ce_cli.io.readers._longest_first_line(str(other)) < 100  # lines, not the whole file
+    assert ce_cli.io.text._longest_first_line(str(other)) < 100  # lines, not the whole file
     assert metrics(other) == metrics(plain)
 
 
@@ -369,10 +371,10 @@ def test_whole_and_streamed_reads_give_the_same_report_to_the_last_digit(
 ) -> None:
     """Both cut the rows into batches of exactly BATCH_ROWS, and every row's numbers depend on
     its own values only."""
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_ROWS", 128)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 3000)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_ROWS", 128)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 3000)
     whole = ce_cli.evaluate(str(data["csv"])).to_dict()
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
     streamed = ce_cli.evaluate(str(data["csv"])).to_dict()
     assert whole["metrics"] == streamed["metrics"]
     assert whole["calibration"] == streamed["calibration"]
@@ -425,8 +427,8 @@ def test_a_streamed_column_empty_in_its_first_rows_is_a_clear_error(
     path = tmp_path / "late_ids.csv"
     path.write_text("\n".join(lines) + "\n")
     assert ce_cli.evaluate(str(path), id_col="id").n_samples == 7000  # read whole: fine
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_WHOLE_FILE_BYTES", 0)
-    monkeypatch.setattr(ce_cli.io.readers, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(ce_cli.io.text, "CSV_BLOCK_BYTES", 4096)
     with pytest.raises(ce_cli.errors.CeEvalError) as caught:
         ce_cli.evaluate(str(path), id_col="id")
     message = str(caught.value)

@@ -18,10 +18,12 @@ import pytest
 import ce_cli
 import ce_cli.api
 import ce_cli.engine.batch
+import ce_cli.io.batching
 import ce_cli.io.readers
 import ce_cli.resolve.converter
 from ce_cli.cli.main import main
-from ce_cli.io.readers import batch_rows, open_source
+from ce_cli.io.batching import batch_rows
+from ce_cli.io.readers import open_source
 
 
 def _list_logits(rows: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
@@ -42,10 +44,10 @@ def _reference_ce(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def test_batch_rows_hold_a_few_million_values_whatever_the_width() -> None:
-    narrow = ce_cli.io.readers.BATCH_VALUES // ce_cli.io.readers.BATCH_ROWS
-    assert batch_rows(narrow) == ce_cli.io.readers.BATCH_ROWS  # narrow rows: the row cap
-    assert batch_rows(32_001) == ce_cli.io.readers.BATCH_VALUES // 32_001
-    assert batch_rows(256_001) * 256_001 <= ce_cli.io.readers.BATCH_VALUES
+    narrow = ce_cli.io.batching.BATCH_VALUES // ce_cli.io.batching.BATCH_ROWS
+    assert batch_rows(narrow) == ce_cli.io.batching.BATCH_ROWS  # narrow rows: the row cap
+    assert batch_rows(32_001) == ce_cli.io.batching.BATCH_VALUES // 32_001
+    assert batch_rows(256_001) * 256_001 <= ce_cli.io.batching.BATCH_VALUES
     assert batch_rows(10**9) == 1  # a row wider than a batch is still read, alone
 
 
@@ -55,7 +57,7 @@ def test_every_reader_cuts_wide_rows_into_batches_of_at_most_the_value_budget(
     """A 1,000-value list column in one row group of 60 rows, an Arrow file of one 60-row
     batch, 300 CSV columns, an in-memory table: each is read in batches of at most
     BATCH_VALUES values (a row of 1,001 values: 9 rows for 10,000 values)."""
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_VALUES", 10_000)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_VALUES", 10_000)
     _, labels, lists = _list_logits(60, 1000, 1)
     table = pa.table({"label": labels, "logits": lists})
     pq.write_table(table, tmp_path / "wide.parquet")
@@ -86,7 +88,7 @@ def test_the_decision_window_of_a_wide_list_column_is_a_few_rows(
     """The window is cut to window_rows(width) rows before anything is joined: here 5 rows of
     2,000 values out of 400, where it used to take up to 65,536 rows whatever the width."""
     monkeypatch.setattr(ce_cli.resolve.converter, "WINDOW_VALUES", 10_000)
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_VALUES", 20_000)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_VALUES", 20_000)
     z, labels, lists = _list_logits(400, 2000, 3)
     path = tmp_path / "tokens.parquet"
     pq.write_table(pa.table({"label": labels, "logits": lists}), path, row_group_size=400)
@@ -137,7 +139,7 @@ def test_a_wide_list_column_gives_the_same_report_whatever_the_batch_size(
     pq.write_table(pa.table({"label": labels, "logits": lists}), path, row_group_size=50)
     options = {"ignore_label": "-100", "bins": 10}
     whole = _numbers(ce_cli.evaluate(str(path), **options))
-    monkeypatch.setattr(ce_cli.io.readers, "BATCH_VALUES", budget)
+    monkeypatch.setattr(ce_cli.io.batching, "BATCH_VALUES", budget)
     _assert_same(whole, _numbers(ce_cli.evaluate(str(path), **options)))
     keep = labels != -100
     assert whole["metrics"]["cross_entropy"] == pytest.approx(

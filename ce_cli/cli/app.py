@@ -27,6 +27,7 @@ from ce_cli.cli.options import (
     EXAMPLES,
     Alpha,
     Base,
+    Bins,
     Classes,
     ClassWeights,
     Config,
@@ -35,12 +36,16 @@ from ce_cli.cli.options import (
     FormatChoice,
     Gamma,
     IdCol,
+    IgnoreLabel,
+    InputFormat,
     LabelCol,
     Logits,
     LossOption,
+    OnNan,
     Output,
     Plot,
     ProbCols,
+    Renormalize,
     Seed,
     Smoothing,
     TargetCols,
@@ -100,28 +105,9 @@ def evaluate_command(
         ),
     ] = None,
     classes: Classes = None,
-    ignore_label: Annotated[
-        str | None,
-        typer.Option(
-            help="Leave out rows with this label (like PyTorch's ignore_index); counted.",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = None,
-    on_nan: Annotated[
-        str,
-        typer.Option(
-            help="Rows with a missing, NaN or infinite value: 'error' or 'drop' (counted).",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = "error",
-    renormalize: Annotated[
-        bool,
-        typer.Option(
-            help="Divide probability rows that do not sum to 1 by their sum (counted) "
-            "instead of stopping.",
-            rich_help_panel=_COLUMNS,
-        ),
-    ] = False,
+    ignore_label: IgnoreLabel = None,
+    on_nan: OnNan = "error",
+    renormalize: Renormalize = False,
     group_col: Annotated[
         str | None,
         typer.Option(
@@ -144,7 +130,7 @@ def evaluate_command(
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     base: Base = "nats",
-    bins: Annotated[int, typer.Option(help="Calibration bins (1 to 10,000).")] = 15,
+    bins: Bins = 15,
     fit_temperature: Annotated[
         bool,
         typer.Option(
@@ -231,12 +217,7 @@ def evaluate_command(
             rich_help_panel=_OUTPUT,
         ),
     ] = 0,
-    input_format: Annotated[
-        str | None,
-        typer.Option(
-            help="Input format when the name does not say (parquet, csv, tsv, arrow, jsonl)."
-        ),
-    ] = None,
+    input_format: InputFormat = None,
     engine: Annotated[
         EngineChoice,
         typer.Option(
@@ -431,6 +412,11 @@ def compare_command(
     smoothing: Smoothing = 0.0,
     class_weights: ClassWeights = None,
     base: Base = "nats",
+    bins: Bins = 15,
+    ignore_label: IgnoreLabel = None,
+    on_nan: OnNan = "error",
+    renormalize: Renormalize = False,
+    input_format: InputFormat = None,
     ci: Annotated[float, typer.Option(help="Interval level.", rich_help_panel=_GATES)] = 0.95,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)
@@ -481,6 +467,11 @@ def compare_command(
         smoothing=smoothing,
         class_weights=class_weights,
         base=base,
+        bins=bins,
+        ignore_label=ignore_label,
+        on_nan=on_nan,
+        renormalize=renormalize,
+        input_format=input_format,
         bootstrap=bootstrap,
         seed=seed,
     )

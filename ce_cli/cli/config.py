@@ -33,10 +33,13 @@ def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, An
     for path in candidates:
         if not os.path.isfile(path):
             if explicit is not None:
-                raise UsageError("--config names a file that does not exist", file=path)
+                _refuse_explicit(path)
             continue
-        with open(path, "rb") as f:
-            text = f.read()
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read the config file ({exc.strerror})", file=path) from None
         implicit_pyproject = path.endswith("pyproject.toml") and explicit is None
         if implicit_pyproject and b"ce-eval" not in text:
             continue  # another project's file: no need to parse it (or import tomllib)
@@ -56,6 +59,31 @@ def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, An
             raise UsageError("the ce-eval configuration must be a table", file=path)
         return path, table
     return None
+
+
+def _refuse_explicit(path: str) -> None:
+    """``--config`` names something that is not a regular file: say what it is. It is never read
+    (the configuration is looked up twice, and a pipe would give its text once)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise UsageError("--config names a file that does not exist", file=path) from None
+    hint = "name a TOML file; without --config, ce-eval.toml or pyproject.toml is read from the "
+    hint += "working directory"
+    if stat.S_ISDIR(mode):
+        raise UsageError("--config names a directory, not a config file", file=path, hint=hint)
+    if stat.S_ISCHR(mode):
+        null = os.path.samefile(path, os.devnull)
+        what = "the null device (always empty)" if null else "a character device"
+    elif stat.S_ISFIFO(mode):
+        what = "a pipe"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    else:
+        what = "a special file"
+    raise UsageError(f"--config names {what}, not a regular config file", file=path, hint=hint)
 
 
 def to_default_map(table: dict[str, Any], path: str, known: set[str]) -> dict[str, Any]:

@@ -166,6 +166,43 @@ ClassWeights = Annotated[
 Base = Annotated[str, typer.Option(help="Log base: nats (e), bits (2) or bans (10).")]
 
 
+Bins = Annotated[int, typer.Option(help="Calibration bins (1 to 10,000).")]
+
+
+IgnoreLabel = Annotated[
+    str | None,
+    typer.Option(
+        help="Leave out rows with this label (like PyTorch's ignore_index); counted.",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+
+
+OnNan = Annotated[
+    str,
+    typer.Option(
+        help="Rows with a missing, NaN or infinite value: 'error' or 'drop' (counted).",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+
+
+Renormalize = Annotated[
+    bool,
+    typer.Option(
+        help="Divide probability rows that do not sum to 1 by their sum (counted) "
+        "instead of stopping.",
+        rich_help_panel=_COLUMNS,
+    ),
+]
+
+
+InputFormat = Annotated[
+    str | None,
+    typer.Option(help="Input format when the name does not say (parquet, csv, tsv, arrow, jsonl)."),
+]
+
+
 Seed = Annotated[int, typer.Option(help="Bootstrap seed.", rich_help_panel=_GATES)]
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ce_cli.core.picks import Picks, classwise_threshold
+
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
 
@@ -299,48 +301,79 @@ class ClasswisePart:
 
     def fold(self, weight: Float, confidence: Float, outcome: Float) -> None:
         """Add these sums to dense ``(C, B)`` arrays, in place."""
+        flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
+        sw = self.sel_weight  # None: each pick adds 1 (no array of ones)
         if self.direct:
-            ones = 1.0 if self.sel_weight is None else self.sel_weight
-            np.add.at(weight.reshape(-1), self.sel_cell, ones)
-            np.add.at(confidence.reshape(-1), self.sel_cell, self.sel_confidence)
+            _scatter_add(flat_w, self.sel_cell, sw)
+            _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
             if self.own_cell is not None:
-                own = 1.0 if self.own_weight is None else self.own_weight
-                np.add.at(outcome.reshape(-1), self.own_cell, own)
+                _scatter_add(flat_y, self.own_cell, self.own_weight)
             else:
                 assert self.sel_outcome is not None
-                np.add.at(outcome.reshape(-1), self.sel_cell, self.sel_outcome)
+                _scatter_add(flat_y, self.sel_cell, self.sel_outcome)
             return
         if self.class_confidence is None:
             return
-        n_bins = self.n_bins
-        cls = self.sel_cell // n_bins if self.sel_class is None else self.sel_class
-        flat_w, flat_s, flat_y = weight.reshape(-1), confidence.reshape(-1), outcome.reshape(-1)
-        # Unweighted, each pick adds 1.0: a scalar, the same sums without an array of ones.
-        sw = self.sel_weight
-        np.add.at(flat_w, self.sel_cell, 1.0 if sw is None else sw)
-        np.add.at(flat_s, self.sel_cell, self.sel_confidence)
+        n_classes, cells = weight.shape[0], weight.size
+        first_w: Float | float = self.grand
+        first_s: Float = self.class_confidence
+        if 4 * self.sel_cell.size >= cells:
+            # Few cells for the picks: one bincount each, and the class totals of what went to
+            # the bins above the first read from those (no second scatter).
+            w_cells = np.bincount(self.sel_cell, sw, minlength=cells).reshape(weight.shape)
+            s_cells = np.bincount(self.sel_cell, self.sel_confidence, minlength=cells)
+            s_cells = s_cells.reshape(weight.shape)
+            weight += w_cells
+            confidence += s_cells
+            first_w = first_w - w_cells.sum(axis=1)
+            first_s = first_s - s_cells.sum(axis=1)
+        else:
+            cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
+            _scatter_add(flat_w, self.sel_cell, sw)
+            _scatter_add(flat_s, self.sel_cell, self.sel_confidence)
+            first_w = first_w - _class_sums(cls, sw, n_classes)
+            first_s = first_s - _class_sums(cls, self.sel_confidence, n_classes)
         # The first bin: the class totals minus what went to the other bins.
-        weight[:, 0] += self.grand
-        np.add.at(weight[:, 0], cls, -1.0 if sw is None else -sw)
-        confidence[:, 0] += self.class_confidence
-        np.add.at(confidence[:, 0], cls, -self.sel_confidence)
+        weight[:, 0] += first_w
+        confidence[:, 0] += first_s
         if self.own_cell is not None:
-            np.add.at(flat_y, self.own_cell, 1.0 if self.own_weight is None else self.own_weight)
+            _scatter_add(flat_y, self.own_cell, self.own_weight)
         else:
             assert self.sel_outcome is not None and self.class_outcome is not None
-            np.add.at(flat_y, self.sel_cell, self.sel_outcome)
-            outcome[:, 0] += self.class_outcome
-            np.add.at(outcome[:, 0], cls, -self.sel_outcome)
+            cls = self.sel_cell // self.n_bins if self.sel_class is None else self.sel_class
+            _scatter_add(flat_y, self.sel_cell, self.sel_outcome)
+            outcome[:, 0] += self.class_outcome - _class_sums(cls, self.sel_outcome, n_classes)
+
+
+def _scatter_add(target: Float, index: Int, values: Float | None) -> None:
+    """``target[index] += values`` with repeated indices summed (1 each where ``values`` is
+    ``None``): one ``bincount`` where the indices are many for the target's size (the classwise
+    bins of a few classes, a whole batch's fine histogram), else ``np.add.at``, which costs
+    nothing per untouched cell (a vocabulary's ``C × B`` cells, a few rows' histogram)."""
+    if 4 * index.size >= target.size:
+        target += np.bincount(index, values, minlength=target.size)
+    else:
+        np.add.at(target, index, 1.0 if values is None else values)
+
+
+def _class_sums(cls: Int, values: Float | None, n_classes: int) -> Float:
+    """Per class, the sum of ``values`` (a count where ``None``) over the picks of that class."""
+    out = np.zeros(n_classes)
+    _scatter_add(out, cls, values)
+    return out
 
 
 def classwise_part(
-    q: NDArray[np.floating],
+    q: NDArray[np.floating] | None,
     weight: Float | None,
     n_bins: int,
     *,
     labels: NDArray[np.integer] | None = None,
     targets: NDArray[np.floating] | None = None,
     row_squares: Float | None = None,
+    picks: Picks | None = None,
+    true_prob: Float | None = None,
+    class_totals: Float | None = None,
 ) -> ClasswisePart:
     """The classwise-view sums of an ``(n, C)`` matrix of probabilities ``q`` against hard
     ``labels`` (class indices) or ``targets`` (an ``(n, C)`` matrix of soft / multi-hot rows).
@@ -350,36 +383,34 @@ def classwise_part(
     so the cost is one comparison and one column sum over the matrix. With hard labels a row's
     outcome counts only for its own class, so the outcome sums come from the true-class
     probabilities alone. ``row_squares``, where the caller has them, are each row's
-    ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller.
+    ``Σ_k q_k²`` (it saves a pass); an empty array leaves ``square`` to the caller. ``picks``
+    (``q``'s values at or above :func:`classwise_threshold`) and ``true_prob`` (each row's
+    ``q`` at its label) may come from the kernel, which needs them too; with them,
+    ``class_totals`` (``Σ_i w_i q_ij`` per class) and hard labels, ``q`` itself may be ``None``
+    (:class:`ScaledPicks`).
     """
-    n, n_classes = q.shape
+    if q is None:
+        assert picks is not None and class_totals is not None and true_prob is not None
+        n = picks.n
+    else:
+        n = q.shape[0]
     out = ClasswisePart(n_bins)
     if n == 0:
         return out
     s = None if weight is None else np.asarray(weight, dtype=np.float64)
     out.grand = float(n if s is None else s.sum())
-    # The first edge itself: bin_index puts a probability in a bin above the first exactly when
-    # it is at or above this double, so what is picked needs no second look.
-    # (One bin has no edge inside: a threshold a little below 1 keeps the old split there.)
-    threshold = bin_edges(n_bins)[1] if n_bins > 1 else 1.0 - 1e-6
-    by_class = q.flags.f_contiguous and not q.flags.c_contiguous  # columns stacked: in place
-    flat = q.T.reshape(-1) if by_class else q.reshape(-1)
-    picked = np.flatnonzero(flat >= threshold)
+    threshold = classwise_threshold(n_bins)
+    if picks is None or picks.threshold != threshold:
+        assert q is not None
+        picks = Picks(q, threshold)
     # Where most probabilities lie above 1/B (few classes), the first bin is the smaller part:
     # bin everything one by one rather than take it as a difference of totals (which would
     # cost it digits, and make them depend on how the rows were batched).
-    out.direct = 2 * picked.size > flat.size
-    if out.direct:
-        picked = np.arange(flat.size)
-    # Rows are needed only to look up weights or targets; an integer division is a slow pass.
+    out.direct = picks.every
+    # Rows are needed only to look up weights or targets (row-major: an integer division).
     need_rows = s is not None or labels is None
-    if by_class:
-        cols = picked // n
-        rows = picked - cols * n if need_rows else picked
-    else:
-        rows = picked // n_classes if need_rows else picked
-        cols = picked - rows * n_classes if need_rows else picked % n_classes
-    c = flat[picked].astype(np.float64, copy=False)
+    rows = picks.rows if need_rows else picks.index
+    cols, c = picks.cols, picks.values
     b = bin_index(c, n_bins)
     if n_bins == 1 and not out.direct:
         keep = b > 0  # nothing: the one bin is the first
@@ -390,24 +421,33 @@ def classwise_part(
     out.sel_weight = sw
     out.sel_confidence = c if sw is None else sw * c
     if not out.direct:
-        out.class_confidence = _column_sums(q, s)
+        if class_totals is not None:
+            out.class_confidence = class_totals
+        else:
+            assert q is not None
+            out.class_confidence = column_totals(q, s)
     if labels is not None:
         # Outcomes: a row counts only for its own class, at its true-class probability's bin.
         t = np.asarray(labels, dtype=np.intp)
-        q_true = q[np.arange(n), t].astype(np.float64, copy=False)
+        if true_prob is None:
+            assert q is not None
+            q_true = q[np.arange(n), t].astype(np.float64, copy=False)
+        else:
+            q_true = np.asarray(true_prob, dtype=np.float64)
         out.own_cell = (t * n_bins + bin_index(q_true, n_bins)).astype(np.intp)
         out.own_weight = s
         out.cross = float(q_true.sum() if s is None else np.einsum("i,i->", s, q_true))
     else:
-        assert targets is not None
+        assert targets is not None and q is not None
         p = np.asarray(targets)
         o = p[rows, cols].astype(np.float64)
         out.sel_outcome = o if sw is None else sw * o
         if not out.direct:
-            out.class_outcome = _column_sums(p, s)
+            out.class_outcome = column_totals(p, s)
         out.cross = float(_row_dots(q, p, s))
         out.target_spread = float(_row_dots(p, 1.0 - p, s))
     if row_squares is None:
+        assert q is not None
         out.square = float(_row_dots(q, q, s))
     elif row_squares.size:
         out.square = float(row_squares.sum() if s is None else np.einsum("i,i->", s, row_squares))
@@ -433,7 +473,8 @@ def classwise_sums(
     return out
 
 
-def _column_sums(matrix: NDArray[np.floating], s: Float | None) -> Float:
+def column_totals(matrix: NDArray[np.floating], s: Float | None) -> Float:
+    """``Σ_i s_i m_ij`` per column ``j`` in float64 (``s`` of ``None``: every weight 1)."""
     if s is None:
         return np.asarray(matrix.sum(axis=0, dtype=np.float64), dtype=np.float64)
     return np.asarray(np.einsum("i,ij->j", s, matrix, dtype=np.float64), dtype=np.float64)
@@ -602,14 +643,10 @@ def fine_histogram_update(
     place: sums per cell, and each cell's smallest and largest confidence."""
     total, conf_sum, hit_sum, low, high = hist
     index = fine_cell_index(confidence)
-    if weight is None:
-        np.add.at(total, index, 1.0)
-        np.add.at(conf_sum, index, confidence)
-        np.add.at(hit_sum, index, outcome)
-    else:
-        np.add.at(total, index, weight)
-        np.add.at(conf_sum, index, weight * confidence)
-        np.add.at(hit_sum, index, weight * outcome)
+    weighted = (confidence, outcome) if weight is None else (weight * confidence, weight * outcome)
+    _scatter_add(total, index, weight)
+    _scatter_add(conf_sum, index, weighted[0])
+    _scatter_add(hit_sum, index, weighted[1])
     np.minimum.at(low, index, confidence)
     np.maximum.at(high, index, confidence)
 

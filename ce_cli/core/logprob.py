@@ -110,13 +110,17 @@ def log_softmax(logits: NDArray[np.floating]) -> CategoricalLogProbs:
 
 
 def log_probabilities(
-    probs: NDArray[np.floating], eps: float, out: Float | None = None
+    probs: NDArray[np.floating],
+    eps: float,
+    out: Float | None = None,
+    row_max: Float | None = None,
 ) -> CategoricalLogProbs:
     """``log(clip(q, eps, 1 - eps))`` for probability rows, flagging rows where a clip happened.
 
     ``out`` (float64, the shape of ``probs``) receives ``log q`` instead of a new array. The
     chunk's minimum and maximum tell whether any value needs the clip; only then are the rows
-    found and clipped.
+    found and clipped. ``row_max``, each row's largest value where the caller has it (the
+    kernel's top-label confidence), saves the pass that finds the maximum.
 
     >>> lp = log_probabilities(np.array([[0.5, 0.5], [1.0, 0.0]]), 1e-7)
     >>> lp.clipped.tolist(), lp.log_q[1].round(6).tolist()
@@ -126,8 +130,10 @@ def log_probabilities(
     log_q = np.empty_like(q) if out is None else out
     with np.errstate(divide="ignore"):
         np.log(q, out=log_q)
-    if q.size and (q.min() < eps or q.max() > 1.0 - eps):
-        clipped = (q.min(axis=-1) < eps) | (q.max(axis=-1) > 1.0 - eps)
+    top = None if row_max is None else np.asarray(row_max, dtype=np.float64)
+    if q.size and (q.min() < eps or (q.max() if top is None else top.max()) > 1.0 - eps):
+        high = q.max(axis=-1) if top is None else top
+        clipped = (q.min(axis=-1) < eps) | (high > 1.0 - eps)
         log_q[clipped] = np.log(np.clip(q[clipped], eps, 1.0 - eps))
     else:
         clipped = np.zeros(q.shape[:-1], dtype=bool)

@@ -28,7 +28,8 @@ from ce_cli.core.losses import (
     hard_label_loss,
     hard_label_weights,
 )
-from ce_cli.core.rowwise import row_argmax, row_dot, row_sum
+from ce_cli.core.picks import Picks, ScaledPicks
+from ce_cli.core.rowwise import SWEEP_COLUMNS, row_argmax, row_dot, row_sum
 from ce_cli.core.workspace import Workspace, scratch
 
 Float = NDArray[np.float64]
@@ -112,15 +113,23 @@ def evaluate_rows(
     labels: Int | None = None,
     targets: NDArray[np.floating] | None = None,
     workspace: Workspace | None = None,
+    picks: Picks | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     """Per-sample values for ``predictions`` (rows × classes; one column, or 1-D, for binary).
 
     Give hard ``labels`` (class indices; 0/1 for binary) or ``targets`` (soft rows, multi-hot
     rows, or soft binary targets in [0, 1]). A ``workspace`` lends the scratch matrices, so a
-    caller evaluating chunk after chunk allocates none of size rows × classes.
+    caller evaluating chunk after chunk allocates none of size rows × classes. ``picks``, the
+    multi-class probabilities at or above some threshold (the classwise calibration view finds
+    them anyway), give each row's argmax without a pass over the matrix. ``scaled_picks``
+    (multi-class logits with hard labels) receives the classwise view's inputs from the
+    kernel's exponentials, so that no softmax is taken a second time.
     """
     if spec.task == MULTICLASS:
-        return _multiclass(np.asarray(predictions), spec, labels, targets, workspace)
+        return _multiclass(
+            np.asarray(predictions), spec, labels, targets, workspace, picks, scaled_picks
+        )
     if spec.task == BINARY:
         q = np.asarray(predictions).reshape(-1)
         y = labels if labels is not None else targets
@@ -138,14 +147,18 @@ def _multiclass(
     labels: Int | None,
     targets: NDArray[np.floating] | None,
     workspace: Workspace | None,
+    picks: Picks | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     plain = spec.loss == "ce" and spec.smoothing == 0.0 and spec.class_weights is None
     if labels is not None and predictions.shape[0] and predictions.shape[1]:
         # Hard labels: the fused kernels, with or without modifiers, so that a modifier changes
         # the loss and nothing else (cross_entropy, entropy, ... keep their bits).
         if spec.logits:
-            return _multiclass_logits_hard(predictions, labels, spec, plain, workspace)
-        return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace)
+            return _multiclass_logits_hard(
+                predictions, labels, spec, plain, workspace, scaled_picks
+            )
+        return _multiclass_probabilities_hard(predictions, labels, spec, plain, workspace, picks)
     lp = log_softmax(predictions) if spec.logits else log_probabilities(predictions, spec.eps)
     n = lp.q.shape[0]
     rows = np.arange(n)
@@ -235,6 +248,7 @@ def _multiclass_logits_hard(
     spec: LossSpec,
     plain: bool,
     workspace: Workspace | None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> SampleValues:
     """Logits with hard labels, in as few passes as possible.
 
@@ -266,7 +280,9 @@ def _multiclass_logits_hard(
     # row sum in the block pass, and no log matrix.
     smooth = spec.smoothing != 0.0 and spec.focal_gamma == 0.0
     for part in _blocks(z):
-        _logit_block_sums(z[part], true_class[part], workspace, sums, part, smooth, spec)
+        _logit_block_sums(
+            z[part], true_class[part], workspace, sums, part, smooth, spec, scaled_picks
+        )
     predicted, top, z_true = sums.predicted, sums.top, sums.z_true
     e_top, e_true, others = sums.e_top, sums.e_true, sums.others
     others_squares, others_z = sums.others_squares, sums.others_z
@@ -342,9 +358,11 @@ def _logit_block_sums(
     part: slice,
     smooth: bool = False,
     spec: LossSpec | None = None,
+    scaled_picks: ScaledPicks | None = None,
 ) -> None:
     """The row sums of :func:`_multiclass_logits_hard` for a block of rows small enough that
-    its scratch matrices stay in cache, written to rows ``part`` of ``out``."""
+    its scratch matrices stay in cache, written to rows ``part`` of ``out``; the block's
+    exponentials go to ``scaled_picks`` too (``q = e / s``, ``s`` summed as the caller does)."""
     rows = np.arange(z.shape[0])
     wide = scratch(workspace, "wide", z)
     if z.dtype != np.float64:
@@ -383,6 +401,20 @@ def _logit_block_sums(
     row_sum(e, out=out.others[part])  # the sums over j ∉ {t, p}
     row_dot(e, e, out=out.others_squares[part])
     row_dot(e, z, out=out.others_z[part])
+    if scaled_picks is not None:
+        e_top, e_true = out.e_top[part], out.e_true[part]
+        wrong = predicted != t
+        # The caller's total, e_true + rest_true, to the bit: q here is its e / s.
+        total = e_true + (out.others[part] + np.where(wrong, e_top, 0.0))
+        scaled_picks.add(
+            part.start or 0,
+            e,
+            total,
+            (
+                (rows, t, e_true / total),
+                (rows[wrong], predicted[wrong], e_top[wrong] / total[wrong]),
+            ),
+        )
 
 
 def _multiclass_probabilities_hard(
@@ -391,30 +423,44 @@ def _multiclass_probabilities_hard(
     spec: LossSpec,
     plain: bool,
     workspace: Workspace | None,
+    picks: Picks | None = None,
 ) -> SampleValues:
     """Probability rows with hard labels: the general path's numbers with no rows × classes
     allocation (the log and the squares go to the workspace, a cache-sized block at a time).
 
     Brier is ``(1 - q_t)² + Σ_{j≠t} q_j²`` with the true class masked out of the squares, not
     ``Σ q² - 2 q_t + 1``, so a confident row keeps all its digits.
+
+    The argmax of a column-major matrix (Parquet columns stacked) copies it to row-major, the
+    kernel's slowest pass: with ``picks`` it is read from them (see :func:`_argmax_of_picks`).
     """
     n = probabilities.shape[0]
     true_class = labels.astype(np.int64, copy=False)
-    predicted = np.empty(n, dtype=np.int64)
     clipped = np.empty(n, dtype=bool)
-    entropy, confidence, q_true, cross_entropy, rest_squares = (np.empty(n) for _ in range(5))
+    entropy, q_true, cross_entropy, rest_squares = (np.empty(n) for _ in range(4))
+    known = _argmax_of_picks(probabilities, picks)
+    if known is None:
+        predicted, confidence = np.empty(n, dtype=np.int64), np.empty(n)
+    else:
+        predicted, confidence = known
     loss = cross_entropy if plain else np.empty(n)
     for part in _blocks(probabilities):
         q = probabilities[part]
         t = true_class[part]
-        lp = log_probabilities(q, spec.eps, out=scratch(workspace, "log_q", q))
+        lp = log_probabilities(
+            q,
+            spec.eps,
+            out=scratch(workspace, "log_q", q),
+            row_max=None if known is None else confidence[part],
+        )
         q, log_q = lp.q, lp.log_q
         rows = np.arange(q.shape[0])
         clipped[part] = lp.clipped
         entropy[part] = info.categorical_entropy(lp)
-        top = row_argmax(q)
-        predicted[part] = top
-        confidence[part] = q[rows, top]
+        if known is None:
+            top = row_argmax(q)
+            predicted[part] = top
+            confidence[part] = q[rows, top]
         q_true[part] = q[rows, t]
         np.negative(log_q[rows, t], out=cross_entropy[part])
         squares = scratch(workspace, "squares", q)
@@ -435,6 +481,32 @@ def _multiclass_probabilities_hard(
         true_prob=q_true,
         clipped=clipped,
     )
+
+
+def _argmax_of_picks(
+    probabilities: NDArray[np.floating], picks: Picks | None
+) -> tuple[Int, Float] | None:
+    """Each row's first argmax and its probability, from ``picks`` where that is cheaper than
+    ``np.argmax`` (a column-major float64 matrix wider than the sweep, few picks, few rows with
+    none: those rows are searched on their own); else ``None``."""
+    if (
+        picks is None
+        or not picks.by_class
+        or picks.every
+        or probabilities.dtype != np.float64
+        or probabilities.shape[1] <= SWEEP_COLUMNS
+    ):
+        return None
+    predicted, top, missing = picks.row_argmax()
+    lone = np.flatnonzero(missing)
+    if 8 * lone.size > probabilities.shape[0]:
+        return None
+    if lone.size:
+        rest = np.asarray(probabilities[lone], dtype=np.float64)
+        found = row_argmax(rest)
+        predicted[lone] = found
+        top[lone] = rest[np.arange(lone.size), found]
+    return predicted.astype(np.int64, copy=False), top
 
 
 def _blocks(matrix: NDArray[np.floating]) -> Iterator[slice]:
@@ -488,6 +560,17 @@ def _bernoulli(predictions: NDArray[np.floating], spec: LossSpec):  # type: igno
     return log_bernoulli_probabilities(predictions, spec.eps)
 
 
+def true_positive(y: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Whether a binary or multi-label target counts as the positive outcome: ``y ≥ 1/2`` (a
+    hard 1; a soft target of at least one half). The true class of a binary row, and what a
+    label's prediction is right against.
+
+    >>> true_positive(np.array([0.0, 0.49, 0.5, 1.0])).tolist()
+    [False, False, True, True]
+    """
+    return np.asarray(y >= 0.5)
+
+
 def _predicted_positive(predictions: NDArray[np.floating], spec: LossSpec) -> NDArray[np.bool_]:
     # σ(z) >= 0.5 exactly when z >= 0; comparing the logit avoids rounding in σ.
     return np.asarray(predictions >= (0.0 if spec.logits else 0.5))
@@ -519,7 +602,7 @@ def _binary(
         )
     positive = _predicted_positive(predictions, spec)
     predicted = positive.astype(np.int64)
-    true_class = (y >= 0.5).astype(np.int64)
+    true_class = true_positive(y).astype(np.int64)
     loss_weight = None
     if hard and spec.class_weights is not None:
         loss_weight = np.where(true_class == 1, w_pos, w_neg)
@@ -567,7 +650,7 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
     hard = bool(np.all((y == 0.0) | (y == 1.0)))
     cross_entropy = label_ce.sum(axis=1)
     positive = _predicted_positive(predictions, spec)
-    y_positive = y >= 0.5
+    y_positive = true_positive(y)
     label_correct = (positive == y_positive).astype(np.float64)
     correct = label_correct.mean(axis=1)
     label_entropy = None if hard else info.bernoulli_label_entropy(y).sum(axis=1)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ce_cli.core.logprob import log_sigmoid
+
 Float = NDArray[np.float64]
 
 MAX_STEPS = 40
@@ -98,11 +100,10 @@ def temperature_sums_two_class(z: Float, beta: float, weight: Float | None, y: F
     [1.44019, 0.492653, 0.616586]
     """
     x = beta * z
-    softplus = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-    sig = np.exp(-np.logaddexp(0.0, -x))
-    value = softplus - x * y
-    grad = z * (sig - y)
-    curve = z * z * sig * (1.0 - sig)
+    lp = log_sigmoid(x)  # softplus(x) = -log σ(-x); σ(x) and σ(-x), each to a few ulps
+    value = -lp.log_not_q - x * y
+    grad = z * (lp.q - y)
+    curve = z * z * lp.q * lp.not_q
     parts = [value, grad, curve]
     if z.ndim == 2:
         parts = [p.sum(axis=1) for p in parts]

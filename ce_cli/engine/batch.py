@@ -21,7 +21,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import ClasswisePart, ClasswiseSums, classwise_part, probabilities
+from ce_cli.core.calibration import (
+    ClasswisePart,
+    ClasswiseSums,
+    classwise_part,
+    column_totals,
+    probabilities,
+)
 from ce_cli.core.persample import (
     MULTICLASS,
     MULTILABEL,
@@ -30,6 +36,7 @@ from ce_cli.core.persample import (
     concat_values,
     evaluate_rows,
 )
+from ce_cli.core.picks import Picks, ScaledPicks, classwise_threshold
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
@@ -56,8 +63,7 @@ GROUP_ROWS = 1 << 17
 # a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
 # into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
 MIN_ACCUMULATOR_ROWS = 64
-# Multi-label chunks: every value is an event of several per-label passes and bins, so a chunk's
-# arrays are kept small enough to stay in the core's cache between those passes.
+# Multi-label chunks: small enough to stay in cache through the per-label passes and bins.
 LABEL_CHUNK_VALUES = 1 << 16
 DEFERRED_ROWS = 1024
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
@@ -287,9 +293,8 @@ def kernel(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
     own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
-    # Multi-label tasks of many events fold each chunk into a full part on the worker, while it
-    # is in cache: bins, classwise bins and fine histogram from one bin index per event (fresh
-    # fine and classwise cells per task cost little against these events).
+    # Multi-label tasks of many events fold each chunk into a full part (fine histogram and
+    # classwise bins too: cheap against the events) on the worker, while it is in cache.
     fused = (
         spec.task == MULTILABEL
         and own_accumulators
@@ -319,13 +324,33 @@ def kernel(
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         classwise: list[ClasswisePart | ClasswiseSums] = []
         fused_part = Accumulator(acc.task, acc.n_classes, acc.n_bins) if fused else None
+        # Multi-class rows with hard labels and at least 2B classes: the task's picks (the
+        # probabilities at or above 1/B) and class totals are gathered chunk by chunk and binned
+        # once per task (the per-chunk bookkeeping was a good part of their cost).
+        gathered = None
+        if _gather_applies(spec, typed, acc.n_bins):
+            gathered = ScaledPicks(
+                task[1] - task[0], typed.predictions.width, classwise_threshold(acc.n_bins), weights
+            )
         for a in range(task[0], task[1], step):
             b = min(a + step, task[1])
             predictions, renormalized_rows = converter.predictions(typed, a, b, workspace)
             renormalized += renormalized_rows
-            # The classwise bins read the chunk first, while the converter's copy is in cache
-            # (the chunk's buffer is reused by the next one: sum it now).
-            early = spec.task == MULTICLASS and not (spec.logits and typed.labels is not None)
+            chunk_weights = None if typed.weights is None else typed.weights[a:b]
+            # Probabilities: the picks are found first, while the converter's copy is in cache,
+            # and the kernel reads each row's argmax from them; logits: the kernel hands its
+            # exponentials on (q = e / s), no second softmax; logits against soft targets are
+            # softmaxed and binned first.
+            picks = totals = None
+            if spec.task == MULTICLASS and not spec.logits:
+                picks = Picks(predictions, classwise_threshold(acc.n_bins))
+                if not picks.every or gathered is not None:  # while the chunk is hot
+                    totals = column_totals(predictions, chunk_weights)
+                if gathered is not None:
+                    gathered.take(picks, totals, a - task[0])
+            if gathered is not None:
+                gathered.offset = a - task[0]
+            early = spec.task == MULTICLASS and spec.logits and typed.labels is None
             part_classwise = (
                 _classwise_chunk(predictions, typed, spec, a, b, acc.n_bins, None)
                 if early
@@ -337,16 +362,16 @@ def kernel(
                 labels=None if typed.labels is None else typed.labels[a:b],
                 targets=None if typed.targets is None else typed.targets[a:b],
                 workspace=workspace,
+                picks=picks,
+                scaled_picks=gathered if spec.logits else None,
             )
             if fused_part is not None:
-                fused_part.update(
-                    chunk_values, None if typed.weights is None else typed.weights[a:b]
-                )
+                fused_part.update(chunk_values, chunk_weights)
             if fused_part is None or need_values:
                 chunks.append(chunk_values)
-            if spec.task == MULTICLASS and not early:  # logits: q from the row's lse
+            if spec.task == MULTICLASS and not early and gathered is None:
                 part_classwise = _classwise_chunk(
-                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1]
+                    predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks, totals
                 )
             if part_classwise is not None:
                 classwise.append(_with_squares(part_classwise, chunks[-1], typed, a, b))
@@ -360,14 +385,25 @@ def kernel(
                 )
         if fused_part is not None:
             fused_part.renormalized_rows = renormalized
-            values_or_none = concat_values(chunks) if need_values else None
-            replicates = None
-            if boot is not None:
-                assert values_or_none is not None
-                replicates = boot.part()
-                replicates.update(values_or_none, typed.rows.array(*task), weights)
-            return values_or_none, fused_part, renormalized, replicates, scaled, []
+            kept = concat_values(chunks) if need_values else None
+            replicates = None if boot is None or kept is None else boot.part()
+            if replicates is not None and kept is not None:
+                replicates.update(kept, typed.rows.array(*task), weights)
+            return kept, fused_part, renormalized, replicates, scaled, []
         values = concat_values(chunks)
+        if gathered is not None:
+            assert typed.labels is not None and values.true_prob is not None
+            gathered_part = classwise_part(
+                None,
+                weights,
+                acc.n_bins,
+                labels=typed.labels[task[0] : task[1]],
+                row_squares=np.zeros(0),
+                picks=gathered.picks(),
+                true_prob=values.true_prob,
+                class_totals=gathered.totals,
+            )
+            classwise.append(_with_squares(gathered_part, values, typed, *task))
         replicates = None
         if boot is not None:
             replicates = boot.part()
@@ -395,6 +431,7 @@ def kernel(
     serial = len(tasks) == 1 or not parallel or _threads() == 1
     results = map(run, tasks) if serial else _executor().map(run, tasks)
     parts: list[SampleValues] = []
+    fine: list[tuple[SampleValues, NDArray[np.float64] | None]] = []  # the batch's, at its end
     start = 0
     for (a, stop), (values, part, renormalized, replicates, scaled, classwise) in zip(
         tasks, results, strict=True
@@ -411,7 +448,7 @@ def kernel(
             acc.absorb(part)
             if not part.detail:  # a fused part brings its fine histogram along
                 assert values is not None
-                acc.update_fine(values, w)
+                fine.append((values, w))
         else:
             assert deferred is not None and values is not None
             deferred.add(values, w)
@@ -422,8 +459,22 @@ def kernel(
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop
             parts, start = [], stop
+    acc.update_fine_all(fine)
     if batch_deferred is not None:
         batch_deferred.flush()
+
+
+def _gather_applies(spec: LossSpec, typed: TypedBatch, n_bins: int) -> bool:
+    """Whether a task's classwise picks are gathered chunk by chunk (:class:`ScaledPicks`) and
+    binned once: multi-class rows with hard labels and at least ``2B`` classes. A row holds at
+    most ``B`` probabilities of ``1/B`` or more, so the picks are never the larger part (which
+    is binned one by one, chunk by chunk); from logits the kernel hands its exponentials on."""
+    return (
+        spec.task == MULTICLASS
+        and typed.labels is not None
+        and len(typed) > 0
+        and typed.predictions.width >= 2 * n_bins
+    )
 
 
 def _with_squares(
@@ -446,9 +497,13 @@ def _classwise_chunk(
     b: int,
     n_bins: int,
     values: SampleValues | None,
+    picks: Picks | None = None,
+    totals: NDArray[np.float64] | None = None,
 ) -> ClasswisePart:
     """The classwise-view bin sums of multi-class rows ``a:b`` (all classes' probabilities);
     with hard labels ``square`` is left to the caller, who has it from the Brier score.
+    Probabilities come with their ``picks`` and, from the kernel, each row's true-class
+    probability.
 
     From logits with hard labels, ``values`` (the kernel's numbers for these rows) give each
     row's log-sum-exp, ``cross_entropy + z_t`` in nats, so ``q = exp(z − lse)`` costs one
@@ -469,18 +524,25 @@ def _classwise_chunk(
             q: np.ndarray = np.exp(scaled, out=scaled)
             if far.any():
                 q[far] = probabilities(z[far], True)
+            true_prob = None
         else:
             q = probabilities(predictions, spec.logits)
+            true_prob = None if values is None or spec.logits else values.true_prob
         return classwise_part(
             q,
             weights,
             n_bins,
             labels=typed.labels[a:b],
             row_squares=np.zeros(0),
+            picks=picks,
+            true_prob=true_prob,
+            class_totals=totals,
         )
     return classwise_part(
         probabilities(predictions, spec.logits),
         weights,
         n_bins,
         targets=None if typed.targets is None else typed.targets[a:b],
+        picks=picks,
+        class_totals=totals,
     )

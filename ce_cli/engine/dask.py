@@ -37,16 +37,12 @@ import pyarrow as pa
 from ce_cli.engine.local import LocalDriver, numbered
 from ce_cli.engine.plan import Plan
 from ce_cli.errors import CeEvalError, UsageError
+from ce_cli.io.batching import batch_rows
 from ce_cli.io.locate import TextCheck
-from ce_cli.io.readers import (
-    Source,
-    _parquet_buffer,
-    _parquet_values_per_row,
-    batch_rows,
-    open_source,
-    reading,
-)
+from ce_cli.io.parquet import _parquet_buffer, _parquet_values_per_row
+from ce_cli.io.readers import open_source
 from ce_cli.io.remote import input_file
+from ce_cli.io.source import Source, reading
 from ce_cli.settings import Settings
 
 S = TypeVar("S")

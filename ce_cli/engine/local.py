@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ce_cli.engine.plan import Plan, decide_plan, start_plan
 from ce_cli.engine.prefetch import prefetch
-from ce_cli.io.readers import Source
+from ce_cli.io.source import Source
 from ce_cli.resolve.converter import prediction_width, window_rows
 from ce_cli.settings import Settings
 
@@ -66,17 +66,22 @@ class LocalDriver:
         """One pass: ``step(state, plan, batch, row_offset)`` for every batch in row order into
         one state (``merge`` is not needed: a single running state). ``columns`` reads only
         those (the whole plan's columns by default)."""
-        if columns is None and self._stream is not None:
-            stream, self._stream = self._stream, None
-        else:
-            read = plan.columns.read_columns if columns is None else list(columns)
-            stream = prefetch(self.source.batches(read, plan.columns.float_columns))
         state = empty()
-        for batch, first in numbered(stream):
+        for batch, first in numbered(self.batches(plan, columns)):
             step(state, plan, batch, first - 1)
             if on_batch is not None:
                 on_batch(state)
         return state
+
+    def batches(self, plan: Plan, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """A pass's stream of record batches, read ahead on a thread: the first pass with the
+        plan's columns replays the rows :meth:`plan` read (the input is read once); any other
+        reads the source again, only ``columns`` if given."""
+        if columns is None and self._stream is not None:
+            stream, self._stream = self._stream, None
+            return stream
+        read = plan.columns.read_columns if columns is None else list(columns)
+        return prefetch(self.source.batches(read, plan.columns.float_columns))
 
 
 def numbered(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, int]]:

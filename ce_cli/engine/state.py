@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ce_cli.core.calibration import bin_sums
+from ce_cli.core.logprob import log_sigmoid
 from ce_cli.core.persample import MULTICLASS, MULTILABEL, LossSpec
 from ce_cli.core.temperature import (
     log_inputs,
@@ -151,7 +152,7 @@ def temperature_chunk(
     if spec.task != MULTILABEL:
         z, y = z.reshape(-1), y.reshape(-1)
     sums = temperature_sums_two_class(z, beta, s, y)
-    q = np.exp(-np.logaddexp(0.0, -beta * z))
+    q = log_sigmoid(beta * z).q
     if z.ndim == 2:
         w = None if s is None else np.repeat(s, z.shape[1])
         return sums, (q.reshape(-1), y.reshape(-1), w)

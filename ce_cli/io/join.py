@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ce_cli.errors import InputFormatError, LabelError, MissingColumnError
-from ce_cli.io.readers import Source
+from ce_cli.io.source import Source
 
 
 def join_labels(predictions: Source, labels: Source, id_column: str | None) -> Source:

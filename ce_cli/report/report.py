@@ -29,15 +29,9 @@ from ce_cli.core.calibration import (
 from ce_cli.core.persample import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
+from ce_cli.report.metric import LOG_DBL_MAX, perplexity
 from ce_cli.report.per_class import PerClassRows, per_class_rows
-from ce_cli.report.registry import (
-    LOG_DBL_MAX,
-    METRICS,
-    finish_bins,
-    finish_sums,
-    order,
-    perplexity,
-)
+from ce_cli.report.registry import METRICS, finish_bins, finish_sums, order
 from ce_cli.state.accumulator import (
     LOSS_BINS_PER_DECADE,
     LOSS_LOG10_MIN,

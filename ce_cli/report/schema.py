@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ce_cli.report.registry import METRICS, REPORT_METRICS, SPEC_REQUIRED, WHEN_TEXT, Metric
+from ce_cli.report.metric import Metric
+from ce_cli.report.registry import METRICS, REPORT_METRICS, SPEC_REQUIRED, WHEN_TEXT
 
 
 def schema_sections() -> dict[str, Any]:

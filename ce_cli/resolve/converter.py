@@ -23,12 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.errors import (
-    AmbiguousPredictionsError,
-    NonNumericError,
-    RowSumError,
-    UsageError,
-)
+from ce_cli.errors import AmbiguousPredictionsError, NonNumericError, RowSumError, UsageError
 from ce_cli.resolve.arrow import (
     _equals,
     _is_one_hot,
@@ -37,11 +32,7 @@ from ce_cli.resolve.arrow import (
     _missing_rows,
     _take_rows,
 )
-from ce_cli.resolve.columns import (
-    ColumnPlan,
-    _list,
-    refuse_doubtful,
-)
+from ce_cli.resolve.columns import ColumnPlan, _list, refuse_doubtful
 from ce_cli.resolve.labels import LabelReader
 from ce_cli.resolve.numbers import SUM_TOLERANCE
 from ce_cli.resolve.typed import Decision, Float, NumberBlock, Rows, TypedBatch

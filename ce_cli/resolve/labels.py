@@ -10,19 +10,9 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.errors import (
-    LabelError,
-)
-from ce_cli.resolve.arrow import (
-    _first_null,
-    _is_numeric,
-    _is_one_hot,
-)
-from ce_cli.resolve.columns import (
-    _class_names,
-    _list,
-    _named_after,
-)
+from ce_cli.errors import LabelError
+from ce_cli.resolve.arrow import _first_null, _is_numeric, _is_one_hot
+from ce_cli.resolve.columns import _class_names, _list, _named_after
 from ce_cli.resolve.numbers import NumberReader
 from ce_cli.resolve.typed import Float, Rows
 from ce_cli.settings import Task
@@ -105,18 +95,20 @@ class LabelReader(NumberReader):
                 index = self._label_lookup.get(str(u))
                 if index is None:
                     index = self._label_lookup.get(str(u).strip().lower())
-                if index is None:
-                    row = int(np.argmax(values == u))
-                    raise LabelError(
-                        "label is not one of the classes",
-                        file=self.file,
-                        column=column,
-                        row=first_row + row,
-                        value=str(u),
-                        hint=f"classes are: {_list(self.classes)}",
-                    )
-                mapped[i] = index
-            return mapped[inverse.reshape(-1)]
+                mapped[i] = -1 if index is None else index
+            labels = mapped[inverse.reshape(-1)]
+            if (mapped < 0).any():
+                # The first unknown label in row order (the uniques are sorted, not in order).
+                row = int(np.argmax(labels < 0))
+                raise LabelError(
+                    "label is not one of the classes",
+                    file=self.file,
+                    column=column,
+                    row=first_row + row,
+                    value=str(values[row]),
+                    hint=f"classes are: {_list(self.classes)}",
+                )
+            return labels
         if pa.types.is_boolean(t):
             return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
         if pa.types.is_decimal(t):

@@ -38,7 +38,7 @@ from ce_cli.core.calibration import (
     weighted_bin_sums,
 )
 from ce_cli.core.label_bins import label_bin_sums, label_events
-from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues
+from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues, true_positive
 
 Float = NDArray[np.float64]
 
@@ -231,7 +231,7 @@ class Accumulator:
         y = values.label_y
         if s is None:
             s = np.ones(values.loss.shape[0])
-        self.class_rows += (y >= 0.5).sum(axis=0)
+        self.class_rows += true_positive(y).sum(axis=0)  # the core's rule for a true label
         self.class_weight += _dot(s, y)
         self.class_loss += _dot(s, values.label_loss)
         self.class_loss_denominator += float(s.sum())
@@ -277,10 +277,21 @@ class Accumulator:
     def update_fine(self, values: SampleValues, sample_weight: Float | None = None) -> None:
         """Fold a batch's top-label events into the fine histogram only (for an accumulator that
         absorbs parts made with ``fine=False``)."""
-        conf, hit, w = values.calib_conf, values.calib_hit, sample_weight
-        if conf.ndim == 2:
-            conf, hit, w, _ = label_events(conf, hit, w)
-        self._update_fine(conf, hit, None if w is None else np.asarray(w, dtype=np.float64))
+        self.update_fine_all([(values, sample_weight)])
+
+    def update_fine_all(self, parts: Sequence[tuple[SampleValues, Float | None]]) -> None:
+        """:meth:`update_fine` of several consecutive batches (values, sample weights) at once:
+        the same events in the same order, folded in one pass (a whole input batch's events
+        are as many as the histogram's cells, where one ``bincount`` beats ``np.add.at``)."""
+        events = [_fine_events(values, w) for values, w in parts]
+        if not events:
+            return
+        conf = np.concatenate([e[0] for e in events]) if len(events) > 1 else events[0][0]
+        hit = np.concatenate([e[1] for e in events]) if len(events) > 1 else events[0][1]
+        w = None
+        if any(e[2] is not None for e in events):
+            w = np.concatenate([np.ones(e[0].shape[0]) if e[2] is None else e[2] for e in events])
+        self._update_fine(conf, hit, w)
 
     def _update_fine(self, conf: Float, hit: Float, w: Float | None) -> None:
         fine = (self.fine_weight, self.fine_confidence, self.fine_outcome)
@@ -398,6 +409,15 @@ def classwise_of_values(
     both.cross = float(np.sum(q * y) if s is None else _dot(s, q * y))
     both.target_spread = float(np.sum(y * (1.0 - y)) if s is None else _dot(s, y * (1.0 - y)))
     return both
+
+
+def _fine_events(values: SampleValues, w: Float | None) -> tuple[Float, Float, Float | None]:
+    """A batch's top-label events (every label's, multi-label) as flat confidence, outcome and
+    weight arrays."""
+    conf, hit = values.calib_conf, values.calib_hit
+    if conf.ndim == 2:  # in memory order: stacked columns are not copied
+        conf, hit, w, _ = label_events(conf, hit, w)
+    return conf, hit, None if w is None else np.asarray(w, dtype=np.float64)
 
 
 def _dot(s: Float, values: NDArray[np.generic]) -> Float:

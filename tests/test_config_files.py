@@ -1,0 +1,53 @@
+"""Defaults from a configuration file (``ce-eval.toml``, or ``[tool.ce-eval]`` in
+``pyproject.toml``): where they are found, how they are read, and that the command line wins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ce_cli.cli.main import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_file_supplies_defaults_and_the_command_line_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ce-eval]\nbase = "bits"\nloss = "focal"\nmax = {ece = 0.0001}\n'
+    )
+    code, out, _ = run([str(SAMPLES / "binary.csv"), "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["base"] == "bits" and data["settings"]["loss"] == "focal"
+    code, out, _ = run([str(SAMPLES / "binary.csv"), "--format", "json", "--base", "nats"], capsys)
+    assert json.loads(out)["base"] == "nats"
+    (tmp_path / "pyproject.toml").write_text("[tool.ce-eval]\nnot-an-option = 1\n")
+    code, _, err = run([str(SAMPLES / "binary.csv")], capsys)
+    assert code == 2 and "not-an-option" in err
+
+
+def test_config_files_found_read_or_passed_over(tmp_path: Path) -> None:
+    from ce_cli.cli.config import find_config
+    from ce_cli.errors import UsageError
+
+    assert find_config(None, str(tmp_path)) is None
+    # Another project's pyproject.toml, even a broken one, is passed over unparsed.
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'other'\n")
+    assert find_config(None, str(tmp_path)) is None
+    (tmp_path / "pyproject.toml").write_text('[tool."ce-eval"]\nloss = "focal"\n')
+    assert find_config(None, str(tmp_path)) == (str(tmp_path / "pyproject.toml"), {"loss": "focal"})
+    # ce-eval.toml comes first, and a broken one is an error naming the file.
+    (tmp_path / "ce-eval.toml").write_text("loss = \n")
+    with pytest.raises(UsageError, match="not valid TOML") as error:
+        find_config(None, str(tmp_path))
+    assert error.value.file == str(tmp_path / "ce-eval.toml")
