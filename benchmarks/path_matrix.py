@@ -13,8 +13,10 @@ computing the same loss. Each path's input is made once, seeded, under ``benchma
 Each pair runs ce-eval and its floor in turn as whole processes (start-up, reading and
 computing included), after one warm-up of each; the figures are the medians of the wall times
 and of the peak resident memory (``ru_maxrss`` of the finished process), and the ratio is the
-median of the pair-by-pair ratios, which holds when the machine's speed drifts. On a shared
-machine the absolute times are noisy: compare ratios, and rerun before trusting a small change.
+median of the pair-by-pair ratios, which holds when the machine's speed drifts (the smallest and
+largest pair ratio beside it, and the median pair ratio of CPU time, user + system, which a busy
+machine disturbs less than the wall time). On a shared machine the absolute times are noisy:
+compare ratios, and rerun before trusting a small change.
 """
 
 from __future__ import annotations
@@ -376,8 +378,8 @@ def paths(scale: float) -> list[BenchPath]:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def run_process(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process."""
+def run_process(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one whole process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -385,7 +387,7 @@ def run_process(argv: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: a gate failed, still a report
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -424,7 +426,10 @@ def main() -> None:
         f"{os.cpu_count()} cores (shared: noisy); medians over {args.repeat} pairs taken in "
         "turn after a warm-up; ratio = median of the pair-by-pair wall ratios\n"
     )
-    header = f"{'path':<52} {'ce-eval':>8} {'floor':>8} {'ratio':>6} {'peak':>9} {'floor peak':>11}"
+    header = (
+        f"{'path':<52} {'ce-eval':>8} {'floor':>8} {'ratio':>6} {'(pairs)':>11} "
+        f"{'CPU ratio':>9} {'peak':>9} {'floor peak':>11}"
+    )
     print(header)
     for path in chosen:
         target = str(DATA / path.file)
@@ -437,10 +442,13 @@ def main() -> None:
         peak = statistics.median(a[1] for a, _ in pairs)
         floor_wall = statistics.median(b[0] for _, b in pairs)
         floor_peak = statistics.median(b[1] for _, b in pairs)
-        ratio = statistics.median(a[0] / b[0] for a, b in pairs)
+        ratios = [a[0] / b[0] for a, b in pairs]
+        cpu_ratio = statistics.median(a[2] / b[2] for a, b in pairs)
+        spread = f"{min(ratios):.2f}–{max(ratios):.2f}"
+        ratio = statistics.median(ratios)
         print(
             f"{path.title:<52} {wall:>7.2f}s {floor_wall:>7.2f}s {ratio:>5.2f}x "
-            f"{peak:>6.0f} MiB {floor_peak:>7.0f} MiB",
+            f"{spread:>11} {cpu_ratio:>8.2f}x {peak:>6.0f} MiB {floor_peak:>7.0f} MiB",
             flush=True,
         )
 

@@ -331,7 +331,8 @@ def evaluate_command(
         report, failed = _judge(report, gates, gate_on_interval, baseline_report, allowed)
         stream = sys.stderr if per_sample == "-" and output is None else None
         text = _render(report, output_format, output, plot, stream)
-        _write_plots(plot, report.to_dict())
+        if plot:  # the dict holds a row per class: only made for the figures
+            _write_plots(plot, report.to_dict())
         with _pipe_guard():
             _emit(text, output, samples, sequence_rows)
     except BaseException:

@@ -175,6 +175,13 @@ def log_bernoulli_probabilities(probs: NDArray[np.floating], eps: float) -> Bern
     -1.0000000000000007e-15
     """
     q = np.asarray(probs, dtype=np.float64)
-    clipped = (q < eps) | (q > 1.0 - eps)
-    kept = np.clip(q, eps, 1.0 - eps)
-    return BernoulliLogProbs(np.log(kept), np.log1p(-kept), q, 1.0 - q, clipped)
+    # Two reductions screen the common case, where nothing is clipped (no mask, no copy).
+    if q.size == 0 or (eps <= q.min() and q.max() <= 1.0 - eps):
+        clipped = np.zeros(q.shape, dtype=bool)
+        kept = q
+    else:
+        clipped = (q < eps) | (q > 1.0 - eps)
+        kept = np.clip(q, eps, 1.0 - eps)
+    log_not_q = np.negative(kept)
+    np.log1p(log_not_q, out=log_not_q)
+    return BernoulliLogProbs(np.log(kept), log_not_q, q, 1.0 - q, clipped)

@@ -144,6 +144,16 @@ def bernoulli_loss(
     """
     # The negative target 1 - ỹ = (1 - y)(1 - ε) + ε/2, not 1 minus a rounded ỹ (which keeps
     # few digits of ε/2 when ε is small and y = 1).
+    plain = smoothing == 0.0 and gamma == 0.0 and alpha is None
+    if plain and _is_one(weight_pos) and _is_one(weight_neg):
+        # Binary cross-entropy, the same numbers in fewer passes: x · 1.0 is x, and
+        # a + (b · −c) is a − b · c exactly.
+        loss = np.negative(log_q)
+        loss *= y
+        neg = np.subtract(1.0, y)
+        neg *= log_not_q
+        loss -= neg
+        return np.asarray(loss, dtype=np.float64)
     pos = smooth_binary_targets(y, smoothing) * -log_q
     neg = smooth_binary_targets(1.0 - y, smoothing) * -log_not_q
     if gamma != 0.0:
@@ -156,6 +166,10 @@ def bernoulli_loss(
         pos = pos * alpha
         neg = neg * (1.0 - alpha)
     return np.asarray(pos * weight_pos + neg * weight_neg, dtype=np.float64)
+
+
+def _is_one(weight: Float | float) -> bool:
+    return isinstance(weight, float) and weight == 1.0
 
 
 def bernoulli_brier(q: Float, not_q: Float | None, y: Float) -> Float:

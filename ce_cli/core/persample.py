@@ -650,7 +650,8 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
     hard = bool(np.all((y == 0.0) | (y == 1.0)))
     cross_entropy = label_ce.sum(axis=1)
     positive = _predicted_positive(predictions, spec)
-    label_correct = (positive == true_positive(y)).astype(np.float64)
+    y_positive = true_positive(y)
+    label_correct = (positive == y_positive).astype(np.float64)
     correct = label_correct.mean(axis=1)
     label_entropy = None if hard else info.bernoulli_label_entropy(y).sum(axis=1)
     kl = cross_entropy if hard else info.bernoulli_kl(y, lp).sum(axis=1)
@@ -673,7 +674,10 @@ def _multilabel(predictions: NDArray[np.floating], spec: LossSpec, y: Float) -> 
         label_correct=label_correct,
         label_q=lp.q,
         label_y=y,
-        label_true_prob=y * lp.q + (1.0 - y) * lp.not_q,
+        # Hard targets: y q + (1 − y)(1 − q) is q or 1 − q exactly (x · 1 + 0 = x).
+        label_true_prob=(
+            np.where(y_positive, lp.q, lp.not_q) if hard else y * lp.q + (1.0 - y) * lp.not_q
+        ),
         label_predicted=positive.astype(np.float64),
     )
 

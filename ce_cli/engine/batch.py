@@ -30,6 +30,7 @@ from ce_cli.core.calibration import (
 )
 from ce_cli.core.persample import (
     MULTICLASS,
+    MULTILABEL,
     LossSpec,
     SampleValues,
     concat_values,
@@ -62,6 +63,8 @@ GROUP_ROWS = 1 << 17
 # a 128k vocabulary (half the time of 1,000 x 256,000 logits went there). Such rows are summed
 # into the report's accumulator on the calling thread, DEFERRED_ROWS rows at a time.
 MIN_ACCUMULATOR_ROWS = 64
+# Multi-label chunks: small enough to stay in cache through the per-label passes and bins.
+LABEL_CHUNK_VALUES = 1 << 16
 DEFERRED_ROWS = 1024
 # Classwise bins of at most this many cells (classes × bins) are folded into dense sums on the
 # worker; more (a vocabulary) travel sparse to the accumulator, never C × B per task.
@@ -277,6 +280,11 @@ def kernel(
     # so that the cores share a small batch too. The split depends on the data alone, never on
     # the thread count, so neither do the sums.
     n_tasks = max(-(-n * width // TASK_VALUES), min(2, n * width // MIN_TASK_VALUES), 1)
+    if spec.task == MULTILABEL:
+        # An even number of tasks: a multi-label batch of 2.1 million values made three, and
+        # two cores then waited a third of each batch for its last task.
+        n_tasks += n_tasks % 2 if n_tasks > 1 else 0
+        chunk_rows = max(1, LABEL_CHUNK_VALUES // width)
     task_rows = max(1, -(-n // n_tasks))
     if converter.rows_in_place(typed):
         step = task_rows
@@ -285,6 +293,16 @@ def kernel(
         task_rows = -(-task_rows // chunk_rows) * chunk_rows
     tasks = [(a, min(a + task_rows, n)) for a in range(0, n, task_rows)]
     own_accumulators = task_rows >= MIN_ACCUMULATOR_ROWS
+    # Multi-label tasks of many events fold each chunk into a full part (fine histogram and
+    # classwise bins too: cheap against the events) on the worker, while it is in cache.
+    fused = (
+        spec.task == MULTILABEL
+        and own_accumulators
+        and task_rows * width >= MIN_TASK_VALUES
+        and acc.detail
+        and acc.n_classes * acc.n_bins <= DENSE_CLASSWISE_CELLS
+    )
+    need_values = keep_values or boot is not None
     batch_deferred = None
     if not own_accumulators and deferred is None:
         deferred = batch_deferred = _DeferredUpdates(acc)
@@ -292,7 +310,7 @@ def kernel(
     def run(
         task: tuple[int, int],
     ) -> tuple[
-        SampleValues,
+        SampleValues | None,
         Accumulator | None,
         int,
         BootstrapAccumulator | None,
@@ -305,6 +323,7 @@ def kernel(
         renormalized = 0
         weights = None if typed.weights is None else typed.weights[task[0] : task[1]]
         classwise: list[ClasswisePart | ClasswiseSums] = []
+        fused_part = Accumulator(acc.task, acc.n_classes, acc.n_bins) if fused else None
         # Multi-class rows with hard labels and at least 2B classes: the task's picks (the
         # probabilities at or above 1/B) and class totals are gathered chunk by chunk and binned
         # once per task (the per-chunk bookkeeping was a good part of their cost).
@@ -337,17 +356,19 @@ def kernel(
                 if early
                 else None
             )
-            chunks.append(
-                evaluate_rows(
-                    predictions,
-                    spec,
-                    labels=None if typed.labels is None else typed.labels[a:b],
-                    targets=None if typed.targets is None else typed.targets[a:b],
-                    workspace=workspace,
-                    picks=picks,
-                    scaled_picks=gathered if spec.logits else None,
-                )
+            chunk_values = evaluate_rows(
+                predictions,
+                spec,
+                labels=None if typed.labels is None else typed.labels[a:b],
+                targets=None if typed.targets is None else typed.targets[a:b],
+                workspace=workspace,
+                picks=picks,
+                scaled_picks=gathered if spec.logits else None,
             )
+            if fused_part is not None:
+                fused_part.update(chunk_values, chunk_weights)
+            if fused_part is None or need_values:
+                chunks.append(chunk_values)
             if spec.task == MULTICLASS and not early and gathered is None:
                 part_classwise = _classwise_chunk(
                     predictions, typed, spec, a, b, acc.n_bins, chunks[-1], picks, totals
@@ -362,6 +383,13 @@ def kernel(
                     None if typed.labels is None else typed.labels[a:b],
                     None if typed.targets is None else typed.targets[a:b],
                 )
+        if fused_part is not None:
+            fused_part.renormalized_rows = renormalized
+            kept = concat_values(chunks) if need_values else None
+            replicates = None if boot is None or kept is None else boot.part()
+            if replicates is not None and kept is not None:
+                replicates.update(kept, typed.rows.array(*task), weights)
+            return kept, fused_part, renormalized, replicates, scaled, []
         values = concat_values(chunks)
         if gathered is not None:
             assert typed.labels is not None and values.true_prob is not None
@@ -418,12 +446,15 @@ def kernel(
         w = None if typed.weights is None else typed.weights[a:stop]
         if part is not None:
             acc.absorb(part)
-            fine.append((values, w))
+            if not part.detail:  # a fused part brings its fine histogram along
+                assert values is not None
+                fine.append((values, w))
         else:
-            assert deferred is not None
+            assert deferred is not None and values is not None
             deferred.add(values, w)
             acc.renormalized_rows += renormalized
         if keep_values:
+            assert values is not None
             parts.append(values)
         if stop - start >= GROUP_ROWS or stop == n:
             yield (concat_values(parts) if keep_values else None), start, stop

@@ -7,7 +7,7 @@ Bump :data:`SCHEMA_VERSION` on any breaking change to :meth:`Report.to_dict`.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from ce_cli.core.persample import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
 from ce_cli.report.metric import LOG_DBL_MAX, perplexity
+from ce_cli.report.per_class import PerClassRows, per_class_rows
 from ce_cli.report.registry import METRICS, finish_bins, finish_sums, order
 from ce_cli.state.accumulator import (
     LOSS_BINS_PER_DECADE,
@@ -91,7 +92,7 @@ class Report:
     detection: Detection
     settings: dict[str, Any]
     counts: dict[str, float]
-    per_class: list[dict[str, Any]]
+    per_class: Sequence[dict[str, Any]]  # a PerClassRows from build_report
     calibration: dict[str, Any]
     loss_quantiles: dict[str, float]
     class_weights: list[float] | None = None
@@ -101,6 +102,14 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (SPEC keys first)."""
+        out = self.to_dict_streaming()
+        out["per_class"] = [dict(row) for row in self.per_class]
+        return out
+
+    def to_dict_streaming(self) -> dict[str, Any]:
+        """:meth:`to_dict` with ``per_class`` left as the report holds it (a
+        :class:`~ce_cli.report.per_class.PerClassRows` from :func:`build_report`), for a writer
+        that formats its columns: no dict per class."""
         out: dict[str, Any] = {
             "schema_version": self.schema_version,
             "tool": {"name": "ce-eval", "version": __version__},
@@ -113,7 +122,7 @@ class Report:
             "class_weights": self.class_weights,
             "counts": dict(self.counts),
             "loss_quantiles": dict(self.loss_quantiles),
-            "per_class": [dict(row) for row in self.per_class],
+            "per_class": self.per_class,
             "calibration": self.calibration,
         }
         if self.loss_histogram is not None:
@@ -221,33 +230,25 @@ def _loss_histogram(acc: Accumulator, base_divisor: float) -> dict[str, Any]:
     }
 
 
-def _per_class(
-    acc: Accumulator, classes: tuple[str, ...], base_divisor: float
-) -> list[dict[str, Any]]:
-    rows = []
+def _per_class(acc: Accumulator, classes: tuple[str, ...], base_divisor: float) -> PerClassRows:
+    # Multi-label: every row counts for every label; otherwise the rows of true class c.
     multilabel = acc.task == MULTILABEL
-    eces = classwise_eces(_classwise(acc)) if _has_classwise(acc) else None
-    for c, name in enumerate(classes):
-        w = float(acc.class_weight[c])
-        # Multi-label: every row counts for every label; otherwise the rows of true class c.
-        denominator = acc.weight if multilabel else w
-        loss = _ratio(float(acc.class_loss[c]), float(acc.class_loss_denominator[c]))
-        ce = _ratio(float(acc.class_cross_entropy[c]), denominator)
-        rows.append(
-            {
-                "class": name,
-                "support": int(acc.class_rows[c]),
-                "weight": w,
-                "loss": None if loss is None else loss / base_divisor,
-                "cross_entropy": None if ce is None else ce / base_divisor,
-                "accuracy": _ratio(float(acc.class_correct[c]), denominator),
-                "mean_confidence": _ratio(float(acc.class_confidence[c]), denominator),
-                "mean_true_prob": _ratio(float(acc.class_true_prob[c]), denominator),
-                "predicted": float(acc.class_predicted[c]),
-                "ece": None if eces is None or math.isnan(eces[c]) else float(eces[c]),
-            }
-        )
-    return rows
+    denominator = np.full(acc.n_classes, acc.weight) if multilabel else acc.class_weight
+    return per_class_rows(
+        classes,
+        rows=acc.class_rows,
+        weight=acc.class_weight,
+        loss=acc.class_loss,
+        loss_denominator=acc.class_loss_denominator,
+        cross_entropy=acc.class_cross_entropy,
+        correct=acc.class_correct,
+        confidence=acc.class_confidence,
+        true_prob=acc.class_true_prob,
+        predicted=acc.class_predicted,
+        denominator=denominator,
+        eces=classwise_eces(_classwise(acc)) if _has_classwise(acc) else None,
+        base_divisor=base_divisor,
+    )
 
 
 def _has_classwise(acc: Accumulator) -> bool:

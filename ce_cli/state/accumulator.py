@@ -37,6 +37,7 @@ from ce_cli.core.calibration import (
     indexed_sum,
     weighted_bin_sums,
 )
+from ce_cli.core.label_bins import label_bin_sums, label_events
 from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues, true_positive
 
 Float = NDArray[np.float64]
@@ -188,11 +189,12 @@ class Accumulator:
                 self.sums[k] += summed[id(column)]
         if self.task == MULTILABEL:
             self._update_labels(values, s)
+            self._update_label_calibration(values, s)
         else:
             self._update_classes(values, s, d)
-        self._update_calibration(values, s)
-        if self.detail:
-            self._update_classwise(values, s, classwise)
+            self._update_calibration(values, s)
+            if self.detail:
+                self._update_classwise(values, s, classwise)
         loss_index = loss_bin_index(values.loss)
         self.loss_histogram += indexed_sum(loss_index, s, LOSS_BINS)
         self.loss_min = min(self.loss_min, float(values.loss.min()))
@@ -240,12 +242,7 @@ class Accumulator:
         self.class_predicted += _dot(s, values.label_predicted)
 
     def _update_calibration(self, values: SampleValues, s: Float | None) -> None:
-        conf, hit = values.calib_conf, values.calib_hit
-        w = s
-        if conf.ndim == 2:  # multi-label: every (row, label) pair is one binary event
-            if s is not None:
-                w = np.repeat(s, conf.shape[1])
-            conf, hit = conf.reshape(-1), hit.reshape(-1)
+        conf, hit, w = values.calib_conf, values.calib_hit, s
         index = bin_index(conf, self.n_bins)
         total, conf_sum, hit_sum = weighted_bin_sums(index, conf, hit, w, self.n_bins)
         self.bin_weight += total
@@ -254,6 +251,28 @@ class Accumulator:
         self.bin_rows += total if w is None else indexed_sum(index, None, self.n_bins)
         if self.detail and self.fine:
             self._update_fine(conf, hit, w)
+
+    def _update_label_calibration(self, values: SampleValues, s: Float | None) -> None:
+        """Multi-label: every (row, label) event binned once for the top-label bins, the
+        classwise bins (the same events by label) and the fine histogram."""
+        q, y = values.label_q, values.label_y
+        assert q is not None and y is not None
+        events = label_events(q, y, s)
+        # Dense (labels × bins) sums cost their cells on every update: binned with the top-label
+        # bins where the events are at least as many; else sparse (classwise_part).
+        dense = self.detail and self.n_classes * self.n_bins <= max(q.size, 1 << 16)
+        hard = values.label_entropy is None  # every target 0 or 1
+        top, sums = label_bin_sums(q, y, s, self.n_bins, classwise=dense, hard=hard, events=events)
+        self.bin_weight += top[0]
+        self.bin_confidence += top[1]
+        self.bin_outcome += top[2]
+        self.bin_rows += top[3]
+        if sums is not None:
+            self.add_classwise(sums, values.loss.shape[0])
+        elif self.detail:
+            self._update_classwise(values, s, None)
+        if self.detail and self.fine:
+            self._update_fine(events[0], events[1], events[2])
 
     def update_fine(self, values: SampleValues, sample_weight: Float | None = None) -> None:
         """Fold a batch's top-label events into the fine histogram only (for an accumulator that
@@ -396,10 +415,8 @@ def _fine_events(values: SampleValues, w: Float | None) -> tuple[Float, Float, F
     """A batch's top-label events (every label's, multi-label) as flat confidence, outcome and
     weight arrays."""
     conf, hit = values.calib_conf, values.calib_hit
-    if conf.ndim == 2:
-        if w is not None:
-            w = np.repeat(np.asarray(w, dtype=np.float64), conf.shape[1])
-        conf, hit = conf.reshape(-1), hit.reshape(-1)
+    if conf.ndim == 2:  # in memory order: stacked columns are not copied
+        conf, hit, w, _ = label_events(conf, hit, w)
     return conf, hit, None if w is None else np.asarray(w, dtype=np.float64)
 
 
