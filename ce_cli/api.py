@@ -62,12 +62,12 @@ def evaluate(
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
-    ``source`` is a path (a ``str`` or ``pathlib.Path``: Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
-    glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
-    ``DataFrame``. ``per_sample`` writes one row per input row there, ``per_sequence`` one row
-    per sequence (with ``sequence_col``). ``progress`` is called as
-    ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
-    format does not say, as for CSV).
+    ``source`` is a path (``str`` or ``pathlib.Path``: Parquet, CSV, TSV, gzip'd CSV,
+    Arrow/Feather, JSON Lines; a directory or glob of Parquet files), ``"-"`` for standard
+    input, a ``pyarrow.Table`` or a pandas ``DataFrame``. ``per_sample`` writes one row per
+    input row there, ``per_sequence`` one row per sequence (with ``sequence_col``).
+    ``progress`` is called as ``progress(rows_done, total_rows)`` after each batch
+    (``total_rows`` is ``None`` when the format does not say, as for CSV).
     ``engine="dask"`` runs the passes on a Dask cluster: ``scheduler`` is its address (without
     one, ce-eval starts a local cluster of ``workers`` processes and stops it afterwards), and
     ``partition_rows`` bounds a partition's rows (see :mod:`ce_cli.engine.dask`).
