@@ -51,3 +51,43 @@ def test_config_files_found_read_or_passed_over(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not valid TOML") as error:
         find_config(None, str(tmp_path))
     assert error.value.file == str(tmp_path / "ce-eval.toml")
+
+
+def test_compare_reads_shared_keys_and_passes_over_evaluate_only_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """One file serves both commands: compare takes ``bins``, passes over ``max``, ``min`` and
+    ``labels`` (evaluate's), and still refuses a key neither command knows."""
+    monkeypatch.chdir(tmp_path)
+    binary = str(SAMPLES / "binary.csv")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ce-eval]\nbins = 7\nbase = "bits"\nmax = {ece = 0.05}\nmin = {accuracy = 0.9}\n'
+        'labels = "labels.csv"\n'
+    )
+    code, out, err = run(
+        ["compare", binary, binary, "--bootstrap", "20", "--format", "json"], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["base"] == "bits"
+    (tmp_path / "pyproject.toml").write_text("[tool.ce-eval]\nbins = 7\nci = 0.9\n")
+    code, _, err = run([binary, "--format", "json"], capsys)  # evaluate passes over compare's ci
+    assert code == 0, err
+    (tmp_path / "pyproject.toml").write_text("[tool.ce-eval]\nmax = {ece = 0.05}\nbogus = 1\n")
+    code, _, err = run(["compare", binary, binary], capsys)
+    assert code == 2 and "unknown option 'bogus'" in err and len(err.splitlines()) == 1
+
+
+def test_bad_value_in_config_file_names_the_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    binary = str(SAMPLES / "binary.csv")
+    (tmp_path / "ce-eval.toml").write_text('bins = "x"\n')
+    for args in ([binary], ["compare", binary, binary]):
+        code, _, err = run(args, capsys)
+        assert code == 2 and len(err.splitlines()) == 1
+        assert "ce-eval.toml: config key 'bins' = 'x'" in err and "--bins" in err
+    # The same bad value on the command line names no file.
+    (tmp_path / "ce-eval.toml").write_text("bins = 5\n")
+    code, _, err = run([binary, "--bins", "x"], capsys)
+    assert code == 2 and "ce-eval.toml" not in err

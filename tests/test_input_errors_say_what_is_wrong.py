@@ -152,15 +152,18 @@ def test_the_first_unknown_class_name_is_counted_past_earlier_batches(
     assert f"row {len(good) + 2}: label is not one of the classes (got 'yak')" in line
 
 
-def test_config_naming_dev_null_says_it_is_the_null_device(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_config_naming_dev_null_means_no_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``--config /dev/null``: no configuration, not even the working directory's file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ce-eval.toml").write_text("not-an-option = 1\n")
     preds = tmp_path / "preds.csv"
     preds.write_bytes(CSV)
-    assert main([str(preds), "--config", os.devnull]) == 2
-    line = _one_error_line(capsys.readouterr().err)
-    assert "--config names the null device (always empty), not a regular config file" in line
-    assert "does not exist" not in line
+    assert main([str(preds)]) == 2  # without --config the working directory's file is read
+    assert "not-an-option" in capsys.readouterr().err
+    assert main([str(preds), "--config", os.devnull]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_config_naming_a_directory_says_so(

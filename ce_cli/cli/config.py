@@ -1,5 +1,6 @@
 """Defaults from a configuration file: ``ce-eval.toml``, or ``[tool.ce-eval]`` in
-``pyproject.toml``, in the working directory (or the file given by ``--config``).
+``pyproject.toml``, in the working directory (or the file given by ``--config``;
+``--config /dev/null`` means no configuration at all).
 
 Keys are option names (``label-col`` or ``label_col``); gates may be tables
 (``max = {ece = 0.05}``) or lists (``max = ["ece=0.05"]``). Options on the command line win.
@@ -26,6 +27,8 @@ _ALIASES = {"max": "max_gate", "min": "min_gate", "format": "output_format", "o"
 
 def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, Any]] | None:
     """The config file's path and its ce-eval table, or ``None`` when there is none."""
+    if explicit is not None and _is_null_device(explicit):
+        return None  # `--config /dev/null`: no configuration, not even the working directory's
     if explicit is not None:
         candidates = [explicit]
     else:
@@ -61,6 +64,13 @@ def find_config(explicit: str | None, cwd: str = ".") -> tuple[str, dict[str, An
     return None
 
 
+def _is_null_device(path: str) -> bool:
+    try:
+        return os.path.samefile(path, os.devnull)
+    except OSError:
+        return False
+
+
 def _refuse_explicit(path: str) -> None:
     """``--config`` names something that is not a regular file: say what it is. It is never read
     (the configuration is looked up twice, and a pipe would give its text once)."""
@@ -75,8 +85,7 @@ def _refuse_explicit(path: str) -> None:
     if stat.S_ISDIR(mode):
         raise UsageError("--config names a directory, not a config file", file=path, hint=hint)
     if stat.S_ISCHR(mode):
-        null = os.path.samefile(path, os.devnull)
-        what = "the null device (always empty)" if null else "a character device"
+        what = "a character device"
     elif stat.S_ISFIFO(mode):
         what = "a pipe"
     elif stat.S_ISSOCK(mode):
@@ -86,12 +95,17 @@ def _refuse_explicit(path: str) -> None:
     raise UsageError(f"--config names {what}, not a regular config file", file=path, hint=hint)
 
 
-def to_default_map(table: dict[str, Any], path: str, known: set[str]) -> dict[str, Any]:
-    """Option defaults for the command (unknown keys are an error naming the file)."""
+def to_default_map(
+    table: dict[str, Any], path: str, known: set[str], other: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Option defaults for the command. A key of another command only (``other``: ``max`` or
+    ``labels`` of evaluate, read by compare) is passed over; a key no command knows is an error
+    naming the file."""
     out: dict[str, Any] = {}
     for key, value in table.items():
-        name = key.replace("-", "_")
-        name = _ALIASES.get(name, name)
+        name = config_name(key)
+        if name not in known and name in other:
+            continue
         if name not in known:
             raise UsageError(
                 f"unknown option '{key}' in the configuration",
@@ -112,3 +126,9 @@ def to_default_map(table: dict[str, Any], path: str, known: set[str]) -> dict[st
             value = ",".join(map(str, value))
         out[name] = value
     return out
+
+
+def config_name(key: str) -> str:
+    """The command's parameter name for a configuration key (``max`` -> ``max_gate``)."""
+    name = key.replace("-", "_")
+    return _ALIASES.get(name, name)

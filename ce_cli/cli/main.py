@@ -37,8 +37,12 @@ def _keep_pandas_out() -> _NoPandas | None:
     return finder
 
 
-def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
-    """Option defaults from the configuration file, if there is one."""
+_Config = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def _config_defaults(args: list[str], command: Any, other: Any) -> _Config | None:
+    """The configuration file's path, the option defaults it gives and its table, if there is
+    one. Keys only ``other`` (the other command) knows are passed over: one file serves both."""
     explicit = None
     for i, arg in enumerate(args):
         if arg == "--config" and i + 1 < len(args):
@@ -52,7 +56,24 @@ def _config_defaults(args: list[str], command: Any) -> dict[str, Any] | None:
         return None
     path, table = found
     known = {p.name for p in command.params if p.name}
-    return to_default_map(table, path, known)
+    others = frozenset(p.name for p in other.params if p.name)
+    return path, to_default_map(table, path, known, others), table
+
+
+def _from_config(error: Exception, config: _Config | None) -> str | None:
+    """For an option value that failed to parse and came from the configuration file: where
+    it came from (the file and the key), to follow the message; None otherwise."""
+    param, ctx = getattr(error, "param", None), getattr(error, "ctx", None)
+    if config is None or param is None or ctx is None or param.name not in config[1]:
+        return None
+    source = ctx.get_parameter_source(param.name)
+    if source is None or source.name != "DEFAULT_MAP":
+        return None
+    from ce_cli.cli.config import config_name
+
+    path, _, table = config
+    key = next((k for k in table if config_name(k) == param.name), param.name)
+    return f"{path}: config key '{key}' = {table[key]!r}" if key in table else None
 
 
 def _fail(message: str, code: int) -> int:
@@ -180,15 +201,19 @@ def _run(args: list[str], debug: bool) -> int:
 
     if args and args[0] == "compare":
         command, args, name = typer.main.get_command(compare_app), args[1:], "ce-eval compare"
+        other = typer.main.get_command(app)
     else:
         command, name = typer.main.get_command(app), "ce-eval"
+        other = typer.main.get_command(compare_app)
     options = set(args[: args.index("--")] if "--" in args else args)
     if {"--logits", "--probs"} <= options:  # a bool flag pair: click would let the last one win
         return _fail(f"--logits and --probs contradict each other; give one (see {name} --help)", 2)
+    config: _Config | None = None
+    defaults: dict[str, Any] | None = None
     try:
-        defaults = None
         if not any(a in ("-h", "--help", "--version") for a in args):
-            defaults = _config_defaults(args, command)
+            config = _config_defaults(args, command, other)
+            defaults = config[1] if config else None
         # Without standalone mode, click hands back an Exit's code instead of raising it.
         code = command.main(args=args, prog_name=name, standalone_mode=False, default_map=defaults)
         if code == 130:  # typer turns Ctrl-C into a silent exit code 130; ce-eval has no other
@@ -209,6 +234,9 @@ def _run(args: list[str], debug: bool) -> int:
         format_message = getattr(error, "format_message", None)
         message = (format_message() if format_message else str(error)).replace("\n", " ")
         given = _given_value(args, getattr(error, "param", None))
+        origin = _from_config(error, config)
+        if origin is not None:
+            return _fail(f"{origin}: {message}", 2)
         if given is not None and repr(given) not in message:
             message += f" (got {given!r})"
         return _fail(f"{message} (see {name} --help)", 2)

@@ -233,7 +233,7 @@ Config = Annotated[
     str | None,
     typer.Option(
         help="Read defaults from this TOML file (default: ce-eval.toml or [tool.ce-eval] in "
-        "pyproject.toml)."
+        "pyproject.toml; /dev/null for none)."
     ),
 ]
 
