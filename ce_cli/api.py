@@ -26,6 +26,7 @@ from ce_cli.errors import CeEvalError, UsageError
 from ce_cli.io.batching import sliced
 from ce_cli.io.readers import open_source
 from ce_cli.io.source import Source
+from ce_cli.io.text import ids_as_text
 from ce_cli.report.report import Report
 from ce_cli.settings import Settings
 
@@ -88,14 +89,14 @@ def evaluate(
         inputs = [p for p in (source, settings.labels_file) if isinstance(p, str) and p != "-"]
         refuse_inputs_as_outputs({"per_sample": per_sample}, inputs)
     if isinstance(source, str):
-        src = open_source(source, settings.input_format)
+        src = ids_as_text(open_source(source, settings.input_format), settings.id_col)
     else:
         src = _table_source(source, options.get("name", "<table>"))
     try:
         if settings.labels_file:
             from ce_cli.io.join import join_labels
 
-            labels = open_source(settings.labels_file)
+            labels = ids_as_text(open_source(settings.labels_file), settings.id_col)
             try:
                 src = join_labels(src, labels, settings.id_col)
             except BaseException:

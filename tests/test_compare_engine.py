@@ -281,9 +281,8 @@ def test_by_position_multilabel_targets_that_differ_are_named(
     y_b[3, 1] = 1 - y_b[3, 1]
     b = {"y_0": y_b[:, 0], "y_1": y_b[:, 1], **cols}
     err = _refused(capsys, *_pairs(tmp_path, a, b), "--target-cols", "y_*", "--task", "multilabel")
-    shown = lambda row: "[" + ", ".join(f"{v:g}" for v in row) + "]"  # noqa: E731
-    assert f"row 4 of the first has labels {shown(y[3])}" in err
-    assert f"but {shown(y_b[3])}" in err
+    assert "the targets differ at row 4 of the first (class '1')" in err
+    assert f"{float(y[3, 1])!r} in " in err and f"but {float(y_b[3, 1])!r} in " in err
 
 
 def test_different_classes_name_the_first_difference(
@@ -528,3 +527,94 @@ def test_compare_intervals_are_those_of_the_per_sample_file_pipeline(
     for name, (low, high) in RECORDED[case].items():
         m = result["metrics"][name]
         assert (m["low"], m["high"]) == pytest.approx((low, high), rel=1e-12), name
+
+
+def _soft(seed: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.dirichlet(np.ones(3), n), rng.dirichlet(np.ones(3), n)
+
+
+@pytest.mark.parametrize("by_id", [False, True])
+def test_soft_targets_that_differ_but_share_the_argmax_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], by_id: bool
+) -> None:
+    t, p = _soft(21)
+    t_b = t.copy()
+    top = int(np.argmax(t[2]))
+    other = (top + 1) % 3
+    t_b[2, top] -= 0.05  # 0.05 moved between classes: the argmax stays where it was
+    t_b[2, other] += 0.05
+    assert (np.argmax(t_b, axis=1) == np.argmax(t, axis=1)).all()
+    ids = [f"{i:04d}" for i in range(8)]
+    cols = {f"p_{c}": p[:, j] for j, c in enumerate("abc")}
+    a = {"id": ids, **{f"t_{c}": t[:, j] for j, c in enumerate("abc")}, **cols}
+    b = {"id": ids, **{f"t_{c}": t_b[:, j] for j, c in enumerate("abc")}, **cols}
+    extra = ["--id-col", "id"] if by_id else []
+    err = _refused(capsys, *_pairs(tmp_path, a, b), "--target-cols", "t_*", *extra)
+    where = "id '0002'" if by_id else "row 3 of the first"
+    assert f"the targets differ at {where} (class '{'abc'[min(top, other)]}')" in err
+
+
+def test_soft_targets_stored_as_float32_and_float64_still_pair(tmp_path: Path) -> None:
+    """Agreement is to float32 precision: the same targets, rounded to float32 in one input."""
+    t, p = _soft(22)
+    cols = {f"p_{c}": p[:, j] for j, c in enumerate("abc")}
+    a = pa.table({**{f"t_{c}": t[:, j] for j, c in enumerate("abc")}, **cols})
+    b = pa.table(
+        {**{f"t_{c}": pa.array(t[:, j], pa.float32()) for j, c in enumerate("abc")}, **cols}
+    )
+    pq.write_table(a, tmp_path / "a.parquet")
+    pq.write_table(b, tmp_path / "b.parquet")
+    result = compare(
+        str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), replicates=20, target_cols="t_*"
+    )
+    assert result["n_samples"] == 8
+
+
+@pytest.mark.parametrize("by_id", [False, True])
+def test_different_sample_weights_are_refused_naming_the_row_and_both_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], by_id: bool
+) -> None:
+    ids = [f"{i:04d}" for i in range(6)]
+    a = {**_model(ids, 23), "w": [1.0, 2.0, 1.0, 1.5, 1.0, 1.0]}
+    b = {**_model(ids, 24), "w": [1.0, 2.0, 1.0, 3.0, 1.0, 1.0]}
+    b["label"] = a["label"]
+    extra = ["--id-col", "id"] if by_id else []
+    err = _refused(
+        capsys, *_pairs(tmp_path, a, b), "--label-col", "label", "--weight-col", "w", *extra
+    )
+    where = "id '0003'" if by_id else "row 4 of the first"
+    assert f"the sample weights differ at {where}: 1.5 in " in err and "but 3.0 in " in err
+
+
+def test_csv_ids_keep_their_leading_zeros_in_compare_labels_joins_and_per_sample_output(
+    tmp_path: Path,
+) -> None:
+    """A CSV's --id-col is text: ``0001`` pairs with the Parquet id ``'0001'`` (not the
+    number 1), joins a labels file's ``0001``, and is written back as ``0001``."""
+    ids = [f"{i:04d}" for i in range(1, 7)]
+    a, b = _model(ids, 25), _model(ids, 26)
+    pcsv.write_csv(pa.table(a), tmp_path / "a.csv")
+    pq.write_table(pa.table(b).take(pa.array([5, 4, 3, 2, 1, 0])), tmp_path / "b.parquet")
+    result = compare(
+        str(tmp_path / "a.csv"), str(tmp_path / "b.parquet"), replicates=20, id_col="id"
+    )
+    assert result["n_samples"] == 6 and result["paired_by"] == "id"
+    # --labels FILE --id-col: both files CSV, the labels in another order.
+    pcsv.write_csv(pa.table({"id": ids, "p": a["p"]}), tmp_path / "preds.csv")
+    (tmp_path / "labels.csv").write_text(
+        "id,label\n"
+        + "".join(f"{i},{y}\n" for i, y in reversed(list(zip(ids, a["label"], strict=True))))
+    )
+    report = ce_cli.evaluate(
+        str(tmp_path / "preds.csv"),
+        labels_file=str(tmp_path / "labels.csv"),
+        id_col="id",
+        per_sample=str(tmp_path / "samples.csv"),
+    )
+    assert report.n_samples == 6
+    written = pcsv.read_csv(
+        tmp_path / "samples.csv",
+        convert_options=pcsv.ConvertOptions(column_types={"id": pa.string()}),
+    )
+    assert written.column("id").to_pylist() == ids

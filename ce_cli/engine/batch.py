@@ -104,9 +104,12 @@ def fold_batch(
     row_offset: int,
     sink: Sink | None = None,
     parallel: bool = True,
+    targets: list[NDArray[np.float64]] | None = None,
 ) -> None:
     """Add one batch into ``state`` (what :func:`evaluate_batch` returns, merged in place);
-    ``sink`` receives the per-sample values in row order (per-sample output)."""
+    ``sink`` receives the per-sample values in row order (per-sample output), and ``targets``
+    (with ``sink``) the target rows of each group the sink receives, where targets are given
+    (compare checks that both inputs' targets agree)."""
     converter = plan.converter
     first = row_offset + 1
     typed = converter.convert(batch, first)
@@ -139,6 +142,8 @@ def fold_batch(
             if in_batch is not None and column is not None:
                 labels = batch.column(column).take(row_numbers - first)
             sink(values, row_numbers, ids, weights, labels)
+            if targets is not None and typed.targets is not None:
+                targets.append(typed.targets[a:b])
     if boot is not None:
         state.boot = boot.acc
     if in_batch is not None:

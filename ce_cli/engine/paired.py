@@ -45,6 +45,7 @@ from ce_cli.engine.pairing import (
     check_labels,
     check_position_pairs,
     check_same_problem,
+    check_weights,
     comparable_ids,
     concat_rows,
     id_of,
@@ -103,7 +104,10 @@ class _Collect:
     def __init__(self, metrics: tuple[Metric, ...]) -> None:
         self.metrics = metrics
         self.parts: list[Rows] = []
-        self.keep_weights = True  # False: no denominators and sample weights (B's, by id)
+        self.targets: list[Float] = []  # each part's target rows, where targets are given
+        # False: no denominators, and sample weights only where --weight-col gives them (B's
+        # rows, by id: kept to check that both inputs weigh each row alike)
+        self.keep_weights = True
 
     def __call__(
         self,
@@ -122,13 +126,20 @@ class _Collect:
             if d is not None and m.name == "loss" and values.loss_weight is not None:
                 d[k] = values.loss_weight
         truth = values.label_y if values.label_y is not None else values.true_class
-        s = None
-        if self.keep_weights:
-            s = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        s = None if weights is None else np.asarray(weights, dtype=np.float64)
+        if s is None and self.keep_weights:
+            s = np.ones(n)
         self.parts.append(Rows(np.asarray(row_numbers, dtype=np.int64), ids, truth, x, d, s))
 
     def take(self) -> Rows | None:
+        """The rows collected since the last take; where targets are given, each row's truth is
+        its target row (soft targets pair only where they agree in full, not by argmax)."""
         parts, self.parts = self.parts, []
+        targets, self.targets = self.targets, []
+        if targets:
+            assert len(targets) == len(parts)
+            for part, rows in zip(parts, targets, strict=True):
+                part.truth = np.asarray(rows, dtype=np.float64)
         return concat_rows(parts) if parts else None
 
 
@@ -178,7 +189,7 @@ class _Side:
 def _fold(state: State, plan: Plan, batch: pa.RecordBatch, row_offset: int, sink: _Collect) -> None:
     """``fold_batch`` with ``sink``; its input errors name the plan's input."""
     try:
-        fold_batch(state, plan, batch, row_offset, sink=sink)
+        fold_batch(state, plan, batch, row_offset, sink=sink, targets=sink.targets)
     except CeEvalError as error:
         raise error.with_file(plan.source) from None
 
@@ -201,7 +212,7 @@ def fold_pair(
     rows_a, rows_b = sink_a.take(), sink_b.take()
     if rows_a is None and rows_b is None:
         return
-    check_position_pairs(rows_a, rows_b, plan_a.source, plan_b.source)
+    check_position_pairs(rows_a, rows_b, plan_a.source, plan_b.source, plan_a.classes)
     assert rows_a is not None and rows_b is not None
     assert rows_a.d is not None and rows_a.s is not None
     state.paired.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
@@ -364,7 +375,8 @@ def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
             )
         paired_by[positions] = rows_a.rows
         rows_b = held.take(positions)
-        check_labels(rows_a, rows_b, a.name, b.name, id_of(rows_a.ids))
+        check_labels(rows_a, rows_b, a.name, b.name, id_of(rows_a.ids), a.plan.classes)
+        check_weights(rows_a, rows_b, a.name, b.name, id_of(rows_a.ids))
         assert rows_a.d is not None and rows_a.s is not None
         state.paired.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if (paired_by == 0).any():

@@ -4,7 +4,7 @@ mismatch (task and classes; rows left out on one side; labels or multi-label tar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,10 +89,15 @@ def _few(names: tuple[str, ...]) -> str:
 
 
 def check_position_pairs(
-    rows_a: Rows | None, rows_b: Rows | None, name_a: str, name_b: str
+    rows_a: Rows | None,
+    rows_b: Rows | None,
+    name_a: str,
+    name_b: str,
+    classes: Sequence[str] = (),
 ) -> None:
-    """Paired by position, both sides evaluated the same input rows, with the same labels (and
-    ids, where both have an id column): else the first row that differs is named."""
+    """Paired by position, both sides evaluated the same input rows, with the same labels or
+    targets, the same sample weights (and ids, where both have an id column): else the first row
+    that differs is named."""
     ra = np.zeros(0, np.int64) if rows_a is None else rows_a.rows
     rb = np.zeros(0, np.int64) if rows_b is None else rows_b.rows
     if len(ra) != len(rb) or (ra != rb).any():
@@ -107,9 +112,12 @@ def check_position_pairs(
             hint="compare needs the same rows in both inputs",
         )
     assert rows_a is not None and rows_b is not None
-    check_labels(
-        rows_a, rows_b, name_a, name_b, lambda i: f"row {int(rows_a.rows[i])} of the first"
-    )
+
+    def where(i: int) -> str:
+        return f"row {int(rows_a.rows[i])} of the first"
+
+    check_labels(rows_a, rows_b, name_a, name_b, where, classes)
+    check_weights(rows_a, rows_b, name_a, name_b, where)
     if rows_a.ids is not None and rows_b.ids is not None:
         ids_a = scalar_ids(rows_a.ids, name_a)
         ids_a, ids_b = comparable_ids(ids_a, scalar_ids(rows_b.ids, name_b), name_b)
@@ -157,11 +165,57 @@ def _as_text(ids: pa.Array) -> pa.Array:
     return ids if ids.type.equals(pa.string()) else pc.cast(ids, pa.string())
 
 
-def check_labels(
+# Target values and sample weights agree when they differ by at most this fraction of the larger
+# (two float32 steps): a value stored as float32 in one input and float64 in the other, or
+# written to CSV with 9 or more significant digits, still pairs; 0.05 moved between classes
+# does not.
+AGREE = 2.0**-22
+
+
+def agree(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.bool_]:
+    """Where two arrays of target values or weights agree (see :data:`AGREE`)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        same: NDArray[np.bool_] = (a == b) | (
+            np.abs(a - b) <= AGREE * np.maximum(np.abs(a), np.abs(b))
+        )
+    return same
+
+
+def check_weights(
     rows_a: Rows, rows_b: Rows, name_a: str, name_b: str, where: Callable[[int], str]
 ) -> None:
+    """Both inputs must weigh each row alike (``--weight-col``): a verdict from two weightings
+    compares nothing. The first row whose weights differ is named, with both values."""
+    sa, sb = rows_a.s, rows_b.s
+    if sa is None or sb is None:
+        return
+    differ = ~agree(sa, sb)
+    if differ.any():
+        i = int(np.argmax(differ))
+        raise LabelError(
+            f"the rows do not pair: the sample weights differ at {where(i)}: "
+            f"{float(sa[i])!r} in {name_a} but {float(sb[i])!r} in {name_b}",
+            hint="compare needs the same weight for each row in both inputs (see --weight-col)",
+        )
+
+
+def check_labels(
+    rows_a: Rows,
+    rows_b: Rows,
+    name_a: str,
+    name_b: str,
+    where: Callable[[int], str],
+    classes: Sequence[str] = (),
+) -> None:
+    """Both inputs must give each row the same label, or the same targets in full (soft targets
+    to within :data:`AGREE`, never only the same argmax)."""
     ta, tb = rows_a.truth, rows_b.truth
     if ta is None or tb is None:
+        return
+    if ta.dtype.kind == "f" and tb.dtype.kind == "f":
+        _check_targets(ta, tb, name_a, name_b, where, classes)
         return
     differ = ta != tb
     if differ.ndim == 2:
@@ -175,6 +229,33 @@ def check_labels(
             hint="compare needs the same rows with the same labels in both "
             "(pair them with --id-col if the order differs)",
         )
+
+
+def _check_targets(
+    ta: NDArray[Any],
+    tb: NDArray[Any],
+    name_a: str,
+    name_b: str,
+    where: Callable[[int], str],
+    classes: Sequence[str],
+) -> None:
+    differ = ~agree(ta, tb)
+    row_differs = differ.any(axis=1) if differ.ndim == 2 else differ
+    if not row_differs.any():
+        return
+    i = int(np.argmax(row_differs))
+    if differ.ndim == 2:
+        k = int(np.argmax(differ[i]))
+        name = repr(classes[k]) if k < len(classes) else str(k + 1)
+        what, va, vb = f" (class {name})", ta[i, k], tb[i, k]
+    else:
+        what, va, vb = "", ta[i], tb[i]
+    raise LabelError(
+        f"the rows do not pair: the targets differ at {where(i)}{what}: {float(va)!r} in "
+        f"{name_a} but {float(vb)!r} in {name_b}",
+        hint="compare needs the same rows with the same targets in both "
+        "(pair them with --id-col if the order differs)",
+    )
 
 
 def _shown(truth: Any) -> str:

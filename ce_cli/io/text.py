@@ -80,7 +80,8 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
             columns: Sequence[str] | None, float_columns: Sequence[str]
         ) -> Iterator[pa.RecordBatch]:
             streamed = path.endswith(".gz") or os.path.getsize(path) > CSV_WHOLE_FILE_BYTES
-            types = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
+            # The source's schema, not the probe's: ids_as_text may have made a column text.
+            types = {f.name: f.type for f in source.schema if not pa.types.is_null(f.type)}
             types.update({c: pa.float64() for c in float_columns})
             convert = pcsv.ConvertOptions(
                 include_columns=list(columns) if columns is not None else None,
@@ -102,9 +103,23 @@ def _open_delimited(delimiter: str, fmt: str) -> Callable[[str, str], Source]:
             except pa.ArrowInvalid as exc:
                 raise _locate_csv_error(exc, path, name, delimiter, schema.names) from None
 
-        return Source(name, fmt, schema, stream)
+        source = Source(name, fmt, schema, stream)
+        return source
 
     return opener
+
+
+def ids_as_text(source: Source, column: str | None) -> Source:
+    """``source`` with its id ``column`` read as text where the format has no types (CSV, TSV):
+    an id is a name, so ``0001`` stays ``0001`` (not the number 1) and pairs with the same id
+    stored as text in Parquet. Other formats, and a source without that column, are unchanged."""
+    if column is None or source.format not in ("csv", "tsv"):
+        return source
+    i = source.schema.get_field_index(column)
+    if i >= 0:
+        field = source.schema.field(i)
+        source.schema = source.schema.set(i, field.with_type(pa.string()))
+    return source
 
 
 def _check_text_encoding(path: str, name: str, delimiter: str = "") -> None:

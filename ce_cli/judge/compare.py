@@ -23,6 +23,7 @@ from ce_cli.engine.paired import run_paired
 from ce_cli.errors import CeEvalError
 from ce_cli.io.readers import open_source
 from ce_cli.io.source import Source
+from ce_cli.io.text import ids_as_text
 from ce_cli.judge.verdicts import A_BETTER, B_BETTER, DESCRIPTIVE, NO_DIFFERENCE, NO_INTERVAL
 from ce_cli.report.metric import Metric
 from ce_cli.report.registry import REPORT_METRICS
@@ -44,7 +45,7 @@ def _shared_id_column(schema_a: Any, schema_b: Any) -> str | None:
 def _open(source: Any, settings: Settings, name: str) -> Source:
     """An input as the evaluate command opens it: a path, ``-``, or an in-memory table."""
     if isinstance(source, str):
-        src = open_source(source, settings.input_format)
+        src = ids_as_text(open_source(source, settings.input_format), settings.id_col)
     else:
         from ce_cli.api import _table_source
 
@@ -53,7 +54,8 @@ def _open(source: Any, settings: Settings, name: str) -> Source:
         from ce_cli.io.join import join_labels
 
         try:
-            src = join_labels(src, open_source(settings.labels_file), settings.id_col)
+            labels = ids_as_text(open_source(settings.labels_file), settings.id_col)
+            src = join_labels(src, labels, settings.id_col)
         except BaseException:
             src.close()
             raise
