@@ -21,22 +21,11 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import (
-    ClasswisePart,
-    ClasswiseSums,
-    classwise_part,
-    column_totals,
-    probabilities,
-)
-from ce_cli.core.persample import (
-    MULTICLASS,
-    MULTILABEL,
-    LossSpec,
-    SampleValues,
-    concat_values,
-    evaluate_rows,
-)
+from ce_cli.core.calibration import probabilities
+from ce_cli.core.classwise import ClasswisePart, ClasswiseSums, classwise_part, column_totals
+from ce_cli.core.persample import evaluate_rows
 from ce_cli.core.picks import Picks, ScaledPicks, classwise_threshold
+from ce_cli.core.sample_values import MULTICLASS, MULTILABEL, LossSpec, SampleValues, concat_values
 from ce_cli.core.workspace import Workspace
 from ce_cli.engine.plan import Plan
 from ce_cli.engine.state import State, TemperatureSums
