@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ce_cli.engine.batch as batch_module
+import ce_cli.engine.kernel as kernel_module
 from ce_cli.api import evaluate
 from ce_cli.core.calibration import bin_index, weighted_bin_sums
 from ce_cli.core.classwise import classwise_sums
@@ -106,14 +106,14 @@ _TABLE = _table(np.random.default_rng(20261202), 40_000, 8)  # 320,000 events: t
 def _report(fused: bool, chunk: int, **options: object) -> dict:
     """The report, through the fused kernel or the general path (whose fine histogram the
     calling thread fills: the fused path never calls ``update_fine``)."""
-    general = mock.patch.object(batch_module, "DENSE_CLASSWISE_CELLS", 0)  # no fused parts
+    general = mock.patch.object(kernel_module, "DENSE_CLASSWISE_CELLS", 0)  # no fused parts
     fine = mock.patch.object(
         Accumulator,
         "update_fine",
         side_effect=AssertionError("the fused kernel fills its own fine histogram"),
     )
     with (
-        mock.patch.object(batch_module, "LABEL_CHUNK_VALUES", chunk),
+        mock.patch.object(kernel_module, "LABEL_CHUNK_VALUES", chunk),
         general if not fused else fine,
     ):
         report = evaluate(_TABLE, target_cols="y_*", prob_cols="p_*", task="multilabel", **options)
