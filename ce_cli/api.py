@@ -14,6 +14,7 @@ the pure batch function (:func:`~ce_cli.engine.batch.evaluate_batch`) folded int
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,24 +55,29 @@ def _table_source(data: Any, name: str) -> Source:
 def evaluate(
     source: Any,
     *,
-    per_sample: str | None = None,
+    per_sample: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
-    per_sequence: str | None = None,
+    per_sequence: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Report:
     """Evaluate predictions against labels; ``options`` are :class:`~ce_cli.settings.Settings`.
 
-    ``source`` is a path (Parquet, CSV, TSV, gzip'd CSV, Arrow/Feather, JSON Lines; a directory or
-    glob of Parquet files), ``"-"`` for standard input, a ``pyarrow.Table`` or a pandas
-    ``DataFrame``. ``per_sample`` writes one row per input row there, ``per_sequence`` one row
-    per sequence (with ``sequence_col``). ``progress`` is called as
-    ``progress(rows_done, total_rows)`` after each batch (``total_rows`` is ``None`` when the
-    format does not say, as for CSV).
+    ``source`` is a path (``str`` or ``pathlib.Path``: Parquet, CSV, TSV, gzip'd CSV,
+    Arrow/Feather, JSON Lines; a directory or glob of Parquet files), ``"-"`` for standard
+    input, a ``pyarrow.Table`` or a pandas ``DataFrame``. ``per_sample`` writes one row per
+    input row there, ``per_sequence`` one row per sequence (with ``sequence_col``).
+    ``progress`` is called as ``progress(rows_done, total_rows)`` after each batch
+    (``total_rows`` is ``None`` when the format does not say, as for CSV).
     ``engine="dask"`` runs the passes on a Dask cluster: ``scheduler`` is its address (without
     one, ce-eval starts a local cluster of ``workers`` processes and stops it afterwards), and
     ``partition_rows`` bounds a partition's rows (see :mod:`ce_cli.engine.dask`).
     Raises a :class:`~ce_cli.errors.CeEvalError` subclass for bad input.
     """
+    # A pathlib.Path is a path like its text (os.fspath), for the input and both outputs.
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    per_sample = os.fspath(per_sample) if per_sample is not None else None
+    per_sequence = os.fspath(per_sequence) if per_sequence is not None else None
     engine = options.pop("engine", None) or "local"
     cluster = {k: options.pop(k, None) for k in ("scheduler", "workers", "partition_rows")}
     settings = options.pop("settings", None) or Settings(**options)

@@ -18,8 +18,43 @@ from ce_cli.resolve.typed import Float, Rows
 from ce_cli.settings import Task
 
 
+def _folded(lookup: dict[str, int]) -> dict[str, int]:
+    """The names folded for case and outer spaces, both sides alike; a folded name two classes
+    share is left out, so a label matching it stays unknown (an error) instead of a guess."""
+    folded: dict[str, int] = {}
+    shared: set[str] = set()
+    for name, index in lookup.items():
+        key = name.strip().lower()
+        if folded.get(key, index) != index:
+            shared.add(key)
+        folded[key] = index
+    for key in shared:
+        del folded[key]
+    return folded
+
+
 class LabelReader(NumberReader):
     """Labels as class indices, over the checked numbers of :class:`NumberReader`."""
+
+    _folded_noted = False
+
+    def _note_folded(self, label: str, index: int) -> None:
+        """A label that names a class only when case is ignored (``DOG`` for ``p_dog``) is
+        mapped, and said once; the binary words (``True``, ``FALSE``) are not worth a line."""
+        if self._folded_noted or label.strip().lower() in ("true", "false", "0", "1"):
+            return
+        import warnings
+
+        from ce_cli.errors import CeEvalWarning
+
+        self._folded_noted = True
+        warnings.warn(
+            CeEvalWarning(
+                f"{self.file}: label {label!r} taken as class {self.classes[index]!r} (case and "
+                "outer spaces ignored)"
+            ),
+            stacklevel=2,
+        )
 
     def _narrow_to_label_names(self, batch: pa.RecordBatch) -> None:
         """SPEC's third step, which needs the labels: when the prediction columns were every
@@ -91,10 +126,13 @@ class LabelReader(NumberReader):
             values = array.to_numpy(zero_copy_only=False)
             uniques, inverse = np.unique(values, return_inverse=True)
             mapped = np.empty(len(uniques), dtype=np.int64)
+            folded = _folded(self._label_lookup)
             for i, u in enumerate(uniques):
                 index = self._label_lookup.get(str(u))
                 if index is None:
-                    index = self._label_lookup.get(str(u).strip().lower())
+                    index = folded.get(str(u).strip().lower())
+                    if index is not None and self.decision is not None:
+                        self._note_folded(str(u), index)
                 mapped[i] = -1 if index is None else index
             labels = mapped[inverse.reshape(-1)]
             if (mapped < 0).any():
