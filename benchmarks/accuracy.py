@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 
 HERE = Path(__file__).resolve().parent
 

@@ -152,9 +152,9 @@ print(pcsv.read_csv(sys.argv[1]).num_rows)
 CORE_CE_EVAL = """
 import sys, time, numpy as np
 from ce_cli.state.accumulator import Accumulator
-from ce_cli.engine.batch import kernel as _evaluate_batch
-from ce_cli.core.persample import LossSpec
-from ce_cli.resolve.converter import NumberBlock, Rows, TypedBatch
+from ce_cli.engine.kernel import kernel as _evaluate_batch
+from ce_cli.core.sample_values import LossSpec
+from ce_cli.resolve.typed import NumberBlock, Rows, TypedBatch
 
 class Direct:  # the resolver's checks are not part of the kernel being timed
     def predictions(self, typed, a, b, workspace=None):

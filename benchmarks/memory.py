@@ -121,6 +121,7 @@ def main() -> None:
         "--repeat-others", type=int, default=1, help="runs of each other command (--ci is slow)"
     )
     parser.add_argument("--only-default", action="store_true", help="the default report only")
+    parser.add_argument("--skip-default", action="store_true", help="the other commands only")
     parser.add_argument("--keep", action="store_true", help="keep the files in benchmarks/data/")
     parser.add_argument("--ce-eval", default=CE_EVAL, help="the command to measure")
     parser.add_argument("--write", nargs=2, metavar=("PATH", "ROW_GROUP"), help=argparse.SUPPRESS)
@@ -142,7 +143,7 @@ def main() -> None:
             )  # fmt: skip
             print(f"wrote {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
         paths.append(path)
-    variants: list[tuple[str, list[str]]] = [("default (--format json)", [])]
+    variants: list[tuple[str, list[str]]] = [] if args.skip_default else [("default", [])]
     if not args.only_default:
         variants += [
             ("--ci 0.95", ["--ci", "0.95"]),

@@ -22,9 +22,10 @@ from collections.abc import Callable
 import numpy as np
 
 from ce_cli.cli.allocator import keep_freed_memory_for_reuse
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 from ce_cli.core.workspace import Workspace
-from ce_cli.engine.batch import CHUNK_VALUES
+from ce_cli.engine.kernel import CHUNK_VALUES
 
 Case = Callable[[], object]
 

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import ce_cli
-from ce_cli.core.persample import LossSpec, evaluate_rows, take_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec, take_rows
 from ce_cli.state.bootstrap import BootstrapAccumulator, poisson_weights
 
 

@@ -15,23 +15,28 @@ from scipy.special import logsumexp
 
 import ce_cli
 from ce_cli.core.calibration import (
-    FINE_SIZE,
-    adaptive_bins,
-    adaptive_calibration_error,
     bin_sums,
-    classwise_eces,
-    classwise_part,
-    classwise_sums,
     debiased_rms_calibration_error_from_bins,
     ece_from_bins,
-    fine_cell_means,
-    fine_equal_mass_bins,
-    fine_histogram_update,
-    murphy_decomposition,
     overconfidence_from_bins,
     rms_calibration_error,
 )
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.classwise import (
+    classwise_eces,
+    classwise_part,
+    classwise_sums,
+    murphy_decomposition,
+)
+from ce_cli.core.equal_mass import (
+    FINE_SIZE,
+    adaptive_bins,
+    adaptive_calibration_error,
+    fine_cell_means,
+    fine_equal_mass_bins,
+    fine_histogram_update,
+)
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 from ce_cli.core.smooth import smooth_calibration_error, smooth_ece_bandwidth
 from ce_cli.state.accumulator import Accumulator
 

@@ -10,16 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ce_cli.core.calibration import (
-    ClasswisePart,
-    ClasswiseSums,
-    bin_edges,
-    bin_sums,
-    classwise_part,
-    classwise_sums,
-)
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.calibration import bin_edges, bin_sums
+from ce_cli.core.classwise import ClasswisePart, ClasswiseSums, classwise_part, classwise_sums
+from ce_cli.core.persample import evaluate_rows
 from ce_cli.core.picks import Picks, ScaledPicks, classwise_threshold, sparse_flatnonzero
+from ce_cli.core.sample_values import LossSpec
 
 
 @settings(max_examples=60, deadline=None)

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ce_cli.arrays import evaluate_arrays
-from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec, SampleValues
 from ce_cli.core.workspace import Workspace
-from ce_cli.report.report import LOG_DBL_MAX, perplexity
+from ce_cli.report.metric import LOG_DBL_MAX, perplexity
 
 RTOL = 1e-12
 ATOL = 1e-300

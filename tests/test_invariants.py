@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from scipy.special import expit, softmax
 
 import ce_cli
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 from ce_cli.state.accumulator import Accumulator
 
 FAST = settings(max_examples=40, deadline=None)

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec, SampleValues
 from ce_cli.core.workspace import Workspace
 from ce_cli.state.accumulator import Accumulator
 

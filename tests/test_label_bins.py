@@ -14,9 +14,10 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ce_cli.engine.batch as batch_module
+import ce_cli.engine.kernel as kernel_module
 from ce_cli.api import evaluate
-from ce_cli.core.calibration import bin_index, classwise_sums, weighted_bin_sums
+from ce_cli.core.calibration import bin_index, weighted_bin_sums
+from ce_cli.core.classwise import classwise_sums
 from ce_cli.core.label_bins import label_bin_sums, label_events
 from ce_cli.state.accumulator import Accumulator
 from tests.reports_close import assert_reports_close
@@ -105,14 +106,14 @@ _TABLE = _table(np.random.default_rng(20261202), 40_000, 8)  # 320,000 events: t
 def _report(fused: bool, chunk: int, **options: object) -> dict:
     """The report, through the fused kernel or the general path (whose fine histogram the
     calling thread fills: the fused path never calls ``update_fine``)."""
-    general = mock.patch.object(batch_module, "DENSE_CLASSWISE_CELLS", 0)  # no fused parts
+    general = mock.patch.object(kernel_module, "DENSE_CLASSWISE_CELLS", 0)  # no fused parts
     fine = mock.patch.object(
         Accumulator,
         "update_fine",
         side_effect=AssertionError("the fused kernel fills its own fine histogram"),
     )
     with (
-        mock.patch.object(batch_module, "LABEL_CHUNK_VALUES", chunk),
+        mock.patch.object(kernel_module, "LABEL_CHUNK_VALUES", chunk),
         general if not fused else fine,
     ):
         report = evaluate(_TABLE, target_cols="y_*", prob_cols="p_*", task="multilabel", **options)
@@ -142,7 +143,8 @@ def test_fused_multilabel_kernel_gives_the_general_path_numbers(
 def test_many_labels_and_bins_fall_back_to_sparse_classwise_sums() -> None:
     """Where labels × bins outnumber an update's events, the accumulator sums the classwise view
     sparse (no dense cells per update): the same sums as the dense binning."""
-    from ce_cli.core.persample import MULTILABEL, LossSpec, evaluate_rows
+    from ce_cli.core.persample import evaluate_rows
+    from ce_cli.core.sample_values import MULTILABEL, LossSpec
 
     rng = np.random.default_rng(3)
     q, y = _events(rng, 4, 6000, soft=False)  # 24,000 events, 90,000 cells

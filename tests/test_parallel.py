@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import ce_cli.api as api
-import ce_cli.engine.batch as batch
+import ce_cli.engine.kernel as kernel
 from ce_cli.core.rowwise import SWEEP_COLUMNS, row_argmax
 
 
@@ -60,13 +60,13 @@ def test_one_thread_and_three_give_the_same_report(
 ) -> None:
     table = _tables()[kind]
     # Small chunks and tasks: many of them, so the threads really share the work.
-    monkeypatch.setattr(batch, "CHUNK_VALUES", 512)
-    monkeypatch.setattr(batch, "TASK_VALUES", 2048)
-    monkeypatch.setattr(batch, "MIN_TASK_VALUES", 256)
+    monkeypatch.setattr(kernel, "CHUNK_VALUES", 512)
+    monkeypatch.setattr(kernel, "TASK_VALUES", 2048)
+    monkeypatch.setattr(kernel, "MIN_TASK_VALUES", 256)
     monkeypatch.setenv("CE_EVAL_THREADS", "1")
     serial = _report(table, ci=0.9, bootstrap=20)
     monkeypatch.setenv("CE_EVAL_THREADS", "3")
-    monkeypatch.setattr(batch, "_pool", None)
+    monkeypatch.setattr(kernel, "_pool", None)
     assert _report(table, ci=0.9, bootstrap=20) == serial
 
 
@@ -76,9 +76,9 @@ def test_another_task_split_changes_only_the_rounding(
 ) -> None:
     table = _tables()[kind]
     default = _numbers(_report(table))
-    monkeypatch.setattr(batch, "CHUNK_VALUES", 100)
-    monkeypatch.setattr(batch, "TASK_VALUES", 300)
-    monkeypatch.setattr(batch, "MIN_TASK_VALUES", 50)
+    monkeypatch.setattr(kernel, "CHUNK_VALUES", 100)
+    monkeypatch.setattr(kernel, "TASK_VALUES", 300)
+    monkeypatch.setattr(kernel, "MIN_TASK_VALUES", 50)
     split = _numbers(_report(table))
     assert default.keys() == split.keys()
     for key, value in default.items():

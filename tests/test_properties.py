@@ -29,7 +29,8 @@ import ce_cli.io.batching
 import ce_cli.io.readers
 from ce_cli.api import evaluate
 from ce_cli.arrays import evaluate_arrays
-from ce_cli.core.persample import LossSpec, SampleValues, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec, SampleValues
 from ce_cli.state.accumulator import Accumulator
 
 FAST = settings(max_examples=50, deadline=None)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import ce_cli
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 from ce_cli.state.accumulator import Accumulator
 
 

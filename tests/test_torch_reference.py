@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from ce_cli.arrays import evaluate_arrays
-from ce_cli.core.persample import LossSpec, evaluate_rows
+from ce_cli.core.persample import evaluate_rows
+from ce_cli.core.sample_values import LossSpec
 
 REL = 1e-9
 

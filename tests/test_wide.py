@@ -18,6 +18,7 @@ import pytest
 import ce_cli
 import ce_cli.api
 import ce_cli.engine.batch
+import ce_cli.engine.kernel
 import ce_cli.io.batching
 import ce_cli.io.readers
 import ce_cli.resolve.converter
@@ -223,8 +224,8 @@ def test_wide_rows_summed_on_the_calling_thread_give_the_per_task_numbers(
         options["weight_col"] = "w"
     table = pa.table(columns)
     per_task = _numbers(ce_cli.evaluate(table, **options))
-    monkeypatch.setattr(ce_cli.engine.batch, "MIN_ACCUMULATOR_ROWS", 10**9)
-    monkeypatch.setattr(ce_cli.engine.batch, "DEFERRED_ROWS", 700)
+    monkeypatch.setattr(ce_cli.engine.kernel, "MIN_ACCUMULATOR_ROWS", 10**9)
+    monkeypatch.setattr(ce_cli.engine.kernel, "DEFERRED_ROWS", 700)
     deferred = ce_cli.evaluate(table, **options)
     _assert_same(per_task, _numbers(deferred))
     assert deferred.metrics["ece_classwise"] == pytest.approx(

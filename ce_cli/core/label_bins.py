@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import ClasswiseSums, bin_index
-from ce_cli.core.calibration import _row_dots as row_dots
+from ce_cli.core.calibration import bin_index
+from ce_cli.core.classwise import ClasswiseSums
+from ce_cli.core.classwise import _row_dots as row_dots
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]

@@ -27,7 +27,7 @@ Step = Callable[[S, Plan, pa.RecordBatch, int], None]
 class LocalDriver:
     """Runs passes over one opened :class:`~ce_cli.io.readers.Source` in this process."""
 
-    # Batches are split over this process's thread pool (see ce_cli.engine.batch.kernel).
+    # Batches are split over this process's thread pool (see ce_cli.engine.kernel.kernel).
     parallel = True
 
     def __init__(self, source: Source) -> None:

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ce_cli.core.persample import SampleValues
+from ce_cli.core.sample_values import SampleValues
 from ce_cli.engine.batch import fold_batch
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.pairing import (
@@ -68,7 +68,7 @@ RANGE_ROWS = 1 << 16
 
 PAIRED_METRICS: tuple[Metric, ...] = tuple(m for m in REPORT_METRICS if m.per_row is not None)
 """The registry's metrics that are a mean of one value per row: compare pairs these row by row.
-``per_row`` names the :class:`~ce_cli.core.persample.SampleValues` field (multi-label
+``per_row`` names the :class:`~ce_cli.core.sample_values.SampleValues` field (multi-label
 ``correct`` is the row's fraction of labels right)."""
 
 

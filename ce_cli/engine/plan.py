@@ -18,7 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ce_cli.core.logprob import machine_eps
-from ce_cli.core.persample import LossSpec
+from ce_cli.core.sample_values import LossSpec
 from ce_cli.errors import EmptyInputError, UsageError
 from ce_cli.resolve.columns import ColumnPlan, plan_columns
 from ce_cli.resolve.converter import Converter

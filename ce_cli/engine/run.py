@@ -21,7 +21,8 @@ import pyarrow as pa
 
 from ce_cli.core.calibration import ece_from_bins
 from ce_cli.core.temperature import TemperatureFit, fit_beta
-from ce_cli.engine.batch import Sink, count_labels, fold_batch, temperature_batch
+from ce_cli.engine.batch import count_labels, fold_batch, temperature_batch
+from ce_cli.engine.kernel import Sink
 from ce_cli.engine.plan import Plan, balanced_weights
 from ce_cli.engine.state import State, TemperatureSums
 from ce_cli.errors import UsageError

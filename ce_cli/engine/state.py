@@ -19,7 +19,7 @@ import numpy as np
 
 from ce_cli.core.calibration import bin_sums
 from ce_cli.core.logprob import log_sigmoid
-from ce_cli.core.persample import MULTICLASS, MULTILABEL, LossSpec
+from ce_cli.core.sample_values import MULTICLASS, MULTILABEL, LossSpec
 from ce_cli.core.temperature import (
     log_inputs,
     temperature_sums,

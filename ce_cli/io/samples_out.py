@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.core.persample import SampleValues
+from ce_cli.core.sample_values import SampleValues
 from ce_cli.errors import UsageError
 from ce_cli.io.atomic import AtomicOutput
 

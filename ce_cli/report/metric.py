@@ -44,7 +44,7 @@ class Metric:
     fraction: float | None = None
     """``loss_histogram`` metrics: the quantile (0 the smallest loss, 1 the largest)."""
     per_row: str | None = None
-    """The :class:`~ce_cli.core.persample.SampleValues` field holding each row's value (its mean
+    """The :class:`~ce_cli.core.sample_values.SampleValues` field holding each row's value (its mean
     is the metric), which ``compare`` pairs row by row; the per-sample output's column of the same
     name (multi-label ``correct``, the fraction of labels right, is its column ``accuracy``)."""
 

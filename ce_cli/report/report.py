@@ -14,19 +14,10 @@ from typing import Any
 import numpy as np
 
 from ce_cli._version import __version__
-from ce_cli.core.calibration import (
-    FINE_CELLS,
-    ClasswiseSums,
-    bin_edges,
-    calibration_gaps,
-    classwise_eces,
-    ece_from_bins,
-    fine_cell_means,
-    fine_equal_mass_bins,
-    murphy_decomposition,
-    signed_gaps,
-)
-from ce_cli.core.persample import BINARY, MULTILABEL
+from ce_cli.core.calibration import bin_edges, calibration_gaps, ece_from_bins, signed_gaps
+from ce_cli.core.classwise import ClasswiseSums, classwise_eces, murphy_decomposition
+from ce_cli.core.equal_mass import FINE_CELLS, fine_cell_means, fine_equal_mass_bins
+from ce_cli.core.sample_values import BINARY, MULTILABEL
 from ce_cli.core.smooth import smooth_curve, smooth_ece_bandwidth
 from ce_cli.errors import WeightError
 from ce_cli.report.metric import LOG_DBL_MAX, perplexity

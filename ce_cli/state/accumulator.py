@@ -1,8 +1,8 @@
 """The mergeable accumulator: everything the report needs, as fixed-size float64 sums.
 
 One file, a stream larger than memory, several processes or a Dask cluster all reduce the same
-way: ``update`` folds in a batch's :class:`~ce_cli.core.persample.SampleValues`, ``merge`` adds two
-accumulators, and ``update(A); update(B)`` equals ``merge(update(A), update(B))`` for every
+way: ``update`` folds in a batch's :class:`~ce_cli.core.sample_values.SampleValues`, ``merge``
+adds two accumulators, and ``update(A); update(B)`` equals ``merge(update(A), update(B))`` for every
 statistic. The state never grows with the number of rows:
 
 * sample-weighted sums of every per-sample metric, and the loss mean's denominator;
@@ -27,18 +27,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import (
-    FINE_SIZE,
-    ClasswisePart,
-    ClasswiseSums,
-    bin_index,
-    classwise_part,
-    fine_histogram_update,
-    indexed_sum,
-    weighted_bin_sums,
-)
+from ce_cli.core.calibration import bin_index, indexed_sum, weighted_bin_sums
+from ce_cli.core.classwise import ClasswisePart, ClasswiseSums, classwise_part
+from ce_cli.core.equal_mass import FINE_SIZE, fine_histogram_update
 from ce_cli.core.label_bins import label_bin_sums, label_events
-from ce_cli.core.persample import BINARY, MULTILABEL, SampleValues, true_positive
+from ce_cli.core.persample import true_positive
+from ce_cli.core.sample_values import BINARY, MULTILABEL, SampleValues
 
 Float = NDArray[np.float64]
 
@@ -167,7 +161,7 @@ class Accumulator:
         """Fold one batch in. ``sample_weight`` of ``None`` weighs every row 1.
 
         Multi-class rows carry only their top-label view; the classwise view needs every class's
-        probability, which the caller sums with :func:`~ce_cli.core.calibration.classwise_part`
+        probability, which the caller sums with :func:`~ce_cli.core.classwise.classwise_part`
         and hands in as ``classwise`` (without it, these rows are left out of the classwise
         estimators and the report says so). Binary and multi-label rows carry all they need.
         """

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ce_cli.core.calibration import bin_index
-from ce_cli.core.persample import SampleValues
+from ce_cli.core.sample_values import SampleValues
 from ce_cli.report.registry import BY_NAME, METRICS, finish_bins, finish_sums
 from ce_cli.state.accumulator import LOSS_BINS, histogram_quantiles, loss_bin_index
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ce_cli.core.persample import SampleValues, take_rows
+from ce_cli.core.sample_values import SampleValues, take_rows
 from ce_cli.errors import UsageError
 from ce_cli.state.accumulator import Accumulator
 
