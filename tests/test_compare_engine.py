@@ -618,3 +618,25 @@ def test_csv_ids_keep_their_leading_zeros_in_compare_labels_joins_and_per_sample
         convert_options=pcsv.ConvertOptions(column_types={"id": pa.string()}),
     )
     assert written.column("id").to_pylist() == ids
+
+
+def test_input_format_applies_to_standard_input_not_to_a_named_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``compare a.csv - --input-format parquet``: the CSV is read by its suffix, standard
+    input as Parquet."""
+    import io
+
+    ids = [f"{i:04d}" for i in range(6)]
+    a, b = _model(ids, 27), _model(ids, 28)
+    b["label"] = a["label"]
+    pcsv.write_csv(pa.table(a), tmp_path / "a.csv")
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(b), sink)
+    stdin = io.TextIOWrapper(io.BytesIO(sink.getvalue().to_pybytes()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    args = ["compare", str(tmp_path / "a.csv"), "-", "--input-format", "parquet"]
+    code = main([*args, "--bootstrap", "20", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["n_samples"] == 6

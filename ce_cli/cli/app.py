@@ -416,7 +416,14 @@ def compare_command(
     ignore_label: IgnoreLabel = None,
     on_nan: OnNan = "error",
     renormalize: Renormalize = False,
-    input_format: InputFormat = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Input format (parquet, csv, tsv, arrow, jsonl) of whichever of A and B has a "
+            "name that does not say it (-, a pipe, no known suffix); of both where both names "
+            "say it."
+        ),
+    ] = None,
     ci: Annotated[float, typer.Option(help="Interval level.", rich_help_panel=_GATES)] = 0.95,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap replicates.", rich_help_panel=_GATES)

@@ -53,6 +53,11 @@ _SUFFIXES = {
 }
 
 
+def names_format(path: str) -> bool:
+    """Whether ``path``'s name says its format (a known suffix, ``.gz`` looked through)."""
+    return Path(path.lower().removesuffix(".gz")).suffix in _SUFFIXES
+
+
 def detect_format(path: str, declared: str | None = None) -> str:
     """The format of ``path`` from ``declared`` or its extension (``.gz`` is looked through)."""
     if declared:

@@ -21,7 +21,7 @@ import numpy as np
 from ce_cli.engine.local import LocalDriver
 from ce_cli.engine.paired import run_paired
 from ce_cli.errors import CeEvalError
-from ce_cli.io.readers import open_source
+from ce_cli.io.readers import names_format, open_source
 from ce_cli.io.source import Source
 from ce_cli.io.text import ids_as_text
 from ce_cli.judge.verdicts import A_BETTER, B_BETTER, DESCRIPTIVE, NO_DIFFERENCE, NO_INTERVAL
@@ -42,10 +42,22 @@ def _shared_id_column(schema_a: Any, schema_b: Any) -> str | None:
     return None
 
 
-def _open(source: Any, settings: Settings, name: str) -> Source:
+def _declared_formats(a: Any, b: Any, declared: str | None) -> tuple[str | None, str | None]:
+    """The ``--input-format`` each input is read with. It applies to an input whose name does
+    not say its format (``-``, a pipe, a name without a known suffix); the other is read by its
+    suffix (``compare a.csv - --input-format parquet``). Where both names say it, to both."""
+    if declared is None:
+        return None, None
+    says = [isinstance(s, str) and s != "-" and names_format(s) for s in (a, b)]
+    if all(says):
+        return declared, declared
+    return (None if says[0] else declared), (None if says[1] else declared)
+
+
+def _open(source: Any, settings: Settings, name: str, declared: str | None = None) -> Source:
     """An input as the evaluate command opens it: a path, ``-``, or an in-memory table."""
     if isinstance(source, str):
-        src = ids_as_text(open_source(source, settings.input_format), settings.id_col)
+        src = ids_as_text(open_source(source, declared), settings.id_col)
     else:
         from ce_cli.api import _table_source
 
@@ -74,9 +86,12 @@ def compare(
     settings = options.pop("settings", None) or Settings(**options)
     sources: list[Source] = []
     try:
-        for source, name in ((source_a, "<table A>"), (source_b, "<table B>")):
+        declared = _declared_formats(source_a, source_b, settings.input_format)
+        for source, name, fmt in zip(
+            (source_a, source_b), ("<table A>", "<table B>"), declared, strict=True
+        ):
             try:
-                sources.append(_open(source, settings, name))
+                sources.append(_open(source, settings, name, fmt))
             except CeEvalError as error:
                 raise error.with_file(str(source)) from None
         evaluated = settings
@@ -84,6 +99,7 @@ def compare(
             shared = _shared_id_column(sources[0].schema, sources[1].schema)
             if shared is not None:
                 evaluated = dataclasses.replace(settings, id_col=shared)
+                sources = [ids_as_text(src, shared) for src in sources]
         paired = run_paired(
             LocalDriver(sources[0]),
             LocalDriver(sources[1]),
