@@ -123,3 +123,54 @@ def test_pairing_by_position_does_not_depend_on_row_groups(
         if metric["low"] is not None:
             assert metric["low"] == metric["high"] == 0.0
         assert metric["verdict"] in ("no significant difference", "descriptive", "no interval")
+
+
+def test_by_id_a_row_dropped_for_nan_is_said_to_be_left_out_not_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--on-nan drop leaves row 3 of A out: B's row with that id is said to be left out of the
+    first input, not absent from it."""
+    (tmp_path / "a.csv").write_text("id,label,p\nx1,0,0.2\nx2,1,0.7\nx3,1,\nx4,0,0.4\n")
+    (tmp_path / "b.csv").write_text("id,label,p\nx4,0,0.3\nx3,1,0.6\nx2,1,0.9\nx1,0,0.1\n")
+    code = main(
+        [
+            "compare",
+            str(tmp_path / "a.csv"),
+            str(tmp_path / "b.csv"),
+            "--id-col",
+            "id",
+            "--on-nan",
+            "drop",
+            "--bootstrap",
+            "20",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "row 2" in err and "'x3'" in err
+    assert "left out of the first input (its row 3, by --on-nan drop" in err
+    assert "not in the first input" not in err
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_a_null_id_is_its_own_error_naming_the_row_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], side: str
+) -> None:
+    good = "key,label,p\nx1,0,0.2\nx2,1,0.7\nx3,1,0.6\n"
+    null = "key,label,p\nx1,0,0.2\n,1,0.7\nx3,1,0.6\n"
+    (tmp_path / "a.csv").write_text(null if side == "a" else good)
+    (tmp_path / "b.csv").write_text(null if side == "b" else good)
+    code = main(
+        [
+            "compare",
+            str(tmp_path / "a.csv"),
+            str(tmp_path / "b.csv"),
+            "--id-col",
+            "key",
+            "--bootstrap",
+            "20",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{side}.csv" in err and "row 2" in err and "id column 'key' is empty (null)" in err

@@ -317,16 +317,92 @@ def _pair_by_position(a: _Side, b: _Side, state: PairedState) -> None:
         )
 
 
+class _LeftOut:
+    """The ids (and input rows) of one side's rows left out by ``--on-nan drop`` or
+    ``--ignore-label``, so that an id missing from the other side's evaluated rows is said to
+    be left out rather than absent."""
+
+    def __init__(self, side: _Side) -> None:
+        self.side = side
+        self.ids: list[pa.Array] = []
+        self.rows: list[NDArray[np.int64]] = []
+
+    def note(self, batch: pa.RecordBatch, offset: int, kept: list[Rows]) -> None:
+        n_kept = sum(len(r.rows) for r in kept)
+        column = self.side.plan.columns.id
+        if n_kept == batch.num_rows or column is None:
+            return
+        mask = np.ones(batch.num_rows, dtype=bool)
+        for part in kept:
+            mask[part.rows - offset - 1] = False
+        positions = np.flatnonzero(mask)
+        self.ids.append(scalar_ids(batch.column(column).take(pa.array(positions)), self.side.name))
+        self.rows.append(positions + offset + 1)
+
+    def row_of(self, value: Any) -> int | None:
+        """The input row of a left-out row with id ``value``, or None."""
+        for ids, rows in zip(self.ids, self.rows, strict=True):
+            found = [i for i, v in enumerate(ids.to_pylist()) if v == value or str(v) == str(value)]
+            if len(found):
+                return int(rows[found[0]])
+        return None
+
+
+def _missing(
+    value: Any, row: int, side: _Side, other: _Side, other_left: _LeftOut, which: str
+) -> LabelError:
+    """The error for a row of ``side`` whose id ``value`` is not among ``other``'s evaluated
+    rows: left out there (--on-nan drop, --ignore-label), or not there at all."""
+    left_at = other_left.row_of(value)
+    if left_at is not None:
+        return LabelError(
+            f"this id's row was left out of the {which} input (its row {left_at}, by --on-nan "
+            "drop or --ignore-label), so this row has no pair",
+            file=side.name,
+            row=row,
+            value=value,
+            hint="compare needs the same rows evaluated in both inputs",
+        )
+    return LabelError(
+        f"this id is not in the {which} input",
+        file=side.name,
+        row=row,
+        value=value,
+        hint=f"compare pairs each row with the row of the same id in {other.name}",
+    )
+
+
+def _refuse_null_ids(ids: pa.Array, rows: NDArray[np.int64], side: _Side) -> None:
+    """A null (or empty text) id pairs with nothing: the first is named, with its row and the
+    id column."""
+    empty = ids.is_null()
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        empty = pc.or_(empty, pc.equal(pc.fill_null(ids, "x"), ""))  # an empty CSV cell
+    if pc.any(empty).as_py():
+        i = int(np.argmax(np.asarray(empty.to_numpy(zero_copy_only=False))))
+        raise LabelError(
+            f"the id column '{side.plan.columns.id}' is empty (null) in this row, so it cannot "
+            "be paired by id",
+            file=side.name,
+            row=int(rows[i]),
+            hint="give each row an id",
+        )
+
+
 def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
     sink_b, sink_a = _Collect(PAIRED_METRICS), _Collect(PAIRED_METRICS)
     sink_b.keep_weights = False  # A's rows give the weights and denominators
+    left_a, left_b = _LeftOut(a), _LeftOut(b)
     for batch, offset in _numbered(b.stream()):
+        before = len(sink_b.parts)
         _fold(state.b, b.plan, batch, offset, sink_b)
+        left_b.note(batch, offset, sink_b.parts[before:])
     held = sink_b.take()
     if held is None:
         return
     assert held.ids is not None
     ids_b = scalar_ids(held.ids, b.name)
+    _refuse_null_ids(ids_b, held.rows, b)
     first_at = np.asarray(pc.index_in(ids_b, value_set=ids_b).to_numpy(zero_copy_only=False))
     again = first_at != np.arange(len(first_at))
     if again.any():
@@ -341,21 +417,18 @@ def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
     paired_by = np.zeros(len(ids_b), dtype=np.int64)  # A's row paired with each of B's rows
     for batch, offset in _numbered(a.stream()):
         _fold(state.a, a.plan, batch, offset, sink_a)
+        left_a.note(batch, offset, sink_a.parts)
         rows_a = sink_a.take()
         if rows_a is None:
             continue
         assert rows_a.ids is not None
         batch_ids, ids_b = comparable_ids(scalar_ids(rows_a.ids, a.name), ids_b, b.name)
+        _refuse_null_ids(batch_ids, rows_a.rows, a)
         found = pc.index_in(batch_ids, value_set=ids_b)
         if found.null_count:
             i = int(np.argmin(np.asarray(found.is_valid().to_numpy(zero_copy_only=False))))
-            raise LabelError(
-                "this id is not in the second input",
-                file=a.name,
-                row=int(rows_a.rows[i]),
-                value=rows_a.ids[i].as_py(),
-                hint=f"compare pairs each row with the row of the same id in {b.name}",
-            )
+            value = rows_a.ids[i].as_py()
+            raise _missing(value, int(rows_a.rows[i]), a, b, left_b, "second")
         positions = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
         order = np.argsort(positions, kind="stable")
         repeated = np.zeros(len(positions), dtype=bool)  # an id met earlier in this batch
@@ -381,13 +454,7 @@ def _pair_by_id(a: _Side, b: _Side, state: PairedState) -> None:
         state.paired.update(rows_a.x, rows_b.x, rows_a.d, rows_a.s, rows_a.rows)
     if (paired_by == 0).any():
         i = int(np.argmax(paired_by == 0))
-        raise LabelError(
-            "this id is not in the first input",
-            file=b.name,
-            row=int(held.rows[i]),
-            value=ids_b[i].as_py(),
-            hint=f"compare pairs each row with the row of the same id in {a.name}",
-        )
+        raise _missing(ids_b[i].as_py(), int(held.rows[i]), b, a, left_a, "first")
 
 
 def _numbered(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, int]]:
