@@ -27,12 +27,15 @@ def test_a_signal_stops_the_command_in_one_line_and_leaves_no_file(
 
     report = tmp_path / "report.json"
     env = {**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp_path)}
+    # A shell's background job starts with SIGINT ignored, and Python then leaves it ignored:
+    # the command is started with the default action, as from a terminal.
     process = subprocess.Popen(
         [sys.executable, "-m", "ce_cli", "-", "-o", str(report)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdin is not None
     process.stdin.write(b"label,p\n0,0.25\n")
