@@ -467,3 +467,14 @@ def test_decimal_labels_are_compared_exactly(tmp_path: Path) -> None:
     assert evaluate(big, pa.decimal128(38, 0), ignore_label=str(10**30)).n_samples == 2
     halves = [Decimal(0), Decimal("1.5"), Decimal(2)]
     assert evaluate(halves, pa.decimal128(5, 2), ignore_label="1.50").n_samples == 2
+
+
+def test_dask_partitions_of_a_csv_read_the_id_column_as_text(tmp_path: Path) -> None:
+    """A worker re-opens a CSV partition; its id column is text there too (``0001``)."""
+    from ce_cli.engine.dask import Partition, partition_batches
+
+    path = tmp_path / "ids.csv"
+    path.write_text("id,label,p\n0001,0,0.2\n0002,1,0.7\n")
+    part = Partition(str(path), "csv", None, 1, 0)
+    batches = [b for b, _ in partition_batches(part, ["id", "label", "p"], ["p"], None, "id")]
+    assert batches[0].column("id").to_pylist() == ["0001", "0002"]

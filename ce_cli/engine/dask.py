@@ -104,11 +104,18 @@ def _row_group_sizes(file: str) -> list[int]:
 
 
 def partition_batches(
-    part: Partition, columns: Sequence[str], float_columns: Sequence[str], input_format: str | None
+    part: Partition,
+    columns: Sequence[str],
+    float_columns: Sequence[str],
+    input_format: str | None,
+    id_col: str | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
-    """A partition's non-empty batches, each with its global row offset (rows before it)."""
+    """A partition's non-empty batches, each with its global row offset (rows before it); a
+    CSV's ``id_col`` is read as text, as the local engine reads it."""
     if part.row_groups is None:
-        source = open_source(part.path, input_format)
+        from ce_cli.io.text import ids_as_text
+
+        source = ids_as_text(open_source(part.path, input_format), id_col)
         try:
             for batch, first in numbered(source.batches(columns, float_columns)):
                 yield batch, part.row_offset + first - 1
@@ -149,7 +156,9 @@ def fold_partition(
     state = empty()
     read = plan.columns.read_columns if columns is None else columns
     floats = plan.columns.float_columns
-    for batch, offset in partition_batches(part, read, floats, plan.settings.input_format):
+    for batch, offset in partition_batches(
+        part, read, floats, plan.settings.input_format, plan.settings.id_col
+    ):
         step(state, plan, batch, offset)
     return state
 
