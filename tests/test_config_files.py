@@ -91,3 +91,33 @@ def test_bad_value_in_config_file_names_the_file_and_key(
     (tmp_path / "ce-eval.toml").write_text("bins = 5\n")
     code, _, err = run([binary, "--bins", "x"], capsys)
     assert code == 2 and "ce-eval.toml" not in err
+
+
+def test_config_values_the_command_refuses_name_the_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A value that parses but the command refuses (``max``, ``ci``), and a list or table
+    where one value belongs, say where it came from; one line, exit 2, never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    binary = str(SAMPLES / "binary.csv")
+    cases = [
+        ('max = {ece = "x"}\n', [binary], "(from ./ce-eval.toml, key 'max')"),
+        ("ci = 2\n", ["compare", binary, binary], "(from ./ce-eval.toml, key 'ci')"),
+        (
+            "gamma = [1]\n",
+            [binary],
+            "ce-eval.toml: the config key 'gamma' takes one value, not a list",
+        ),
+        (
+            "bins = {a = 1}\n",
+            [binary],
+            "ce-eval.toml: the config key 'bins' takes one value, not a table",
+        ),
+    ]
+    for text, args, expected in cases:
+        (tmp_path / "ce-eval.toml").write_text(text)
+        code, _, err = run(args, capsys)
+        assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
+    (tmp_path / "ce-eval.toml").write_text("ci = 0.9\n")
+    code, _, err = run(["compare", binary, binary, "--ci", "2"], capsys)
+    assert code == 2 and "ce-eval.toml" not in err

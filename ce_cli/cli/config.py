@@ -112,17 +112,21 @@ def to_default_map(
                 file=path,
                 hint="keys are option names, e.g. label-col, loss, max",
             )
+        joined = ("prob_cols", "target_cols", "classes", "class_weights")
+        if isinstance(value, dict) and name not in _LISTS:
+            raise UsageError(
+                f"the config key '{key}' takes one value, not a table", file=path, value=value
+            )
+        if isinstance(value, list) and name not in _LISTS and name not in joined:
+            raise UsageError(
+                f"the config key '{key}' takes one value, not a list", file=path, value=value
+            )
         if name in _LISTS:
             if isinstance(value, dict):
                 value = [f"{k}={v}" for k, v in value.items()]
             elif isinstance(value, str):
                 value = [value]
-        elif isinstance(value, list) and name in (
-            "prob_cols",
-            "target_cols",
-            "classes",
-            "class_weights",
-        ):
+        elif isinstance(value, list) and name in joined:
             value = ",".join(map(str, value))
         out[name] = value
     return out

@@ -76,6 +76,25 @@ def _from_config(error: Exception, config: _Config | None) -> str | None:
     return f"{path}: config key '{key}' = {table[key]!r}" if key in table else None
 
 
+def _config_origin(message: str, config: _Config | None, command: Any, args: list[str]) -> str:
+    """Where an option the error names (``--max``) took its value from the configuration file
+    and not the command line: `` (from FILE, key 'max')``; else empty."""
+    import re
+
+    if config is None:
+        return ""
+    from ce_cli.cli.config import config_name
+
+    path, defaults, table = config
+    for option in re.findall(r"(--[a-z][a-z-]*)", message):
+        for param in command.params:
+            from_file = option in getattr(param, "opts", ()) and param.name in defaults
+            if from_file and _given_value(args, param) is None and option not in args:
+                key = next((k for k in table if config_name(k) == param.name), param.name)
+                return f" (from {path}, key '{key}')"
+    return ""
+
+
 def _fail(message: str, code: int) -> int:
     import contextlib
 
@@ -223,7 +242,9 @@ def _run(args: list[str], debug: bool) -> int:
     except CeEvalError as error:
         if debug:  # the traceback, then the exit code the error has without --debug
             traceback.print_exc()
-        return _fail(str(error), error.exit_code)
+        return _fail(
+            str(error) + _config_origin(str(error), config, command, args), error.exit_code
+        )
     except typer.Exit as done:
         return int(done.exit_code or 0)
     except typer.Abort:
