@@ -20,7 +20,10 @@ Pairing by ``--id-col``: the second input (B) is evaluated first and, for each o
 rows, this module holds its id, its input row number, its true class (multi-label: its targets)
 and its per-row values in float64 (five metrics: with the row's slot in ``paired_by``, 64 bytes a
 row plus the id, so 10 million rows hold 0.64 GB plus the ids; twice that for a moment while B's
-parts are joined). The first input (A) is then streamed batch by batch, each of
+parts are joined; its sample weights too with ``--weight-col``, and with targets the target row,
+8 bytes a class, in place of the true class). The ids of rows left out by ``--on-nan drop`` or
+``--ignore-label`` are kept on both sides, to say so when one is missing from the other.
+The first input (A) is then streamed batch by batch, each of
 its ids looked up among B's (an Arrow ``index_in``). An id twice in either input, an id of A
 missing from B, or one of B missing from A, is named with its row.
 """
