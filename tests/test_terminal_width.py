@@ -86,6 +86,9 @@ def test_compare_table_fits_80_columns(tmp_path: Path) -> None:
     for name in ("loss", "cross_entropy", "brier", "accuracy"):
         row = next(line for line in lines if line.startswith(f" {name} "))
         assert "…" not in row and row.count("[") == 1 and row.count("]") == 1, row
+    # No value and no verdict word is cut ("descri…" was, for descriptive metrics).
+    assert "…" not in text, text
+    assert " descriptive" in text and " no interval" in text
 
 
 def test_table_at_80_columns_never_cuts_a_number() -> None:
@@ -100,3 +103,24 @@ def test_table_at_80_columns_never_cuts_a_number() -> None:
     for line in rows:
         assert "…" not in line, line
         assert all(re.fullmatch(r"[\d.,]+|%", cell) for cell in line.split()[1:]), line
+
+
+def test_compare_table_of_two_different_models_cuts_no_verdict_at_80_columns(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 2000)
+    z = rng.normal(size=(2000, 3))
+    z[np.arange(2000), labels] += 1.0
+    paths = []
+    for name, scale in (("a", 1.0), ("b", 0.6)):  # B underconfident: verdicts of every kind
+        p = np.exp(z * scale)
+        p /= p.sum(axis=1, keepdims=True)
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"label": labels, **{f"p_{j}": p[:, j] for j in range(3)}}), path)
+        paths.append(str(path))
+    text = render_compare_table(compare(*paths, replicates=50), width=80)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert "…" not in text, text
+    for verdict in ("A better", "descriptive", "no interval"):
+        assert verdict in text, text

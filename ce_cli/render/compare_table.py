@@ -43,15 +43,20 @@ def render_compare_table(result: dict[str, Any], *, color: bool = False, width: 
             column,
             justify="left" if column in ("metric", "verdict") else "right",
             no_wrap=column != "verdict",
+            # Its longest word ("significant", "descriptive") stays whole.
+            min_width=11 if column == "verdict" else None,
         )
+    # Below 96 columns the verdict keeps room for its longest word by one digit fewer in the
+    # values and the interval (the JSON has every digit).
+    value, bound = (".4g", "+.2g") if width < 96 else (".5g", "+.3g")
     for name, m in result["metrics"].items():
         verdict = m["verdict"]
         style = "green" if verdict == A_BETTER else "red" if verdict == B_BETTER else ""
-        interval = "–" if m["low"] is None else f"[{m['low']:+.3g}, {m['high']:+.3g}]"
+        interval = "–" if m["low"] is None else f"[{m['low']:{bound}}, {m['high']:{bound}}]"
         table.add_row(
             name,
-            _fmt(m["a"], ".5g"),
-            _fmt(m["b"], ".5g"),
+            _fmt(m["a"], value),
+            _fmt(m["b"], value),
             _fmt(m["difference"], "+.3g"),
             interval,
             Text(verdict, style=style),
