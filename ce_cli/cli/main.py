@@ -360,4 +360,10 @@ def entrypoint() -> None:
         _stop_on_sigterm()
         if hasattr(signal, "SIGXFSZ"):  # past ulimit -f a write fails with EFBIG instead
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        atomic = sys.modules.get("ce_cli.io.atomic")  # not imported just for this
+        if atomic is not None:
+            atomic.remove_unfinished()
+    sys.exit(code)

@@ -190,8 +190,9 @@ class AtomicOutput:
             fd, self.temp_path = tempfile.mkstemp(prefix=".ce-eval-", suffix=suffix, dir=directory)
         except OSError as exc:
             raise OutputError(f"cannot write there ({exc.strerror})", file=path) from None
-        os.close(fd)
+        _UNFINISHED.add(self.temp_path)
         self._done = False
+        os.close(fd)
 
     def commit(self) -> None:
         """Move the finished file into place (or copy it to stdout, or into a device)."""
@@ -229,6 +230,7 @@ class AtomicOutput:
         if not self._done:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.temp_path)
+            _UNFINISHED.discard(self.temp_path)
             self._done = True
 
     def __enter__(self) -> AtomicOutput:
@@ -247,6 +249,20 @@ class AtomicOutput:
 
     def open_binary(self) -> BinaryIO:
         return open(self.temp_path, "wb")
+
+
+# Temporary files made and not yet committed or removed. A signal can land between the
+# constructor and the caller's ``with`` (or inside the constructor), where no ``__exit__`` runs:
+# the command removes what is left here as it ends.
+_UNFINISHED: set[str] = set()
+
+
+def remove_unfinished() -> None:
+    """Remove every temporary file that was neither committed nor aborted."""
+    for path in list(_UNFINISHED):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        _UNFINISHED.discard(path)
 
 
 FIFO_READER_WAIT = 3.0  # seconds a FIFO output may wait for a process to open it for reading
