@@ -37,6 +37,7 @@ class LabelReader(NumberReader):
     """Labels as class indices, over the checked numbers of :class:`NumberReader`."""
 
     _folded_noted = False
+    _folded_lookup: dict[str, int] | None = None
 
     def _note_folded(self, label: str, index: int) -> None:
         """A label that names a class only when case is ignored (``DOG`` for ``p_dog``) is
@@ -93,6 +94,7 @@ class LabelReader(NumberReader):
         if self.plan.label is None:
             return
         assert self.decision is not None
+        self._folded_lookup = None
         self._label_lookup = {name: i for i, name in enumerate(self.classes)}
         if self.decision.task == Task.BINARY.value:
             lookup = {"0": 0, "1": 1, "false": 0, "true": 1}
@@ -126,7 +128,9 @@ class LabelReader(NumberReader):
             values = array.to_numpy(zero_copy_only=False)
             uniques, inverse = np.unique(values, return_inverse=True)
             mapped = np.empty(len(uniques), dtype=np.int64)
-            folded = _folded(self._label_lookup)
+            if self._folded_lookup is None:  # once, not per batch (256k names at LM scale)
+                self._folded_lookup = _folded(self._label_lookup)
+            folded = self._folded_lookup
             for i, u in enumerate(uniques):
                 index = self._label_lookup.get(str(u))
                 if index is None:
