@@ -138,6 +138,7 @@ def _float_tokens(values: Float, missing: Mask) -> list[str]:
     return tokens
 
 
+@np.errstate(all="ignore")  # an overflow is inf, as Python's float division gives
 def per_class_rows(
     names: Sequence[str],
     *,
@@ -161,39 +162,6 @@ def per_class_rows(
     value, as dividing the sums one class at a time.
     """
 
-    with np.errstate(all="ignore"):  # an overflow is inf, as Python's float division gives
-        return _table(
-            names,
-            rows,
-            weight,
-            loss,
-            loss_denominator,
-            cross_entropy,
-            correct,
-            confidence,
-            true_prob,
-            predicted,
-            denominator,
-            eces,
-            base_divisor,
-        )
-
-
-def _table(
-    names: Sequence[str],
-    rows: Float,
-    weight: Float,
-    loss: Float,
-    loss_denominator: Float,
-    cross_entropy: Float,
-    correct: Float,
-    confidence: Float,
-    true_prob: Float,
-    predicted: Float,
-    denominator: Float,
-    eces: Float | None,
-    base_divisor: float,
-) -> PerClassRows:
     def ratio(numerator: Float, under: Float) -> tuple[Float, Mask]:
         usable = under > 0  # NaN is not
         out = np.zeros(numerator.shape, dtype=np.float64)
